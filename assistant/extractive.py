@@ -1,0 +1,127 @@
+"""The offline answerer: the retrieved sentences that best answer the question, each cited.
+
+No language model writes anything here: every sentence of the answer is copied from an article,
+so every claim is grounded by construction. It refuses when no sentence is close enough to the
+question (threshold calibrated on RGB en; see README).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import pysbd
+
+from assistant.embeddings import NewsEmbeddings
+from assistant.models import Answer, Citation, Passage
+
+REFUSAL = "The ingested news does not say anything that answers this question."
+MIN_SENTENCE_CHARS = 20
+MAX_SENTENCE_CHARS = 600
+# A sentence joins the answer only if it scores this close to the best one.
+RELATIVE_MARGIN = 0.12
+# Sentences this similar to one already chosen would only repeat it.
+REDUNDANCY = 0.88
+
+
+@dataclass(frozen=True)
+class Sentence:
+    passage: Passage
+    text: str
+    start: int  # offsets in the article body
+    end: int
+
+
+_local = threading.local()
+
+
+def _segmenter(lang: str) -> pysbd.Segmenter:
+    """pysbd segmenters keep state per call, so each thread gets its own."""
+    cache = getattr(_local, "segmenters", None)
+    if cache is None:
+        cache = _local.segmenters = {}
+    lang = lang if lang in pysbd.languages.LANGUAGE_CODES else "en"
+    if lang not in cache:
+        cache[lang] = pysbd.Segmenter(language=lang, clean=False, char_span=True)
+    return cache[lang]
+
+
+def split_sentences(passage: Passage) -> list[Sentence]:
+    """Sentences of a passage with their offsets in the article body."""
+    sentences = []
+    text = passage.text
+    # CJK sentences carry far more per character than Latin ones.
+    min_chars = 6 if passage.lang in ("zh", "ja", "ko") else MIN_SENTENCE_CHARS
+    for line_start, line in _lines(text):
+        for span in _segmenter(passage.lang).segment(line):
+            raw = span.sent
+            stripped = raw.strip()
+            if not min_chars <= len(stripped) <= MAX_SENTENCE_CHARS:
+                continue
+            offset = line_start + span.start + (len(raw) - len(raw.lstrip()))
+            if text[offset:offset + len(stripped)] != stripped:  # pysbd lost the alignment
+                offset = text.find(stripped, line_start)
+                if offset < 0:
+                    continue
+            start = passage.start + offset
+            sentences.append(Sentence(passage, stripped, start, start + len(stripped)))
+    return sentences
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    out, pos = [], 0
+    for line in text.split("\n"):
+        if line.strip():
+            out.append((pos, line))
+        pos += len(line) + 1
+    return out
+
+
+class ExtractiveAnswerer:
+    """Selects, de-duplicates and cites the best sentences of the retrieved passages."""
+
+    def __init__(self, embeddings: NewsEmbeddings, threshold: float, max_sentences: int = 3,
+                 max_passages: int = 6) -> None:
+        self.embeddings = embeddings
+        self.threshold = threshold
+        self.max_sentences = max_sentences
+        self.max_passages = max_passages
+
+    def score(self, query_vector: np.ndarray,
+              passages: list[Passage]) -> tuple[list[Sentence], np.ndarray, np.ndarray]:
+        """Candidate sentences, their relevance scores and their vectors."""
+        candidates = [s for p in passages[: self.max_passages] for s in split_sentences(p)]
+        if not candidates:
+            return [], np.zeros(0), np.zeros((0, 1))
+        vectors = self.embeddings.embed([s.text for s in candidates])
+        similarity = vectors @ np.asarray(query_vector, dtype=np.float32)
+        passage_score = np.array([s.passage.score for s in candidates], dtype=np.float32)
+        # Mostly the sentence's own match; the passage's score breaks ties toward the context
+        # that retrieval trusted.
+        return candidates, 0.8 * similarity + 0.2 * passage_score, vectors
+
+    def answer(self, query_vector: np.ndarray, passages: list[Passage]) -> Answer:
+        """An answer whose every sentence is quoted from a passage and ends with its `[n]`."""
+        candidates, scores, vectors = self.score(query_vector, passages)
+        if not candidates or float(scores.max()) < self.threshold:
+            return Answer(answer=REFUSAL, citations=[], refused=True, mode="extractive")
+        chosen: list[int] = []
+        best = float(scores.max())
+        for i in np.argsort(-scores):
+            if len(chosen) == self.max_sentences or scores[i] < best - RELATIVE_MARGIN:
+                break
+            if chosen and float((vectors[chosen] @ vectors[i]).max()) > REDUNDANCY:
+                continue
+            chosen.append(int(i))
+        parts, citations = [], []
+        for n, i in enumerate(chosen, start=1):
+            s = candidates[i]
+            parts.append(f"{s.text} [{n}]")
+            citations.append(Citation(
+                n=n, article_id=s.passage.article_id, title=s.passage.title, url=s.passage.url,
+                source=s.passage.source, published_at=s.passage.published_at, passage=s.text,
+                start=s.start, end=s.end, score=round(float(scores[i]), 4),
+            ))
+        return Answer(answer=" ".join(parts), citations=citations, refused=False,
+                      mode="extractive")

@@ -1,0 +1,117 @@
+"""The one Python API of newsdesk: ask a question (with history) and get a cited answer.
+
+The HTTP app and the Gradio UI are thin layers over `Assistant`; everything they can do goes
+through here. Answering is a LangChain runnable chain:
+standalone question -> retrieval -> extractive or LLM answer (streamed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda, RunnablePassthrough
+
+from assistant.embeddings import get_embeddings
+from assistant.extractive import ExtractiveAnswerer
+from assistant.followup import standalone_query
+from assistant.llm import LLMAnswerer
+from assistant.models import Answer, ArticleRecord, Message
+from assistant.retrieval import NewsRetriever
+from assistant.settings import Settings, get_settings
+from assistant.store import NewsStore
+
+
+class QuestionError(ValueError):
+    """The question is empty or too long."""
+
+
+class Assistant:
+    """Answers questions over the ingested news. Build once per process; thread-safe."""
+
+    def __init__(self, settings: Settings | None = None, store: NewsStore | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.embeddings = get_embeddings(self.settings)
+        self.store = store or NewsStore(self.settings, self.embeddings)
+        self.retriever = NewsRetriever(store=self.store, embeddings=self.embeddings,
+                                       k=self.settings.k)
+        self.extractive = ExtractiveAnswerer(
+            self.embeddings, threshold=self.settings.refusal_threshold,
+            max_sentences=self.settings.answer_sentences,
+        )
+        self.llm = LLMAnswerer(self.settings) if self.settings.llm_enabled else None
+        self.chain = self._build_chain()
+
+    @property
+    def mode(self) -> str:
+        return "llm" if self.llm else "extractive"
+
+    def ask(self, question: str, history: Sequence[Message | dict[str, Any]] = (),
+            k: int | None = None) -> Answer:
+        """The full answer at once."""
+        final = None
+        for event in self.stream(question, history, k):
+            if isinstance(event, Answer):
+                final = event
+        assert final is not None  # the chain always ends with an Answer
+        return final
+
+    def stream(self, question: str, history: Sequence[Message | dict[str, Any]] = (),
+               k: int | None = None) -> Iterator[str | Answer]:
+        """Text deltas as the answer is written, then the complete `Answer`."""
+        question = question.strip()
+        if not question:
+            raise QuestionError("the question is empty")
+        if len(question) > self.settings.max_question_chars:
+            raise QuestionError(f"the question is longer than {self.settings.max_question_chars} "
+                                "characters")
+        messages = [m if isinstance(m, Message) else Message.model_validate(m) for m in history]
+        inputs = {"question": question, "history": messages, "k": k or self.settings.k}
+        yield from self.chain.stream(inputs)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "articles": self.store.count_articles(),
+            "chunks": self.store.count_chunks(),
+            "mode": self.mode,
+            "embedding_model": self.embeddings.name,
+        }
+
+    def articles(self, offset: int = 0, limit: int = 50) -> list[ArticleRecord]:
+        return self.store.list_articles(offset=offset, limit=limit)
+
+    # -- the chain -----------------------------------------------------------------------
+
+    def _build_chain(self) -> Runnable:
+        return (
+            RunnablePassthrough.assign(query=RunnableLambda(self._standalone))
+            | RunnablePassthrough.assign(retrieved=RunnableLambda(self._retrieve))
+            | RunnableGenerator(self._answer)
+        )
+
+    def _standalone(self, inputs: dict[str, Any]) -> str:
+        if self.llm and inputs["history"]:
+            return self.llm.condense(inputs["question"], inputs["history"])
+        return standalone_query(inputs["question"], inputs["history"])
+
+    def _retrieve(self, inputs: dict[str, Any]) -> Any:
+        return self.retriever.retrieve(inputs["query"], inputs["k"])
+
+    def _answer(self, inputs: Iterator[dict[str, Any]]) -> Iterator[str | Answer]:
+        # Upstream steps stream their output as partial dicts; the answer needs all of it.
+        state: dict[str, Any] = {}
+        for piece in inputs:
+            state.update(piece)
+        passages, vector = state["retrieved"]
+        if self.llm:
+            yield from self.llm.stream(state["query"], passages)
+        else:
+            answer = self.extractive.answer(vector, passages)
+            if answer.refused:
+                yield answer.answer
+            # Stream sentence by sentence so both modes look alike to a client; the pieces
+            # join to exactly `answer.answer`.
+            for i, c in enumerate(answer.citations):
+                yield ("" if i == 0 else " ") + f"{c.passage} [{c.n}]"
+            yield answer

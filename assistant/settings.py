@@ -1,0 +1,71 @@
+"""One settings object for the whole product, read from the environment and an optional `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of newsdesk. Field names map to `NEWSDESK_*` variables unless an alias says otherwise."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSDESK_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    data_dir: Path = Field(Path(".newsdesk"), description="Where the embedded Chroma store lives.")
+    collection: str = Field("news", description="Chroma collection name prefix.")
+
+    embeddings: Literal["local", "openai"] = Field(
+        "local", description="`local`: packaged all-MiniLM-L6-v2; `openai`: OpenAI embeddings."
+    )
+    openai_embedding_model: str = Field("text-embedding-3-small")
+    embed_batch_size: int = Field(64, ge=1, description="Chunks per embedding batch.")
+
+    chunk_tokens: int = Field(200, ge=32, description="Chunk size in embedding-model tokens.")
+    chunk_overlap: int = Field(30, ge=0, description="Overlap between chunks, in tokens.")
+    max_article_bytes: int = Field(2_000_000, ge=1, description="Larger files are rejected.")
+
+    k: int = Field(8, ge=1, le=50, description="Passages retrieved per question.")
+    answer_sentences: int = Field(3, ge=1, le=10, description="Sentences in an extractive answer.")
+    refusal_threshold: float = Field(
+        0.45,
+        description="Extractive mode refuses when the best sentence scores below this "
+        "(cosine similarity; calibrated on RGB en, see README).",
+    )
+
+    llm_model: str = Field("gpt-4o-mini", description="Chat model used when an LLM is configured.")
+    llm_temperature: float = Field(0.0)
+    llm_timeout_s: float = Field(60.0)
+    openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+
+    chroma_host: str | None = Field(None, validation_alias="CHROMA_HOST")
+    chroma_port: int = Field(8000, validation_alias="CHROMA_PORT")
+
+    host: str = Field("127.0.0.1", description="Address the server binds to.")
+    port: int = Field(7860, description="Port the server binds to.")
+    max_question_chars: int = Field(2000, ge=1)
+
+    @property
+    def llm_enabled(self) -> bool:
+        """True when answering should go through an OpenAI-compatible server."""
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def mode(self) -> Literal["extractive", "llm"]:
+        return "llm" if self.llm_enabled else "extractive"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

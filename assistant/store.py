@@ -1,0 +1,295 @@
+"""The Chroma store: chunk vectors plus one record per article that commits its chunks.
+
+Writing an article is a small protocol so that a crash at any point leaves a store the next
+run repairs: (1) the article record is marked `pending` with the new content hash, (2) the new
+chunks are added under ids that include that hash, (3) chunks of any other version are deleted,
+(4) the record is marked `committed`. `repair()` finishes or rolls back every pending record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ChromaSettings
+
+from assistant.embeddings import NewsEmbeddings
+from assistant.models import ArticleRecord, Chunk, Passage
+from assistant.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_GET_PAGE = 5000
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used; the message says what to do."""
+
+
+class EmbeddingMismatchError(StoreError):
+    """The collection was built with another embedding model."""
+
+
+def open_client(settings: Settings) -> chromadb.ClientAPI:
+    """An embedded PersistentClient, or an HttpClient when CHROMA_HOST is set."""
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    try:
+        if settings.chroma_host:
+            return chromadb.HttpClient(
+                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+            )
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.data_dir), settings=chroma_settings)
+    except Exception as exc:  # chromadb raises several unrelated types here
+        where = (
+            f"Chroma server {settings.chroma_host}:{settings.chroma_port}"
+            if settings.chroma_host
+            else f"store directory {settings.data_dir}"
+        )
+        raise StoreError(f"cannot open the {where}: {exc}") from exc
+
+
+def chunk_id(article_id: str, content_hash: str, index: int) -> str:
+    return f"{article_id}:{content_hash[:12]}:{index:05d}"
+
+
+def _clean_metadata(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class NewsStore:
+    """Chunks and article records in two Chroma collections."""
+
+    def __init__(self, settings: Settings, embeddings: NewsEmbeddings,
+                 client: chromadb.ClientAPI | None = None) -> None:
+        self.settings = settings
+        self.embeddings = embeddings
+        self.client = client or open_client(settings)
+        chunks_name = f"{settings.collection}_chunks"
+        try:
+            self.chunks = self.client.get_or_create_collection(
+                chunks_name,
+                metadata={
+                    "hnsw:space": "cosine",
+                    "embedding_model": embeddings.name,
+                    "embedding_dimension": embeddings.dimension,
+                },
+                embedding_function=None,
+            )
+            self.articles = self.client.get_or_create_collection(
+                f"{settings.collection}_articles",
+                metadata={"hnsw:space": "cosine"},
+                embedding_function=None,
+            )
+        except Exception as exc:
+            raise StoreError(f"cannot open the Chroma collections: {exc}") from exc
+        found = self.chunks.metadata or {}
+        if (found.get("embedding_model"), found.get("embedding_dimension")) != (
+            embeddings.name, embeddings.dimension
+        ):
+            raise EmbeddingMismatchError(
+                f"collection {chunks_name!r} was built with {found.get('embedding_model')} "
+                f"({found.get('embedding_dimension')} dimensions) but the configured model is "
+                f"{embeddings.name} ({embeddings.dimension} dimensions). Re-index: set "
+                "NEWSDESK_COLLECTION to a new name (or delete NEWSDESK_DATA_DIR) and run "
+                "newsdesk-ingest again, or switch NEWSDESK_EMBEDDINGS back."
+            )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def committed_hashes(self, article_ids: Sequence[str]) -> dict[str, str]:
+        """Content hash of each of these articles that is committed in the store."""
+        found: dict[str, str] = {}
+        ids = list(dict.fromkeys(article_ids))
+        for start in range(0, len(ids), _GET_PAGE):
+            got = self.articles.get(ids=ids[start:start + _GET_PAGE], include=["metadatas"])
+            for aid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+                if meta and meta.get("status") == "committed":
+                    found[aid] = str(meta.get("content_hash", ""))
+        return found
+
+    def count_articles(self) -> int:
+        return self.articles.count()
+
+    def count_chunks(self) -> int:
+        return self.chunks.count()
+
+    def list_articles(self, offset: int = 0, limit: int = 50) -> list[ArticleRecord]:
+        """Committed article records, in store order."""
+        got = self.articles.get(
+            where={"status": "committed"}, offset=offset, limit=limit, include=["metadatas"]
+        )
+        return [_record(aid, meta) for aid, meta in zip(got["ids"], got["metadatas"] or [],
+                                                        strict=True)]
+
+    def query(self, vector: np.ndarray, k: int) -> list[Passage]:
+        """The k chunks nearest to `vector`, best first, with cosine similarity as score."""
+        n = self.chunks.count()
+        if n == 0:
+            return []
+        result = self.chunks.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+            n_results=min(k, n),
+            include=["documents", "metadatas", "distances"],
+        )
+        passages = []
+        for cid, text, meta, dist in zip(result["ids"][0], result["documents"][0],
+                                         result["metadatas"][0], result["distances"][0],
+                                         strict=True):
+            passages.append(Passage(
+                chunk_id=cid,
+                article_id=str(meta["article_id"]),
+                title=str(meta.get("title", "")),
+                url=str(meta.get("url", "")),
+                source=str(meta.get("source", "")),
+                published_at=str(meta.get("published_at", "")),
+                lang=str(meta.get("lang", "")),
+                text=text or "",
+                index=int(meta.get("chunk_index", 0)),
+                start=int(meta.get("start", 0)),
+                end=int(meta.get("end", 0)),
+                score=1.0 - float(dist),
+            ))
+        return passages
+
+    def chunks_of(self, article_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """(id, text, metadata) of every stored chunk of one article, in chunk order."""
+        got = self.chunks.get(where={"article_id": article_id}, include=["documents", "metadatas"])
+        rows = list(zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True))
+        return sorted(rows, key=lambda row: (row[2].get("content_hash", ""),
+                                             int(row[2].get("chunk_index", 0))))
+
+    # -- writing -------------------------------------------------------------------------
+
+    def write(self, items: Sequence[tuple[ArticleRecord, Sequence[Chunk], np.ndarray]]) -> None:
+        """Store several articles with their chunks and chunk vectors, replacing old versions."""
+        if not items:
+            return
+        self._upsert_records([(rec, "pending") for rec, _, _ in items])
+        ids: list[str] = []
+        docs: list[str] = []
+        metas: list[dict[str, Any]] = []
+        vectors: list[np.ndarray] = []
+        for rec, chunks, matrix in items:
+            if len(chunks) != len(matrix):
+                raise ValueError(f"{rec.article_id}: {len(chunks)} chunks but {len(matrix)} vectors")
+            for chunk, vector in zip(chunks, matrix, strict=True):
+                ids.append(chunk_id(rec.article_id, rec.content_hash, chunk.index))
+                docs.append(chunk.text)
+                metas.append(_clean_metadata({
+                    "article_id": rec.article_id,
+                    "content_hash": rec.content_hash,
+                    "title": rec.title,
+                    "url": rec.url,
+                    "source": rec.source,
+                    "published_at": rec.published_at,
+                    "lang": rec.lang,
+                    "chunk_index": chunk.index,
+                    "n_chunks": rec.n_chunks,
+                    "start": chunk.start,
+                    "end": chunk.end,
+                }))
+                vectors.append(vector)
+        max_batch = self.client.get_max_batch_size()
+        for start in range(0, len(ids), max_batch):
+            end = start + max_batch
+            self.chunks.upsert(
+                ids=ids[start:end],
+                documents=docs[start:end],
+                metadatas=metas[start:end],
+                embeddings=np.asarray(vectors[start:end], dtype=np.float32),
+            )
+        for rec, _, _ in items:
+            self._delete_other_versions(rec.article_id, rec.content_hash)
+        self._upsert_records([(rec, "committed") for rec, _, _ in items])
+
+    def delete_article(self, article_id: str) -> None:
+        """Remove an article and all its chunks."""
+        self.chunks.delete(where={"article_id": article_id})
+        self.articles.delete(ids=[article_id])
+
+    def repair(self) -> int:
+        """Finish or roll back writes a crash interrupted; returns how many articles it touched."""
+        pending = self.articles.get(where={"status": "pending"}, include=["metadatas"])
+        for aid, meta in zip(pending["ids"], pending["metadatas"] or [], strict=True):
+            new_hash = str(meta.get("content_hash", ""))
+            expected = int(meta.get("n_chunks", 0))
+            have = self.chunks.get(
+                where={"$and": [{"article_id": aid}, {"content_hash": new_hash}]}, include=[]
+            )["ids"]
+            if expected and len(have) == expected:
+                self._delete_other_versions(aid, new_hash)
+                self.articles.update(ids=[aid], metadatas=[{**meta, "status": "committed"}])
+                log.info("repair: committed interrupted write of %s", aid)
+                continue
+            # The new version is incomplete: drop it and fall back to the previous one if whole.
+            if have:
+                self.chunks.delete(ids=have)
+            previous = str(meta.get("previous_hash", ""))
+            prev_n = int(meta.get("previous_n_chunks", 0))
+            prev_ids = self.chunks.get(
+                where={"$and": [{"article_id": aid}, {"content_hash": previous}]}, include=[]
+            )["ids"] if previous else []
+            if previous and prev_n and len(prev_ids) == prev_n:
+                self._delete_other_versions(aid, previous)
+                restored = {**meta, "status": "committed", "content_hash": previous,
+                            "n_chunks": prev_n}
+                self.articles.update(ids=[aid], metadatas=[restored])
+                log.info("repair: rolled %s back to its previous version", aid)
+            else:
+                self.delete_article(aid)
+                log.info("repair: removed half-written article %s", aid)
+        return len(pending["ids"])
+
+    def _delete_other_versions(self, article_id: str, keep_hash: str) -> None:
+        self.chunks.delete(
+            where={"$and": [{"article_id": article_id}, {"content_hash": {"$ne": keep_hash}}]}
+        )
+
+    def _upsert_records(self, records: Iterable[tuple[ArticleRecord, str]]) -> None:
+        records = list(records)
+        previous = self._raw_records([rec.article_id for rec, _ in records])
+        ids, metas = [], []
+        for rec, status in records:
+            meta = {k: v for k, v in asdict(rec).items() if k != "article_id"}
+            meta["status"] = status
+            old = previous.get(rec.article_id) or {}
+            if status == "pending":
+                # Remember the committed version so repair can fall back to it.
+                committed_old = old.get("status") == "committed"
+                meta["previous_hash"] = old.get("content_hash", "") if committed_old else ""
+                meta["previous_n_chunks"] = int(old.get("n_chunks", 0)) if committed_old else 0
+            else:
+                meta["previous_hash"] = ""
+                meta["previous_n_chunks"] = 0
+            ids.append(rec.article_id)
+            metas.append(_clean_metadata(meta))
+        self.articles.upsert(
+            ids=ids,
+            metadatas=metas,
+            documents=[rec.title for rec, _ in records],
+            embeddings=np.ones((len(ids), 1), dtype=np.float32),
+        )
+
+    def _raw_records(self, article_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        got = self.articles.get(ids=list(dict.fromkeys(article_ids)), include=["metadatas"])
+        return dict(zip(got["ids"], got["metadatas"] or [], strict=True))
+
+
+def _record(article_id: str, meta: dict[str, Any]) -> ArticleRecord:
+    return ArticleRecord(
+        article_id=article_id,
+        content_hash=str(meta.get("content_hash", "")),
+        title=str(meta.get("title", "")),
+        url=str(meta.get("url", "")),
+        source=str(meta.get("source", "")),
+        author=str(meta.get("author", "")),
+        published_at=str(meta.get("published_at", "")),
+        lang=str(meta.get("lang", "")),
+        path=str(meta.get("path", "")),
+        n_chunks=int(meta.get("n_chunks", 0)),
+    )

@@ -1,0 +1,120 @@
+"""Metadata: title, canonical URL, date, language; and turning a raw article into an `Article`."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+import py3langid
+from courlan import normalize_url
+from dateutil import parser as dateparser
+
+from ingest.article import Article, IngestError, RawArticle
+from ingest.cleaning import clean_body, normalise
+
+MAX_TITLE_CHARS = 160
+_MONTH_DATE = re.compile(
+    r"\b(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.? \d{1,2}, \d{4}\b"
+)
+_ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
+
+
+def canonical_url(url: str) -> str:
+    """Normalised http(s) URL without tracking parameters or fragment; '' if not a URL."""
+    url = url.strip()
+    if not re.match(r"^https?://[^\s/]+", url, re.IGNORECASE):
+        return ""
+    try:
+        return normalize_url(url, strict=True, trailing_slash=False)
+    except (ValueError, TypeError):
+        return url
+
+
+def parse_date(value: str) -> str:
+    """An ISO date (YYYY-MM-DD) or datetime from a free-form date; '' when it does not parse."""
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        parsed = dateparser.parse(value, default=datetime(2000, 1, 1))
+    except (ValueError, OverflowError, TypeError):
+        return ""
+    if parsed is None or not 1900 <= parsed.year <= 2200:
+        return ""
+    if parsed.hour or parsed.minute or parsed.second or "T" in value or ":" in value:
+        return parsed.isoformat()
+    return parsed.date().isoformat()
+
+
+def date_in_text(body: str) -> str:
+    """A dateline such as `March 3, 2026` in the article's opening, if any."""
+    opening = body[:400]
+    match = _MONTH_DATE.search(opening) or _ISO_DATE.search(opening)
+    return parse_date(match.group(0)) if match else ""
+
+
+def looks_like_headline(line: str) -> bool:
+    """A short line without a sentence's final full stop reads as a headline."""
+    words = line.split()
+    return (
+        0 < len(words) <= 25
+        and len(line) <= 200
+        and not line.endswith((".", ",", ";", ":", "。"))
+    )
+
+
+def split_title(body: str) -> tuple[str, str]:
+    """(title, body) for a plain-text article: a headline first line, else a shortened lead."""
+    first, sep, rest = body.partition("\n")
+    if sep and rest.strip() and looks_like_headline(first.strip()):
+        return first.strip(), rest.strip()
+    return shorten(first_sentence(body)), body
+
+
+def first_sentence(text: str) -> str:
+    return _SENTENCE_END.split(text.strip(), maxsplit=1)[0].strip()
+
+
+def shorten(text: str, limit: int = 100) -> str:
+    """Cut at a word boundary with an ellipsis when longer than `limit` characters."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return cut.rstrip(" ,;:-") + "…"
+
+
+def detect_lang(text: str) -> str:
+    lang, _ = py3langid.classify(text[:2000])
+    return lang
+
+
+def to_article(raw: RawArticle) -> Article:
+    """Clean a raw article and fill in its metadata; raises `IngestError` if nothing is left."""
+    body, source_url = clean_body(raw.body)
+    title = normalise(raw.title).replace("\n", " ")
+    if not (raw.has_title and title):
+        title, body = split_title(body)
+    if not body.strip():
+        raise IngestError(raw.location, "article has no text after cleaning")
+    url = canonical_url(raw.url) or canonical_url(source_url)
+    published = parse_date(raw.published_at) or date_in_text(body)
+    source = raw.source.strip() or _host(url) or Path(raw.location.split(":")[0]).parent.name
+    return Article(
+        location=raw.location,
+        title=shorten(title, MAX_TITLE_CHARS),
+        body=body,
+        url=url,
+        published_at=published,
+        author=" ".join(raw.author.split()),
+        source=source,
+        lang=(raw.lang.strip().lower() or detect_lang(body))[:8],
+    )
+
+
+def _host(url: str) -> str:
+    match = re.match(r"^https?://(?:www\.)?([^/:]+)", url)
+    return match.group(1) if match else ""

@@ -1,0 +1,194 @@
+"""The ingest pipeline: paths -> files -> articles -> chunks -> vectors -> store.
+
+Articles are embedded in batches that span files (the model is fastest on full batches), and
+each batch is written with the store's commit protocol, so one bad file or a crash never leaves
+a half article behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from assistant.embeddings import NewsEmbeddings, get_embeddings
+from assistant.models import ArticleRecord, Chunk
+from assistant.settings import Settings
+from assistant.store import NewsStore
+from ingest.article import Article, IngestError
+from ingest.chunking import chunk_body, embedding_text, make_splitter
+from ingest.metadata import to_article
+from ingest.readers import read_file
+
+Status = Literal["added", "updated", "unchanged", "failed"]
+
+
+@dataclass
+class IngestReport:
+    """What happened to every article and file of one ingest run."""
+
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"added": 0, "updated": 0, "unchanged": 0, "failed": 0}
+    )
+    errors: list[IngestError] = field(default_factory=list)
+    articles: list[tuple[str, str, Status]] = field(default_factory=list)  # (location, id, status)
+    chunks_written: int = 0
+    repaired: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def _record(self, location: str, article_id: str, status: Status) -> None:
+        self.counts[status] += 1
+        self.articles.append((location, article_id, status))
+
+    def _fail(self, error: IngestError) -> None:
+        self.counts["failed"] += 1
+        self.errors.append(error)
+
+
+def discover(paths: Iterable[Path]) -> Iterator[Path | IngestError]:
+    """Every file under `paths` (recursively, sorted), or an error for a path that is unusable."""
+    for path in paths:
+        if path.is_dir():
+            seen: set[tuple[int, int]] = set()
+            for root, dirs, files in os.walk(path, followlinks=True, onerror=None):
+                try:
+                    st = os.stat(root)
+                except OSError as exc:
+                    yield IngestError(root, f"cannot read directory: {exc.strerror}")
+                    dirs[:] = []
+                    continue
+                if (st.st_dev, st.st_ino) in seen:  # a symlink loop
+                    yield IngestError(root, "directory symlink loop, skipped")
+                    dirs[:] = []
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+                dirs.sort()
+                for name in sorted(files):
+                    if not name.startswith("."):
+                        yield Path(root) / name
+        elif path.exists():
+            yield path
+        elif path.is_symlink():
+            yield IngestError(str(path), "broken symbolic link")
+        else:
+            yield IngestError(str(path), "no such file or directory")
+
+
+@dataclass
+class _Pending:
+    article: Article
+    chunks: list[Chunk]
+    status: Status
+
+
+class Ingestor:
+    """Ingests files into a store. Build once and call `ingest` as often as you like."""
+
+    def __init__(self, settings: Settings, store: NewsStore | None = None,
+                 embeddings: NewsEmbeddings | None = None) -> None:
+        self.settings = settings
+        self.embeddings = embeddings or get_embeddings(settings)
+        self.store = store or NewsStore(settings, self.embeddings)
+        self.splitter = make_splitter(self.embeddings, settings.chunk_tokens,
+                                      settings.chunk_overlap)
+        # Chunks gathered before a batch is embedded and written.
+        self.batch_chunks = max(settings.embed_batch_size * 4, 64)
+
+    def ingest(self, paths: Sequence[Path | str],
+               on_file: Callable[[Path | str], None] | None = None,
+               on_total: Callable[[int], None] | None = None) -> IngestReport:
+        """Ingest files and folders; `on_file` is called after each file (for progress bars)."""
+        report = IngestReport()
+        report.repaired = self.store.repair()
+        found = list(discover(Path(p) for p in paths))
+        if on_total:
+            on_total(len(found))
+        batch: list[_Pending] = []
+        seen_ids: set[str] = set()
+        for item in found:
+            if isinstance(item, IngestError):
+                report._fail(item)
+                if on_file:
+                    on_file(item.location)
+                continue
+            for pending in self._read(item, report, seen_ids):
+                batch.append(pending)
+            if sum(len(p.chunks) for p in batch) >= self.batch_chunks:
+                self._flush(batch, report)
+                batch = []
+            if on_file:
+                on_file(item)
+        self._flush(batch, report)
+        return report
+
+    def _read(self, path: Path, report: IngestReport, seen_ids: set[str]) -> list[_Pending]:
+        try:
+            result = read_file(path, self.settings.max_article_bytes)
+        except IngestError as exc:
+            report._fail(exc)
+            return []
+        for error in result.errors:
+            report._fail(error)
+        articles: list[Article] = []
+        for raw in result.articles:
+            try:
+                articles.append(to_article(raw))
+            except IngestError as exc:
+                report._fail(exc)
+        known = self.store.committed_hashes([a.article_id for a in articles])
+        pending = []
+        for article in articles:
+            aid = article.article_id
+            if aid in seen_ids:  # the same article twice in one run: the first one wins
+                report._record(article.location, aid, "unchanged")
+                continue
+            seen_ids.add(aid)
+            if known.get(aid) == article.content_hash:
+                report._record(article.location, aid, "unchanged")
+                continue
+            try:
+                chunks = chunk_body(article.body, self.splitter)
+            except ValueError as exc:
+                report._fail(IngestError(article.location, f"cannot chunk: {exc}"))
+                continue
+            if not chunks:
+                report._fail(IngestError(article.location, "article has no text to index"))
+                continue
+            pending.append(_Pending(article, chunks, "updated" if aid in known else "added"))
+        return pending
+
+    def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
+        if not batch:
+            return
+        texts = [embedding_text(p.article.title, c, self.embeddings)
+                 for p in batch for c in p.chunks]
+        vectors = self.embeddings.embed(texts)
+        items, offset = [], 0
+        for p in batch:
+            n = len(p.chunks)
+            items.append((_record(p.article, n), p.chunks, vectors[offset:offset + n]))
+            offset += n
+        self.store.write(items)
+        report.chunks_written += len(texts)
+        for p in batch:
+            report._record(p.article.location, p.article.article_id, p.status)
+
+
+def _record(article: Article, n_chunks: int) -> ArticleRecord:
+    return ArticleRecord(
+        article_id=article.article_id,
+        content_hash=article.content_hash,
+        title=article.title,
+        url=article.url,
+        source=article.source,
+        author=article.author,
+        published_at=article.published_at,
+        lang=article.lang,
+        path=article.location,
+        n_chunks=n_chunks,
+    )

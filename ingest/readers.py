@@ -1,0 +1,162 @@
+"""Readers: one file on disk -> raw articles, or a clear error naming the file and the reason."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trafilatura
+
+from ingest.article import IngestError, RawArticle
+
+BODY_FIELDS = ("body", "text", "content")
+DATE_FIELDS = ("published_at", "date", "published", "pubDate")
+
+
+@dataclass
+class ReadResult:
+    """Articles read from one file, plus errors for records that could not be read."""
+
+    articles: list[RawArticle] = field(default_factory=list)
+    errors: list[IngestError] = field(default_factory=list)
+
+
+def supported_suffixes() -> set[str]:
+    return set(_READERS)
+
+
+def read_file(path: Path, max_bytes: int) -> ReadResult:
+    """Read one file; raises `IngestError` when the whole file is unusable."""
+    location = str(path)
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise IngestError(location, f"unsupported file type {path.suffix or '(none)'!r}; "
+                                    f"expected one of {', '.join(sorted(_READERS))}")
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise IngestError(location, f"file is {size:,} bytes, over the limit of "
+                                        f"{max_bytes:,} (NEWSDESK_MAX_ARTICLE_BYTES)")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(location, f"cannot read file: {exc.strerror or exc}") from exc
+    if not data.strip():
+        raise IngestError(location, "file is empty")
+    if b"\x00" in data:
+        raise IngestError(location, "file looks binary (contains NUL bytes)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise IngestError(location, f"not valid UTF-8 (byte {exc.start})") from exc
+    return reader(location, text)
+
+
+def _read_plain(location: str, text: str) -> ReadResult:
+    return ReadResult([RawArticle(location=location, body=text)])
+
+
+def _read_markdown(location: str, text: str) -> ReadResult:
+    lines = text.lstrip().splitlines()
+    if lines and lines[0].startswith("# "):
+        title = lines[0][2:].strip()
+        return ReadResult([RawArticle(location=location, body="\n".join(lines[1:]), title=title,
+                                      has_title=True)])
+    return ReadResult([RawArticle(location=location, body=text)])
+
+
+def _read_html(location: str, text: str) -> ReadResult:
+    try:
+        doc = trafilatura.bare_extraction(
+            text, with_metadata=True, include_comments=False, include_tables=True,
+            favor_precision=True,
+        )
+    except Exception as exc:  # lxml raises many types on hostile markup
+        raise IngestError(location, f"HTML could not be parsed: {exc}") from exc
+    if doc is None or not (doc.text or "").strip():
+        raise IngestError(location, "HTML page has no article text")
+    body = doc.text
+    title = (doc.title or "").strip()
+    first, _, rest = body.partition("\n")
+    if title and first.strip() == title:
+        body = rest  # trafilatura repeats the <h1> headline as the first line
+    return ReadResult([RawArticle(
+        location=location, body=body, title=title, has_title=bool(title), url=doc.url or "",
+        published_at=doc.date or "", author=doc.author or "", source=doc.sitename or "",
+        lang=doc.language or "",
+    )])
+
+
+def _from_record(location: str, record: Any) -> RawArticle:
+    if not isinstance(record, dict):
+        raise IngestError(location, f"expected a JSON object, got {type(record).__name__}")
+    body = next((record[f] for f in BODY_FIELDS if isinstance(record.get(f), str)
+                 and record[f].strip()), None)
+    if body is None:
+        raise IngestError(location, "missing article text (one of the fields "
+                                    f"{', '.join(BODY_FIELDS)} must be a non-empty string)")
+    date = next((str(record[f]) for f in DATE_FIELDS if record.get(f)), "")
+
+    def text_field(name: str) -> str:
+        value = record.get(name)
+        if value is None:
+            return ""
+        if not isinstance(value, str | int | float):
+            raise IngestError(location, f"field {name!r} must be a string")
+        return str(value).strip()
+
+    title = text_field("title")
+    return RawArticle(
+        location=location, body=body, title=title, has_title=bool(title), url=text_field("url"),
+        published_at=date, author=text_field("author"), source=text_field("source"),
+        lang=text_field("lang"),
+    )
+
+
+def _read_json(location: str, text: str) -> ReadResult:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise IngestError(location, f"malformed JSON at line {exc.lineno} column {exc.colno}: "
+                                    f"{exc.msg}") from exc
+    records = data if isinstance(data, list) else [data]
+    if not records:
+        raise IngestError(location, "JSON list holds no articles")
+    result = ReadResult()
+    for i, record in enumerate(records):
+        where = f"{location}[{i}]" if isinstance(data, list) else location
+        try:
+            result.articles.append(_from_record(where, record))
+        except IngestError as exc:
+            result.errors.append(exc)
+    return result
+
+
+def _read_jsonl(location: str, text: str) -> ReadResult:
+    result = ReadResult()
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{location}:{lineno}"
+        try:
+            result.articles.append(_from_record(where, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            result.errors.append(IngestError(where, f"malformed JSON: {exc.msg}"))
+        except IngestError as exc:
+            result.errors.append(exc)
+    if not result.articles and not result.errors:
+        raise IngestError(location, "file holds no articles")
+    return result
+
+
+_READERS: dict[str, Callable[[str, str], ReadResult]] = {
+    ".txt": _read_plain,
+    ".md": _read_markdown,
+    ".markdown": _read_markdown,
+    ".html": _read_html,
+    ".htm": _read_html,
+    ".json": _read_json,
+    ".jsonl": _read_jsonl,
+}
