@@ -64,7 +64,8 @@ class LocalEmbeddings(NewsEmbeddings):
 
     def count_tokens(self, text: str) -> int:
         with self._lock:
-            return len(self._tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+            encoded = self._tokenizer(text, add_special_tokens=True, truncation=False)
+        return len(encoded["input_ids"])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

@@ -31,7 +31,7 @@ def previous_question(history: list[Message]) -> str:
 
 
 def standalone_query(question: str, history: list[Message]) -> str:
-    """The retrieval query for `question`: prefixed by the previous question when it is a follow-up."""
+    """The retrieval query: `question`, prefixed by the previous question for a follow-up."""
     previous = previous_question(history)
     if previous and needs_context(question):
         return f"{previous} {question}"

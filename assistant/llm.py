@@ -53,7 +53,7 @@ def passages_message(question: str, passages: list[Passage]) -> str:
 
 
 def fix_markers(text: str, n_passages: int) -> str:
-    """Keep `[n]` markers that point to a passage, split lists (`[1, 2]` -> `[1][2]`), drop others."""
+    """Keep `[n]` markers that point to a passage, split `[1, 2]` into `[1][2]`, drop others."""
 
     def repl(match: re.Match[str]) -> str:
         numbers = [int(x) for x in re.split(r"[,;]", match.group(1))]

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Every knob of newsdesk. Field names map to `NEWSDESK_*` variables unless an alias says otherwise."""
+    """Every knob of newsdesk: field `x` comes from `NEWSDESK_X` unless an alias says otherwise."""
 
     model_config = SettingsConfigDict(
         env_prefix="NEWSDESK_",

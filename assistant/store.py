@@ -176,7 +176,7 @@ class NewsStore:
         vectors: list[np.ndarray] = []
         for rec, chunks, matrix in items:
             if len(chunks) != len(matrix):
-                raise ValueError(f"{rec.article_id}: {len(chunks)} chunks but {len(matrix)} vectors")
+                raise ValueError(f"{rec.article_id}: {len(chunks)} chunks, {len(matrix)} vectors")
             for chunk, vector in zip(chunks, matrix, strict=True):
                 ids.append(chunk_id(rec.article_id, rec.content_hash, chunk.index))
                 docs.append(chunk.text)

@@ -48,10 +48,7 @@ class Article:
     @property
     def article_id(self) -> str:
         """Stable id: from the canonical URL when known, else from the normalised text."""
-        if self.url:
-            key = "url:" + self.url
-        else:
-            key = "text:" + " ".join(self.body.lower().split())
+        key = "url:" + self.url if self.url else "text:" + " ".join(self.body.lower().split())
         return hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
 
     @property

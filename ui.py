@@ -1,0 +1,151 @@
+"""The newsdesk server: the Gradio chat and the answer endpoint in one app.
+
+`python ui.py` serves both on NEWSDESK_HOST:NEWSDESK_PORT (default 127.0.0.1:7860): the chat at
+`/`, the HTTP API at `/answer`, `/answer/stream`, `/health`, `/articles` and its docs at `/docs`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import gradio as gr
+from fastapi import FastAPI
+
+from assistant.http import create_app
+from assistant.models import Answer, Citation, Message
+from assistant.service import Assistant, QuestionError
+from assistant.settings import Settings, get_settings
+
+SOURCES_HEADING = "**Sources**"
+EXAMPLES = [
+    "What did the US refuse to exempt Japan from in the trade talks?",
+    "When does the harbor bridge reopen?",
+    "Why are the rail workers on strike?",
+]
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def escape_text(text: str) -> str:
+    """Article text as inert Markdown: no HTML, no links, no formatting survives."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=True)).replace("\n", " ")
+
+
+def safe_url(url: str) -> str:
+    """An http(s) URL made safe to put inside a Markdown link, or '' for anything else."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return quote(url.strip(), safe=":/?#@!$&'*+,;=%~")
+
+
+def format_sources(citations: list[Citation]) -> str:
+    """The numbered source list shown under an answer."""
+    lines = [SOURCES_HEADING]
+    for c in citations:
+        title = escape_text(c.title or "Untitled")
+        url = safe_url(c.url)
+        head = f"[{title}]({url})" if url else title
+        details = " · ".join(escape_text(x) for x in (c.source, c.published_at) if x)
+        lines.append(f"{c.n}\\. {head}" + (f" — {details}" if details else ""))
+        lines.append(f"> {escape_text(c.passage)}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def format_answer(text: str, answer: Answer | None = None) -> str:
+    """The chat message for an answer in progress (text only) or finished (text and sources)."""
+    body = escape_text(text)
+    if answer is None or not answer.citations:
+        return body
+    return f"{body}\n\n{format_sources(answer.citations)}"
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text", ""))
+    if isinstance(content, list):
+        return " ".join(_text_of(part) for part in content)
+    return ""
+
+
+def history_from_chat(history: list[dict[str, Any]]) -> list[Message]:
+    """Gradio's chat history as newsdesk messages, without the rendered source lists."""
+    messages = []
+    for turn in history:
+        role = turn.get("role")
+        if role not in ("user", "assistant"):
+            continue
+        text = _text_of(turn.get("content")).split(SOURCES_HEADING)[0]
+        text = re.sub(r"\\(.)", r"\1", text).strip()  # undo our Markdown escaping
+        if text:
+            messages.append(Message(role=role, content=text[:20_000]))
+    return messages
+
+
+def status_line(assistant: Assistant) -> str:
+    health = assistant.health()
+    mode = ("extractive, offline: answers quote the articles"
+            if health["mode"] == "extractive" else f"LLM ({assistant.settings.llm_model})")
+    return (f"**{health['articles']} articles indexed** ({health['chunks']} passages) · "
+            f"answer mode: {mode}")
+
+
+def build_chat(assistant: Assistant) -> gr.Blocks:
+    """The Gradio chat over `assistant`."""
+
+    def respond(message: str, history: list[dict[str, Any]]) -> Iterator[str]:
+        text = ""
+        try:
+            for event in assistant.stream(message, history_from_chat(history)):
+                if isinstance(event, Answer):
+                    yield format_answer(event.answer, event)
+                else:
+                    text += event
+                    yield format_answer(text)
+        except QuestionError as exc:
+            yield f"Sorry: {escape_text(str(exc))}."
+        except Exception as exc:  # shown to the user; details stay in the server log
+            yield f"Sorry, the answer failed ({escape_text(type(exc).__name__)})."
+            raise
+
+    with gr.Blocks(title="newsdesk") as demo:
+        gr.Markdown("## newsdesk: questions about the news, with a source for every claim")
+        header = gr.Markdown(status_line(assistant))
+        gr.ChatInterface(
+            respond,
+            chatbot=gr.Chatbot(height=560, sanitize_html=True, render_markdown=True,
+                               label="newsdesk"),
+            examples=EXAMPLES,
+            cache_examples=False,
+            api_name="chat",
+        )
+        demo.load(lambda: status_line(assistant), outputs=header)
+    return demo
+
+
+def create_server(settings: Settings | None = None) -> tuple[FastAPI, Assistant]:
+    """The API app with the chat mounted at `/`."""
+    assistant = Assistant(settings or get_settings())
+    app = create_app(assistant)
+    demo = build_chat(assistant)
+    app = gr.mount_gradio_app(app, demo, path="", ssr_mode=False)
+    return app, assistant
+
+
+def main() -> None:
+    import uvicorn
+
+    settings = get_settings()
+    app, _ = create_server(settings)
+    print(f"newsdesk: chat and API on http://{settings.host}:{settings.port}  (docs: /docs)")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()
