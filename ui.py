@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -23,8 +23,9 @@ from assistant.settings import Settings, get_settings
 SOURCES_HEADING = "**Sources**"
 EXAMPLES = [
     "What did the US refuse to exempt Japan from in the trade talks?",
-    "When does the harbor bridge reopen?",
-    "Why are the rail workers on strike?",
+    "What was the final bill for fixing the Tessaly bridge?",
+    "What wage increase are the striking Carrow signal staff seeking?",
+    "Which player scored the winner in the Kelby cup final?",
 ]
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
@@ -96,8 +97,8 @@ def status_line(assistant: Assistant) -> str:
             f"answer mode: {mode}")
 
 
-def build_chat(assistant: Assistant) -> gr.Blocks:
-    """The Gradio chat over `assistant`."""
+def make_respond(assistant: Assistant) -> Callable[[str, list[dict[str, Any]]], Iterator[str]]:
+    """The chat function: streams the escaped answer, then the answer with its sources."""
 
     def respond(message: str, history: list[dict[str, Any]]) -> Iterator[str]:
         text = ""
@@ -114,11 +115,16 @@ def build_chat(assistant: Assistant) -> gr.Blocks:
             yield f"Sorry, the answer failed ({escape_text(type(exc).__name__)})."
             raise
 
+    return respond
+
+
+def build_chat(assistant: Assistant) -> gr.Blocks:
+    """The Gradio chat over `assistant`."""
     with gr.Blocks(title="newsdesk") as demo:
         gr.Markdown("## newsdesk: questions about the news, with a source for every claim")
         header = gr.Markdown(status_line(assistant))
         gr.ChatInterface(
-            respond,
+            make_respond(assistant),
             chatbot=gr.Chatbot(height=560, sanitize_html=True, render_markdown=True,
                                label="newsdesk"),
             examples=EXAMPLES,

@@ -30,9 +30,19 @@ def previous_question(history: list[Message]) -> str:
     return ""
 
 
+def previous_answer(history: list[Message], limit: int = 200) -> str:
+    """The start of the last assistant reply, without citation markers or refusals."""
+    for message in reversed(history):
+        if message.role == "assistant":
+            text = re.sub(r"\s*\[\d+\]", "", message.content).strip()
+            return "" if "does not say" in text[:80] else text[:limit]
+    return ""
+
+
 def standalone_query(question: str, history: list[Message]) -> str:
-    """The retrieval query: `question`, prefixed by the previous question for a follow-up."""
+    """The retrieval query: a follow-up is prefixed by the previous question and the start of
+    its answer, which name the subject that "he" or "it" refers to."""
     previous = previous_question(history)
     if previous and needs_context(question):
-        return f"{previous} {question}"
+        return " ".join(x for x in (previous, previous_answer(history), question) if x)
     return question

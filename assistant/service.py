@@ -112,7 +112,7 @@ class Assistant:
         if self.llm:
             yield from self.llm.stream(state["query"], passages)
         else:
-            answer = self.extractive.answer(vector, passages)
+            answer = self.extractive.answer(vector, passages, state["query"])
             if answer.refused:
                 yield answer.answer
             # Stream sentence by sentence so both modes look alike to a client; the pieces

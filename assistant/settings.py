@@ -37,9 +37,9 @@ class Settings(BaseSettings):
     k: int = Field(8, ge=1, le=50, description="Passages retrieved per question.")
     answer_sentences: int = Field(3, ge=1, le=10, description="Sentences in an extractive answer.")
     refusal_threshold: float = Field(
-        0.45,
+        0.34,
         description="Extractive mode refuses when the best sentence scores below this "
-        "(cosine similarity; calibrated on RGB en, see README).",
+        "(calibrated on RGB en with `python -m assistant.calibrate`, see README).",
     )
 
     llm_model: str = Field("gpt-4o-mini", description="Chat model used when an LLM is configured.")

@@ -50,8 +50,12 @@ class IngestReport:
         self.errors.append(error)
 
 
-def discover(paths: Iterable[Path]) -> Iterator[Path | IngestError]:
-    """Every file under `paths` (recursively, sorted), or an error for a path that is unusable."""
+def discover(paths: Iterable[Path], exclude: Path | None = None) -> Iterator[Path | IngestError]:
+    """Every file under `paths` (recursively, sorted), or an error for a path that is unusable.
+
+    `exclude` (the store's own directory) is never walked into.
+    """
+    skip = exclude.resolve() if exclude else None
     for path in paths:
         if path.is_dir():
             seen: set[tuple[int, int]] = set()
@@ -67,6 +71,9 @@ def discover(paths: Iterable[Path]) -> Iterator[Path | IngestError]:
                     dirs[:] = []
                     continue
                 seen.add((st.st_dev, st.st_ino))
+                if skip is not None and Path(root).resolve() == skip:
+                    dirs[:] = []
+                    continue
                 dirs.sort()
                 for name in sorted(files):
                     if not name.startswith("."):
@@ -105,7 +112,8 @@ class Ingestor:
         """Ingest files and folders; `on_file` is called after each file (for progress bars)."""
         report = IngestReport()
         report.repaired = self.store.repair()
-        found = list(discover(Path(p) for p in paths))
+        exclude = None if self.settings.chroma_host else self.settings.data_dir
+        found = list(discover((Path(p) for p in paths), exclude=exclude))
         if on_total:
             on_total(len(found))
         batch: list[_Pending] = []

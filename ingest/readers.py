@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,13 +59,28 @@ def _read_plain(location: str, text: str) -> ReadResult:
     return ReadResult([RawArticle(location=location, body=text)])
 
 
+_BYLINE = re.compile(r"^[*_]{1,2}\s*By\s+(?P<byline>[^*_]+?)\s*[*_]{1,2}$", re.IGNORECASE)
+
+
 def _read_markdown(location: str, text: str) -> ReadResult:
     lines = text.lstrip().splitlines()
+    article = RawArticle(location=location, body=text)
     if lines and lines[0].startswith("# "):
-        title = lines[0][2:].strip()
-        return ReadResult([RawArticle(location=location, body="\n".join(lines[1:]), title=title,
-                                      has_title=True)])
-    return ReadResult([RawArticle(location=location, body=text)])
+        article.title, article.has_title = lines[0][2:].strip(), True
+        lines = lines[1:]
+        article.body = "\n".join(lines)
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    byline = _BYLINE.match(lines[first].strip()) if first is not None else None
+    if byline:
+        # "*By Jane Doe, Valley Courier, 2026-02-14*": author, then outlet and date if given.
+        parts = [p.strip() for p in byline.group("byline").split(",")]
+        article.author = parts[0]
+        if len(parts) > 1 and any(ch.isdigit() for ch in parts[-1]):
+            article.published_at = parts.pop()
+        if len(parts) > 1:
+            article.source = parts[1]
+        article.body = "\n".join(lines[first + 1:])
+    return ReadResult([article])
 
 
 def _read_html(location: str, text: str) -> ReadResult:

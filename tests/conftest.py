@@ -1,0 +1,77 @@
+"""Shared fixtures: real Chroma in temp dirs, the real packaged model, the shared data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.embeddings import NewsEmbeddings, get_embeddings
+from assistant.service import Assistant
+from assistant.settings import Settings
+from ingest.pipeline import Ingestor
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SEED = SHARED_DATA / "seed" / "us-japan-trade-talks.txt"
+SAMPLES = ROOT / "samples"
+
+_ENV_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHROMA_HOST", "CHROMA_PORT")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's own LLM or Chroma server settings."""
+    for name in _ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test: a store under `data_dir`, no `.env`, no LLM unless asked for."""
+    values: dict[str, Any] = {"data_dir": data_dir, "openai_api_key": None,
+                              "openai_base_url": None, "chroma_host": None}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture(scope="session")
+def embeddings() -> NewsEmbeddings:
+    return get_embeddings(Settings(_env_file=None))
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+    def factory(**overrides: Any) -> Settings:
+        return make_settings(tmp_path / "store", **overrides)
+
+    return factory
+
+
+@pytest.fixture
+def ingestor(settings_factory: Callable[..., Settings], embeddings: NewsEmbeddings) -> Ingestor:
+    """An ingestor over a fresh store in a temp dir."""
+    return Ingestor(settings_factory(), embeddings=embeddings)
+
+
+@pytest.fixture(scope="session")
+def seed_path() -> Path:
+    assert SEED.is_file(), f"the shared seed article is missing: {SEED}"
+    return SEED
+
+
+@pytest.fixture(scope="session")
+def news_store(tmp_path_factory: pytest.TempPathFactory, embeddings: NewsEmbeddings,
+               seed_path: Path) -> Settings:
+    """Settings of one store holding the seed article and the bundled samples (read-only use)."""
+    settings = make_settings(tmp_path_factory.mktemp("news") / "store")
+    report = Ingestor(settings, embeddings=embeddings).ingest([seed_path, SAMPLES])
+    assert report.ok, report.errors
+    return settings
+
+
+@pytest.fixture(scope="session")
+def news_assistant(news_store: Settings) -> Assistant:
+    """The offline assistant over the seed article and the samples."""
+    return Assistant(news_store)

@@ -1,0 +1,189 @@
+"""Ingest: reading every format, metadata, cleaning, identity, idempotence, updates, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.store import NewsStore
+from ingest.metadata import to_article
+from ingest.pipeline import Ingestor
+from ingest.readers import read_file
+
+BODY = (
+    "The river ferry between Alder Point and Brookside will run every twenty minutes from "
+    "next Monday, the transit board said on Tuesday. The board approved a budget of 4.2 "
+    "million euros for two new electric boats.\n\nRiders had complained about crowding "
+    "on the evening crossings for months."
+)
+
+
+def _stored_chunks(store: NewsStore, article_id: str) -> list[tuple[str, str, dict]]:
+    return store.chunks_of(article_id)
+
+
+def test_seed_article_metadata_and_clean_body(seed_path: Path) -> None:
+    article = to_article(read_file(seed_path, 2_000_000).articles[0])
+    assert article.url == "https://www.toutiao.com/article/7500067747854959156"
+    assert article.title.startswith("Recently, the situation of the US-Japan trade negotiation")
+    assert len(article.title) <= 101
+    assert "Original source" not in article.body
+    assert "Disclaimer" not in article.body
+    assert article.body.startswith("Recently, the situation of the US-Japan trade negotiation")
+    assert article.body.endswith("These questions are worth our continued attention.")
+    assert "Akira Akazawa" in article.body
+    assert article.lang == "en"
+
+
+def test_headline_first_line_becomes_title(tmp_path: Path) -> None:
+    path = tmp_path / "ferry.txt"
+    path.write_text("Ferry service doubles on the river\n\n" + BODY + "\n\nOriginal source: "
+                    "https://news.test/ferry?utm_source=x\n\nDisclaimer: reposted with consent.")
+    article = to_article(read_file(path, 10_000).articles[0])
+    assert article.title == "Ferry service doubles on the river"
+    assert article.url == "https://news.test/ferry"
+    assert article.body == BODY
+    assert article.source == "news.test"
+
+
+def test_json_jsonl_markdown_and_html_are_read(tmp_path: Path) -> None:
+    record = {"title": "Ferry", "content": BODY, "url": "https://news.test/a",
+              "date": "March 3, 2026", "author": "A. Writer", "source": "River Times", "lang": "en"}
+    (tmp_path / "one.json").write_text(json.dumps(record))
+    (tmp_path / "many.jsonl").write_text(
+        json.dumps({**record, "url": "https://news.test/b"}) + "\n\n"
+        + json.dumps({**record, "url": "https://news.test/c", "published_at": "2026-03-04"}) + "\n"
+    )
+    (tmp_path / "note.md").write_text("# Ferry doubles\n\n" + BODY)
+    (tmp_path / "page.html").write_text(
+        "<html><head><title>Ferry doubles | River Times</title>"
+        '<meta property="article:published_time" content="2026-03-05">'
+        '<link rel="canonical" href="https://news.test/d"></head><body>'
+        "<nav><a href='/'>Home</a> <a href='/sport'>Sport</a></nav>"
+        f"<article><h1>Ferry doubles</h1><p>{BODY.replace(chr(10), ' ')}</p></article>"
+        "<footer>Copyright 2026 River Times</footer></body></html>"
+    )
+    articles = {}
+    for path in sorted(tmp_path.iterdir()):
+        for raw in read_file(path, 100_000).articles:
+            articles[raw.location] = to_article(raw)
+    one = articles[str(tmp_path / "one.json")]
+    assert (one.title, one.url, one.published_at, one.author, one.source) == (
+        "Ferry", "https://news.test/a", "2026-03-03", "A. Writer", "River Times")
+    assert articles[f"{tmp_path / 'many.jsonl'}:3"].published_at == "2026-03-04"
+    assert articles[str(tmp_path / "note.md")].title == "Ferry doubles"
+    page = articles[str(tmp_path / "page.html")]
+    assert page.url == "https://news.test/d"
+    assert page.published_at == "2026-03-05"
+    assert "twenty minutes" in page.body
+    assert "Sport" not in page.body and "Copyright" not in page.body
+
+
+def test_chunks_fit_the_model_and_offsets_point_into_the_body(
+    ingestor: Ingestor, seed_path: Path
+) -> None:
+    report = ingestor.ingest([seed_path])
+    article = to_article(read_file(seed_path, 2_000_000).articles[0])
+    rows = _stored_chunks(ingestor.store, article.article_id)
+    assert report.counts["added"] == 1 and len(rows) == report.chunks_written > 3
+    limit = ingestor.embeddings.max_tokens
+    for _, text, meta in rows:
+        assert article.body[meta["start"]:meta["end"]] == text
+        assert ingestor.embeddings.count_tokens(text) <= limit
+        assert meta["title"] == article.title and meta["url"] == article.url
+        assert meta["article_id"] == article.article_id and meta["lang"] == "en"
+
+
+def test_reingesting_unchanged_article_changes_nothing(ingestor: Ingestor, seed_path: Path) -> None:
+    first = ingestor.ingest([seed_path])
+    chunks = ingestor.store.count_chunks()
+    second = ingestor.ingest([seed_path])
+    assert second.counts == {"added": 0, "updated": 0, "unchanged": 1, "failed": 0}
+    assert second.chunks_written == 0
+    assert ingestor.store.count_chunks() == chunks == first.chunks_written
+
+
+def test_updated_article_replaces_all_old_chunks(ingestor: Ingestor, tmp_path: Path) -> None:
+    path = tmp_path / "ferry.json"
+    long_body = "\n\n".join(f"Paragraph {i}: " + BODY for i in range(6))
+    path.write_text(json.dumps({"title": "Ferry", "body": long_body, "url": "https://news.test/f"}))
+    ingestor.ingest([path])
+    article_id = to_article(read_file(path, 10**6).articles[0]).article_id
+    old = {cid for cid, _, _ in _stored_chunks(ingestor.store, article_id)}
+    path.write_text(json.dumps({"title": "Ferry", "body": "Service was cancelled after a storm "
+                                "damaged the pier at Alder Point.", "url": "https://news.test/f"}))
+    report = ingestor.ingest([path])
+    assert report.counts["updated"] == 1
+    article = to_article(read_file(path, 10**6).articles[0])
+    rows = _stored_chunks(ingestor.store, article.article_id)
+    assert len(old) > 1 and len(rows) == 1 == ingestor.store.count_chunks()
+    assert rows[0][1] == article.body and rows[0][0] not in old
+    assert ingestor.store.count_articles() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("empty.txt", b"", "file is empty"),
+        ("blank.md", b"  \n\t\n", "file is empty"),
+        ("binary.txt", b"GIF89a\x00\x01\x02", "binary"),
+        ("latin1.txt", "caf\u00e9 cr\u00e8me".encode("latin-1"), "not valid UTF-8"),
+        ("broken.json", b'{"title": "x", "body": ', "malformed JSON"),
+        ("shape.json", b'"just a string"', "expected a JSON object"),
+        ("nobody.json", b'{"title": "No text here"}', "missing article text"),
+        ("report.pdf", b"%PDF-1.4", "unsupported file type"),
+        ("page.html", b"<html><head><title>x</title></head><body></body></html>",
+         "no article text"),
+    ],
+)
+def test_bad_file_gets_one_clear_error_and_good_files_still_ingest(
+    ingestor: Ingestor, tmp_path: Path, name: str, content: bytes, reason: str
+) -> None:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / name).write_bytes(content)
+    (folder / "good.txt").write_text("Ferry service doubles\n\n" + BODY)
+    report = ingestor.ingest([folder])
+    assert report.counts["added"] == 1 and report.counts["failed"] == 1
+    [error] = report.errors
+    assert error.location == str(folder / name)
+    assert reason in error.reason
+    assert ingestor.store.count_articles() == 1
+
+
+def test_oversized_file_is_rejected(settings_factory, embeddings, tmp_path: Path) -> None:
+    ingestor = Ingestor(settings_factory(max_article_bytes=200), embeddings=embeddings)
+    path = tmp_path / "big.txt"
+    path.write_text("Big story\n\n" + BODY)
+    report = ingestor.ingest([path])
+    assert report.counts["failed"] == 1
+    assert "over the limit" in report.errors[0].reason and ingestor.store.count_chunks() == 0
+
+
+def test_one_bad_record_in_a_jsonl_file_spares_the_others(ingestor: Ingestor,
+                                                           tmp_path: Path) -> None:
+    path = tmp_path / "wire.jsonl"
+    good = {"title": "Ferry", "body": BODY}
+    path.write_text("\n".join([
+        json.dumps({**good, "url": "https://news.test/1"}),
+        '{"title": "cut off',
+        json.dumps({"title": "empty", "body": "   "}),
+        json.dumps({**good, "url": "https://news.test/2"}),
+    ]))
+    report = ingestor.ingest([path])
+    assert report.counts["added"] == 2 and report.counts["failed"] == 2
+    assert sorted(e.location for e in report.errors) == [f"{path}:2", f"{path}:3"]
+
+
+def test_missing_path_is_reported(ingestor: Ingestor, tmp_path: Path) -> None:
+    report = ingestor.ingest([tmp_path / "nope"])
+    assert report.counts["failed"] == 1 and "no such file" in report.errors[0].reason
+
+
+def test_article_without_url_is_identified_by_its_text(ingestor: Ingestor, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Ferry service doubles\n\n" + BODY)
+    (tmp_path / "b.md").write_text("# Ferry service doubles\n\n" + BODY + "\n")
+    report = ingestor.ingest([tmp_path])
+    assert report.counts == {"added": 1, "updated": 0, "unchanged": 1, "failed": 0}

@@ -1,0 +1,109 @@
+"""The Chroma store: model mismatch, crash repair, commit protocol."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.embeddings import NewsEmbeddings
+from assistant.models import ArticleRecord, Chunk
+from assistant.store import EmbeddingMismatchError, NewsStore, StoreError, chunk_id
+from ingest.pipeline import Ingestor
+
+
+class _OtherModel(NewsEmbeddings):
+    """Stands in for a different embedding model: only its identity matters here."""
+
+    name = "other/model"
+    dimension = 8
+    max_tokens = 128
+
+
+def test_opening_a_store_with_another_model_says_how_to_reindex(
+    ingestor: Ingestor, seed_path: Path
+) -> None:
+    ingestor.ingest([seed_path])
+    with pytest.raises(EmbeddingMismatchError) as info:
+        NewsStore(ingestor.settings, _OtherModel())
+    message = str(info.value)
+    assert "all-MiniLM-L6-v2" in message and "other/model" in message
+    assert "NEWSDESK_COLLECTION" in message and "newsdesk-ingest" in message
+
+
+def _record(aid: str, content_hash: str, n: int) -> ArticleRecord:
+    return ArticleRecord(article_id=aid, content_hash=content_hash, title="t", n_chunks=n)
+
+
+def _write_partial(store: NewsStore, record: ArticleRecord, written: int) -> None:
+    """What a crash leaves: a pending record and only some of the new chunks."""
+    store._upsert_records([(record, "pending")])
+    store.chunks.upsert(
+        ids=[chunk_id(record.article_id, record.content_hash, i) for i in range(written)],
+        documents=[f"chunk {i}" for i in range(written)],
+        metadatas=[{"article_id": record.article_id, "content_hash": record.content_hash,
+                    "chunk_index": i, "start": 0, "end": 1} for i in range(written)],
+        embeddings=np.ones((written, store.embeddings.dimension), dtype=np.float32),
+    )
+
+
+def _vectors(store: NewsStore, n: int) -> np.ndarray:
+    return np.ones((n, store.embeddings.dimension), dtype=np.float32)
+
+
+def test_repair_removes_a_half_written_new_article(ingestor: Ingestor) -> None:
+    store = ingestor.store
+    _write_partial(store, _record("a1", "h1" * 10, 3), written=2)
+    assert store.repair() == 1
+    assert store.count_chunks() == 0 and store.count_articles() == 0
+
+
+def test_repair_rolls_back_to_the_previous_complete_version(ingestor: Ingestor) -> None:
+    store = ingestor.store
+    old = _record("a1", "old" * 8, 2)
+    store.write([(old, [Chunk(i, f"old {i}", 0, 5) for i in range(2)], _vectors(store, 2))])
+    _write_partial(store, _record("a1", "new" * 8, 4), written=1)
+    store.repair()
+    assert store.committed_hashes(["a1"]) == {"a1": old.content_hash}
+    assert sorted(text for _, text, _ in store.chunks_of("a1")) == ["old 0", "old 1"]
+
+
+def test_repair_commits_a_complete_write_that_missed_its_commit(ingestor: Ingestor) -> None:
+    store = ingestor.store
+    old = _record("a1", "old" * 8, 1)
+    store.write([(old, [Chunk(0, "old", 0, 3)], _vectors(store, 1))])
+    new = _record("a1", "new" * 8, 2)
+    _write_partial(store, new, written=2)
+    store.repair()
+    assert store.committed_hashes(["a1"]) == {"a1": new.content_hash}
+    assert sorted(text for _, text, _ in store.chunks_of("a1")) == ["chunk 0", "chunk 1"]
+
+
+def test_ingest_after_a_crash_ends_like_a_clean_run(ingestor: Ingestor, tmp_path: Path,
+                                                    settings_factory, embeddings) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.json").write_text(json.dumps({
+            "title": f"Story {i}", "url": f"https://news.test/{i}",
+            "body": f"Story number {i} tells how the ferry at pier {i} was repaired in spring."}))
+    clean = Ingestor(settings_factory(collection="clean"), embeddings=embeddings)
+    clean.ingest([folder])
+    # Crash: a story half-written before the real ingest runs.
+    from ingest.metadata import to_article
+    from ingest.readers import read_file
+    art = to_article(read_file(folder / "1.json", 10**6).articles[0])
+    _write_partial(ingestor.store, _record(art.article_id, art.content_hash, 5), written=3)
+    report = ingestor.ingest([folder])
+    assert report.repaired == 1 and report.counts["added"] == 3
+    assert ingestor.store.count_chunks() == clean.store.count_chunks()
+    assert sorted(ingestor.store.chunks.get()["ids"]) == sorted(clean.store.chunks.get()["ids"])
+
+
+def test_unreachable_chroma_server_gives_a_clear_error(settings_factory, embeddings) -> None:
+    settings = settings_factory(chroma_host="127.0.0.1", chroma_port=9)
+    with pytest.raises(StoreError) as info:
+        NewsStore(settings, embeddings)
+    assert "127.0.0.1:9" in str(info.value)

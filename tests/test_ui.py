@@ -1,0 +1,75 @@
+"""The Gradio chat: built, mounted beside the API, its chat function called; article text
+always shown as inert text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gradio as gr
+from fastapi.testclient import TestClient
+
+from assistant.service import Assistant
+from assistant.settings import Settings
+from ingest.pipeline import Ingestor
+from ui import build_chat, create_server, escape_text, history_from_chat, make_respond, safe_url
+
+HOSTILE = {
+    "title": "Harbour <script>document.title='pwned'</script> festival",
+    "url": "javascript:alert(1)",
+    "body": "The harbour festival drew 12,000 visitors on Saturday, organisers said. "
+            "<img src=x onerror=\"window.pwned=1\"> The fireworks show over the harbour "
+            "lasted forty minutes. [click me](javascript:alert(2)) **bold** _em_",
+}
+
+
+def test_chat_function_streams_then_lists_sources(news_assistant: Assistant) -> None:
+    respond = make_respond(news_assistant)
+    messages = list(respond("How large is Japan's debt compared with its GDP?", []))
+    assert len(messages) >= 2
+    final = messages[-1]
+    assert "400%" in final and "**Sources**" in final
+    assert "(https://www.toutiao.com/article/7500067747854959156)" in final
+    assert "Sources" not in messages[0]
+
+
+def test_chat_function_passes_history(news_assistant: Assistant) -> None:
+    respond = make_respond(news_assistant)
+    history = [{"role": "user", "content": [{"type": "text",
+                                             "text": "Who is Japan's finance minister?"}]},
+               {"role": "assistant", "content": "Katsunobu Kato \\[1\\]\n\n**Sources**\n1. x"}]
+    assert [m.content for m in history_from_chat(history)] == [
+        "Who is Japan's finance minister?", "Katsunobu Kato [1]"]
+    final = list(respond("What did he say?", history))[-1]
+    assert "Kato" in final or "Treasury" in final
+
+
+def test_hostile_article_text_is_escaped(tmp_path: Path, embeddings) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "festival.json").write_text(json.dumps(HOSTILE))
+    settings = Settings(_env_file=None, data_dir=tmp_path / "store", openai_api_key=None,
+                        openai_base_url=None)
+    Ingestor(settings, embeddings=embeddings).ingest([tmp_path / "in"])
+    final = list(make_respond(Assistant(settings))("How many visitors came to the harbour "
+                                                   "festival?", []))[-1]
+    assert "12,000" in final
+    for raw in ("<script", "<img", "](javascript", "**bold**"):
+        assert raw not in final
+    assert "&lt;img" in final or "&lt;script" in final
+
+
+def test_escaping_and_url_rules() -> None:
+    assert escape_text("<b>[x](y)</b>") == r"&lt;b&gt;\[x\]\(y\)&lt;/b&gt;"
+    assert safe_url("javascript:alert(1)") == ""
+    assert safe_url("https://a.test/x (1)") == "https://a.test/x%20%281%29"
+
+
+def test_server_serves_chat_and_api_together(news_store: Settings) -> None:
+    app, assistant = create_server(news_store)
+    client = TestClient(app)
+    page = client.get("/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    assert client.get("/health").json()["articles"] == assistant.store.count_articles()
+    assert client.post("/answer", json={"question": "What is Japan's debt-to-GDP ratio?"}
+                       ).status_code == 200
+    assert isinstance(build_chat(assistant), gr.Blocks)
