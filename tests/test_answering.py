@@ -52,7 +52,7 @@ def test_cited_answer_holds_the_fact(news_assistant: Assistant, seed_body: str,
 def test_sample_questions_are_answered_from_their_article(news_assistant: Assistant) -> None:
     """Over the bundled samples most paraphrased questions get the fact, cited to its file."""
     hits = 0
-    for question, fact, file in SAMPLE_QUESTIONS:
+    for question, fact, _file in SAMPLE_QUESTIONS:
         answer = news_assistant.ask(question)
         _check_shape(answer)
         cited = [c for c in answer.citations if fact in c.passage]

@@ -162,6 +162,19 @@ def test_oversized_file_is_rejected(settings_factory, embeddings, tmp_path: Path
     assert "over the limit" in report.errors[0].reason and ingestor.store.count_chunks() == 0
 
 
+def test_article_limit_applies_to_each_record_of_a_jsonl_file(settings_factory, embeddings,
+                                                               tmp_path: Path) -> None:
+    ingestor = Ingestor(settings_factory(max_article_bytes=400), embeddings=embeddings)
+    path = tmp_path / "wire.jsonl"
+    records = [{"title": f"Ferry {i}", "body": BODY[:300] + f" Crossing {i}."} for i in range(3)]
+    records.append({"title": "Too long", "body": BODY * 3})
+    path.write_text("\n".join(json.dumps(r) for r in records))
+    assert path.stat().st_size > 400
+    report = ingestor.ingest([path])
+    assert report.counts["added"] == 3 and report.counts["failed"] == 1
+    assert report.errors[0].location == f"{path}:4" and "over the limit" in report.errors[0].reason
+
+
 def test_one_bad_record_in_a_jsonl_file_spares_the_others(ingestor: Ingestor,
                                                            tmp_path: Path) -> None:
     path = tmp_path / "wire.jsonl"
