@@ -32,7 +32,9 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 def escape_text(text: str) -> str:
     """Article text as inert Markdown: no HTML, no links, no formatting survives."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=True)).replace("\n", " ")
+    # Only &, < and > need HTML escaping here; escaping quotes would make entities (&#x27;)
+    # whose "#" the Markdown escaping then breaks.
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False)).replace("\n", " ")
 
 
 def safe_url(url: str) -> str:
@@ -46,12 +48,18 @@ def safe_url(url: str) -> str:
 def format_sources(citations: list[Citation]) -> str:
     """The numbered source list shown under an answer."""
     lines = [SOURCES_HEADING]
+    previous = None
     for c in citations:
-        title = escape_text(c.title or "Untitled")
-        url = safe_url(c.url)
-        head = f"[{title}]({url})" if url else title
-        details = " · ".join(escape_text(x) for x in (c.source, c.published_at) if x)
-        lines.append(f"{c.n}\\. {head}" + (f" — {details}" if details else ""))
+        if c.article_id == previous:
+            head = "same article"
+        else:
+            title = escape_text(c.title or "Untitled")
+            url = safe_url(c.url)
+            head = f"[{title}]({url})" if url else title
+            details = " · ".join(escape_text(x) for x in (c.source, c.published_at) if x)
+            head += f" — {details}" if details else ""
+        previous = c.article_id
+        lines.append(f"{c.n}\\. {head}")
         lines.append(f"> {escape_text(c.passage)}")
         lines.append("")
     return "\n".join(lines).rstrip()

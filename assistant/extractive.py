@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,10 @@ MAX_SENTENCE_CHARS = 600
 RELATIVE_MARGIN = 0.12
 # Sentences this similar to one already chosen would only repeat it.
 REDUNDANCY = 0.88
+# Only this many candidates (the best by passage score and shared words) are embedded: the
+# model call is most of an answer's time.
+MAX_EMBEDDED = 16
+SENTENCE_CACHE_SIZE = 50_000
 
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -116,6 +121,23 @@ class ExtractiveAnswerer:
         self.threshold = threshold
         self.max_sentences = max_sentences
         self.max_passages = max_passages
+        # Sentence vectors by (chunk id, offset): popular articles are asked about repeatedly.
+        self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def _vectors(self, sentences: list[Sentence]) -> np.ndarray:
+        keys = [(s.passage.chunk_id, s.start) for s in sentences]
+        with self._cache_lock:
+            found = {k: self._cache[k] for k in keys if k in self._cache}
+        missing = [i for i, k in enumerate(keys) if k not in found]
+        if missing:
+            fresh = self.embeddings.embed([sentences[i].text for i in missing])
+            with self._cache_lock:
+                for i, vector in zip(missing, fresh, strict=True):
+                    found[keys[i]] = self._cache[keys[i]] = vector
+                while len(self._cache) > SENTENCE_CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return np.stack([found[k] for k in keys])
 
     def score(self, query_vector: np.ndarray, passages: list[Passage],
               question: str = "") -> tuple[list[Sentence], np.ndarray, np.ndarray]:
@@ -123,14 +145,18 @@ class ExtractiveAnswerer:
         candidates = [s for p in passages[: self.max_passages] for s in split_sentences(p)]
         if not candidates:
             return [], np.zeros(0), np.zeros((0, 1))
-        vectors = self.embeddings.embed([s.text for s in candidates])
-        similarity = vectors @ np.asarray(query_vector, dtype=np.float32)
         passage_score = np.array([s.passage.score for s in candidates], dtype=np.float32)
         wanted = terms(question)
         overlap = np.array(
             [len(wanted & terms(s.text)) / len(wanted) if wanted else 0.0 for s in candidates],
             dtype=np.float32,
         )
+        if len(candidates) > MAX_EMBEDDED:
+            keep = np.sort(np.argsort(-(passage_score + overlap), kind="stable")[:MAX_EMBEDDED])
+            candidates = [candidates[i] for i in keep]
+            passage_score, overlap = passage_score[keep], overlap[keep]
+        vectors = self._vectors(candidates)
+        similarity = vectors @ np.asarray(query_vector, dtype=np.float32)
         # Mostly the sentence's own meaning; the passage's score pulls toward the context
         # retrieval trusted, and shared words toward sentences naming what was asked about.
         return candidates, 0.7 * similarity + 0.15 * passage_score + 0.15 * overlap, vectors

@@ -60,6 +60,7 @@ def test_hostile_article_text_is_escaped(tmp_path: Path, embeddings) -> None:
 
 def test_escaping_and_url_rules() -> None:
     assert escape_text("<b>[x](y)</b>") == r"&lt;b&gt;\[x\]\(y\)&lt;/b&gt;"
+    assert escape_text("the railway's 'operator'") == "the railway's 'operator'"
     assert safe_url("javascript:alert(1)") == ""
     assert safe_url("https://a.test/x (1)") == "https://a.test/x%20%281%29"
 
