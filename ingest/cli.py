@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from assistant.embeddings import EmbeddingError
 from assistant.settings import Settings
 from assistant.store import StoreError
 
@@ -54,12 +56,12 @@ def main(argv: list[str] | None = None) -> int:
                 on_total=lambda n: progress.update(task, total=n),
                 on_file=lambda p: progress.update(task, advance=1, current=Path(p).name[:40]),
             )
-    except StoreError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+    except (StoreError, EmbeddingError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return 2
 
     for error in report.errors:
-        err.print(f"[red]failed:[/red] {error}", markup=True, soft_wrap=True)
+        err.print(f"[red]failed:[/red] {escape(str(error))}", soft_wrap=True)
     table = Table(title="newsdesk-ingest")
     for column in ("added", "updated", "unchanged", "failed", "chunks written"):
         table.add_column(column, justify="right")

@@ -9,11 +9,14 @@
 `chat.completion.chunk` events ending with `data: [DONE]` when the request has `stream: true`.
 Streamed replies go out in small pieces (3-8 characters by default, see `chunker`) so that
 `[n]` markers get split across chunks. `GET /v1/models` lists one model. Set `fail` to answer
-chat completions with an OpenAI-style error instead.
+chat completions with an OpenAI-style error instead. `POST /v1/embeddings` returns hashed
+bag-of-words vectors (float lists or base64, as the client asks).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import random
 import re
@@ -23,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -31,6 +35,8 @@ Reply = Callable[[list[dict[str, Any]]], str]
 Chunker = Callable[[str], list[str]]
 
 STUB_MODEL = "stub-chat"
+STUB_EMBED_MODEL = "stub-embed"
+EMBED_DIMENSION = 64
 REFUSAL = "The ingested news does not say."
 
 
@@ -79,6 +85,16 @@ def quote_first_passage(messages: list[dict[str, Any]]) -> str:
     if not passages:
         return REFUSAL
     return f"{first_sentence(str(passages[0]['text']))} [1]"
+
+
+def hashed_embedding(text: str) -> np.ndarray:
+    """A deterministic bag-of-words vector: texts sharing words are close (enough for tests)."""
+    vector = np.zeros(EMBED_DIMENSION, dtype=np.float32)
+    for word in re.findall(r"\w+", text.lower()):
+        digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
+        vector[int.from_bytes(digest, "little") % EMBED_DIMENSION] += 1.0
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector + 1.0 / np.sqrt(EMBED_DIMENSION)
 
 
 def small_pieces(text: str, seed: int = 0) -> list[str]:
@@ -143,6 +159,25 @@ class OpenAIStub:
             return {"object": "list", "data": [
                 {"id": STUB_MODEL, "object": "model", "created": 0, "owned_by": "newsdesk-tests"}
             ]}
+
+        @app.post("/v1/embeddings")
+        async def embeddings(request: Request) -> JSONResponse:
+            body = await request.json()
+            inputs = body.get("input")
+            inputs = [inputs] if isinstance(inputs, str) else inputs
+            if not isinstance(inputs, list) or not all(isinstance(x, str) for x in inputs):
+                return _error(400, "'input' must be a string or a list of strings")
+            with self._lock:
+                self.requests.append(body)
+            data = []
+            for i, text in enumerate(inputs):
+                vector = hashed_embedding(text)
+                value: Any = (base64.b64encode(vector.astype("<f4").tobytes()).decode()
+                              if body.get("encoding_format") == "base64" else vector.tolist())
+                data.append({"object": "embedding", "index": i, "embedding": value})
+            return JSONResponse({"object": "list", "data": data,
+                                 "model": str(body.get("model") or STUB_EMBED_MODEL),
+                                 "usage": {"prompt_tokens": 0, "total_tokens": 0}})
 
         @app.post("/v1/chat/completions", response_model=None)
         async def chat_completions(request: Request) -> JSONResponse | StreamingResponse:

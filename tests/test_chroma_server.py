@@ -1,0 +1,87 @@
+"""newsdesk against a real Chroma server (`chroma run` on loopback), as a deployment runs it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import make_settings
+
+from assistant.service import Assistant
+from assistant.settings import Settings
+from ingest.pipeline import Ingestor
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chroma_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A `chroma run` server on a free loopback port, stopped after the module."""
+    port = _free_port()
+    chroma = Path(sys.executable).with_name("chroma")
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = (path / "server.log").open("w")
+    process = subprocess.Popen(
+        [str(chroma), "run", "--path", str(path / "data"), "--host", "127.0.0.1",
+         "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, (path / "server.log").read_text()
+            assert time.monotonic() < deadline, "chroma run did not start in 60 s"
+            time.sleep(0.2)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture
+def server_settings(chroma_port: int, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    # A collection per test: they share one server.
+    return make_settings(tmp_path / "unused", chroma_host="127.0.0.1", chroma_port=chroma_port,
+                         collection=f"t{abs(hash(request.node.name)) % 10**8}")
+
+
+def test_ingest_update_and_answer_through_a_chroma_server(server_settings: Settings, embeddings,
+                                                          seed_path: Path,
+                                                          tmp_path: Path) -> None:
+    ingestor = Ingestor(server_settings, embeddings=embeddings)
+    first = ingestor.ingest([seed_path])
+    assert first.counts["added"] == 1
+    assert ingestor.ingest([seed_path]).counts["unchanged"] == 1
+    assert ingestor.store.count_chunks() == first.chunks_written
+    assert not (tmp_path / "unused").exists(), "no embedded store when a server is configured"
+
+    story = tmp_path / "story.json"
+    story.write_text(json.dumps({"title": "Pier", "url": "https://news.test/pier",
+                                 "body": "The old pier at Alder Point closed. " * 80}))
+    ingestor.ingest([story])
+    story.write_text(json.dumps({"title": "Pier", "url": "https://news.test/pier",
+                                 "body": "The old pier at Alder Point reopened on Friday."}))
+    assert ingestor.ingest([story]).counts["updated"] == 1
+    assert ingestor.store.count_chunks() == first.chunks_written + 1
+
+    assistant = Assistant(server_settings, store=ingestor.store)
+    answer = assistant.ask("How large is Japan's debt compared with its GDP?")
+    assert "400%" in answer.answer and answer.citations
+    assert assistant.health()["articles"] == 2
