@@ -22,7 +22,7 @@ REFUSAL = "The ingested news does not say anything that answers this question."
 MIN_SENTENCE_CHARS = 20
 MAX_SENTENCE_CHARS = 600
 # A sentence joins the answer only if it scores this close to the best one.
-RELATIVE_MARGIN = 0.12
+RELATIVE_MARGIN = 0.20
 # Sentences this similar to one already chosen would only repeat it.
 REDUNDANCY = 0.88
 # Only this many candidates (the best by passage score and shared words) are embedded: the
