@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -60,6 +61,20 @@ def server_settings(chroma_port: int, tmp_path: Path, request: pytest.FixtureReq
     # A collection per test: they share one server.
     return make_settings(tmp_path / "unused", chroma_host="127.0.0.1", chroma_port=chroma_port,
                          collection=f"t{abs(hash(request.node.name)) % 10**8}")
+
+
+def test_articles_ingested_by_another_process_are_answerable_at_once(
+        server_settings: Settings, seed_path: Path) -> None:
+    assistant = Assistant(server_settings)
+    assert assistant.ask("How large is Japan's debt compared with its GDP?").refused
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env.update(CHROMA_HOST="127.0.0.1", CHROMA_PORT=str(server_settings.chroma_port),
+               NEWSDESK_COLLECTION=server_settings.collection)
+    done = subprocess.run([sys.executable, "-m", "ingest", str(seed_path), "--quiet"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    answer = assistant.ask("How large is Japan's debt compared with its GDP?")
+    assert not answer.refused and "400%" in answer.answer
 
 
 def test_ingest_update_and_answer_through_a_chroma_server(server_settings: Settings, embeddings,
