@@ -66,6 +66,15 @@ def read_file(path: Path, max_bytes: int) -> ReadResult:
     except UnicodeDecodeError as exc:
         raise IngestError(location, f"not valid UTF-8 (byte {exc.start})") from exc
     result = reader(location, text)
+    if result.errors and not result.articles:
+        # Nothing usable at all: one error for the file, not one per record.
+        first = result.errors[0]
+        record = first.location[len(location):].lstrip(":")
+        more = len(result.errors) - 1
+        detail = f"no readable article ({record}: {first.reason})" if record else first.reason
+        if more:
+            detail += f" and {more} more bad record{'s' if more > 1 else ''}"
+        raise IngestError(location, detail)
     if container:
         kept = []
         for article in result.articles:
