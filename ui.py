@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 import gradio as gr
 from fastapi import FastAPI
 
-from assistant.http import create_app
+from assistant.http import ExposureError, check_exposure, create_app, key_matches
 from assistant.models import Answer, Citation, Message
 from assistant.service import Assistant, QuestionError
 from assistant.settings import Settings, get_settings
@@ -145,10 +145,17 @@ def build_chat(assistant: Assistant) -> gr.Blocks:
 
 def create_server(settings: Settings | None = None) -> tuple[FastAPI, Assistant]:
     """The API app with the chat mounted at `/`."""
-    assistant = Assistant(settings or get_settings())
+    settings = settings or get_settings()
+    assistant = Assistant(settings)
     app = create_app(assistant)
     demo = build_chat(assistant)
-    app = gr.mount_gradio_app(app, demo, path="", ssr_mode=False)
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    app = gr.mount_gradio_app(
+        app, demo, path="", ssr_mode=False,
+        # Gradio's login page asks once per browser session; the key is the password.
+        auth=(lambda _user, password: key_matches(password, key)) if key else None,
+        auth_message="Enter the newsdesk API key as the password (any user name).",
+    )
     return app, assistant
 
 
@@ -156,6 +163,10 @@ def main() -> None:
     import uvicorn
 
     settings = get_settings()
+    try:
+        check_exposure(settings)
+    except ExposureError as exc:
+        raise SystemExit(f"newsdesk: {exc}") from None
     app, _ = create_server(settings)
     print(f"newsdesk: chat and API on http://{settings.host}:{settings.port}  (docs: /docs)")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")

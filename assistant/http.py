@@ -1,19 +1,121 @@
 """The answer endpoint: a FastAPI app over `Assistant` (no logic of its own)."""
 
 
+import hmac
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import StreamingResponse
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.llm import LLMError
-from assistant.models import Answer, Message
+from assistant.models import Answer
+from assistant.models import Message as ChatMessage
 from assistant.service import Assistant, QuestionError
+from assistant.settings import Settings
 from assistant.store import StoreError
+
+
+class ExposureError(RuntimeError):
+    """The server would be reachable from the network without an API key."""
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse to serve on a non-loopback address without NEWSDESK_API_KEY."""
+    if not settings.loopback_only and not settings.api_key:
+        raise ExposureError(
+            f"refusing to listen on {settings.host}: without NEWSDESK_API_KEY anyone who can "
+            "reach this address could read the ingested news and use the answer endpoint. "
+            "Set NEWSDESK_API_KEY, or listen on 127.0.0.1 (NEWSDESK_HOST)."
+        )
+
+
+def key_matches(given: str, expected: str) -> bool:
+    """Constant-time comparison, so response timing does not reveal the key."""
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def _require_key(settings: Settings) -> Callable[..., None]:
+    bearer = HTTPBearer(auto_error=False, description="NEWSDESK_API_KEY, when it is set")
+
+    def require(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        if settings.api_key is None:
+            return
+        expected = settings.api_key.get_secret_value()
+        if credentials is None or not key_matches(credentials.credentials, expected):
+            raise HTTPException(401, "missing or wrong API key: send "
+                                     "'Authorization: Bearer <NEWSDESK_API_KEY>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    return require
+
+
+def _rate_limit(settings: Settings) -> Callable[[Request], None]:
+    limit = parse(settings.rate_limit)
+    limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def check(request: Request) -> None:
+        if not settings.rate_limited:
+            return
+        client = request.client.host if request.client else "unknown"
+        if not limiter.hit(limit, client):
+            reset_at, _ = limiter.get_window_stats(limit, client)
+            retry = max(1, int(reset_at - time.time()) + 1)
+            raise HTTPException(429, f"rate limit exceeded ({settings.rate_limit} per client)",
+                                headers={"Retry-After": str(retry)})
+
+    return check
+
+
+class BodyLimit:
+    """ASGI middleware: requests whose body exceeds `max_bytes` get 413 before any parsing."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, 413)
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
 
 
 class Health(BaseModel):
@@ -53,7 +155,7 @@ def create_app(assistant: Assistant) -> FastAPI:
     class AnswerRequest(BaseModel):
         question: str = Field(min_length=1, max_length=settings.max_question_chars,
                               description="The question, in plain text.")
-        history: list[Message] = Field(default_factory=list, max_length=50,
+        history: list[ChatMessage] = Field(default_factory=list, max_length=50,
                                        description="Earlier turns, oldest first.")
         k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve.")
 
@@ -63,6 +165,8 @@ def create_app(assistant: Assistant) -> FastAPI:
         version="0.1.0",
     )
     app.state.assistant = assistant
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    guarded = [Depends(_require_key(settings)), Depends(_rate_limit(settings))]
 
     @app.get("/health", response_model=Health)
     def health() -> dict[str, Any]:
@@ -72,7 +176,7 @@ def create_app(assistant: Assistant) -> FastAPI:
         except Exception as exc:
             raise HTTPException(503, f"store unavailable: {type(exc).__name__}") from exc
 
-    @app.post("/answer", response_model=Answer)
+    @app.post("/answer", response_model=Answer, dependencies=guarded)
     def answer(request: AnswerRequest) -> Answer:
         """Answer a question; `[n]` markers in `answer` refer to `citations[n]`."""
         try:
@@ -84,7 +188,8 @@ def create_app(assistant: Assistant) -> FastAPI:
         except StoreError as exc:
             raise HTTPException(503, str(exc)) from exc
 
-    @app.post("/answer/stream", responses={200: {"content": {"text/event-stream": {}}}})
+    @app.post("/answer/stream", responses={200: {"content": {"text/event-stream": {}}}},
+              dependencies=guarded)
     def answer_stream(request: AnswerRequest) -> StreamingResponse:
         """Server-sent events: `delta` events with text, then one `answer` event (the full
         answer shape), or an `error` event."""
@@ -111,7 +216,7 @@ def create_app(assistant: Assistant) -> FastAPI:
         return StreamingResponse(body(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    @app.get("/articles", response_model=ArticlePage)
+    @app.get("/articles", response_model=ArticlePage, dependencies=guarded)
     def articles(offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> ArticlePage:
         """The indexed articles, a page at a time."""
         records = assistant.articles(offset=offset, limit=limit)

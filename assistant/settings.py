@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -54,11 +55,36 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the server binds to.")
     port: int = Field(7860, description="Port the server binds to.")
     max_question_chars: int = Field(2000, ge=1)
+    max_request_bytes: int = Field(1_048_576, ge=1024, description="Larger requests get 413.")
+    api_key: SecretStr | None = Field(
+        None, description="When set, the API needs `Authorization: Bearer <key>` and the chat "
+        "asks for it once per session. Required to listen on a non-loopback address.",
+    )
+    rate_limit: str = Field("60/minute", description="Requests per client address to the API.")
+    rate_limit_enabled: bool | None = Field(
+        None, description="Default: on when the server listens on a non-loopback address."
+    )
 
     @property
     def llm_enabled(self) -> bool:
         """True when answering should go through an OpenAI-compatible server."""
         return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def loopback_only(self) -> bool:
+        """True when the server listens on a loopback address only."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def rate_limited(self) -> bool:
+        if self.rate_limit_enabled is None:
+            return not self.loopback_only
+        return self.rate_limit_enabled
 
     @property
     def mode(self) -> Literal["extractive", "llm"]:
