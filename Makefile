@@ -6,7 +6,10 @@ STAMP  := $(VENV)/.installed-stamp
 # The seed article lives beside the checkout (../shared/data/seed); ingest it when present.
 SEED   := $(wildcard ../shared/data/seed/*.txt)
 
-.PHONY: install run test test-fast lint ingest clean
+# The browser tests drive Debian's chromium (never a browser download).
+SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: install browser run test test-fast lint ingest clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,13 +19,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
 ingest: install
 	$(VENV)/bin/newsdesk-ingest samples $(SEED)
 
 run: ingest
 	$(PY) ui.py
 
-test: install
+test: install browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 

@@ -75,3 +75,11 @@ def news_store(tmp_path_factory: pytest.TempPathFactory, embeddings: NewsEmbeddi
 def news_assistant(news_store: Settings) -> Assistant:
     """The offline assistant over the seed article and the samples."""
     return Assistant(news_store)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Keep each phase's report on the test item (the browser fixture screenshots failures)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -1,0 +1,116 @@
+"""The chat in a real browser (Debian's chromium driven by Playwright): questions get streamed,
+cited answers with working source links, and hostile article text never runs or renders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from conftest import ROOT, SAMPLES, make_settings
+
+from ingest.pipeline import Ingestor
+from ui import create_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-output"
+HOSTILE = {
+    "title": "Lantern parade <script>document.title='pwned'</script> draws crowds",
+    "url": "https://news.test/lantern-parade",
+    "body": "The lantern parade in Brookside drew 8,400 people on Friday night, organisers "
+            "said. <img src=x onerror=\"window.pwned=1\"> The parade route ran along the canal "
+            "for two kilometres. <script>window.pwned=2</script>",
+}
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory, embeddings) -> Iterator[str]:
+    """`ui.create_server` served by uvicorn on a free loopback port."""
+    folder = tmp_path_factory.mktemp("browser")
+    (folder / "hostile.json").write_text(json.dumps(HOSTILE))
+    settings = make_settings(folder / "store")
+    assert Ingestor(settings, embeddings=embeddings).ingest([SAMPLES, folder / "hostile.json"]).ok
+    app, _ = create_server(settings)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).is_success:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(request: pytest.FixtureRequest):
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "chromium is missing: `make test` installs it"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 1000})
+        page.add_init_script("window.pwned = undefined;")
+        yield page
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        browser.close()
+
+
+def _ask(page, url: str, question: str) -> str:
+    page.goto(url, wait_until="domcontentloaded")
+    box = page.locator("textarea").first
+    box.wait_for(timeout=60_000)
+    box.fill(question)
+    box.press("Enter")
+    page.get_by_text("Sources", exact=True).first.wait_for(timeout=60_000)
+    return page.locator(".message-wrap").first.inner_text()
+
+
+def test_question_gets_a_cited_answer_with_working_links(page, server_url: str) -> None:
+    text = _ask(page, server_url, "What wage increase are the striking Carrow signal staff "
+                                  "seeking?")
+    assert "7.5 percent" in text and "[1]" in text
+    assert "The Midland Ledger" in text
+    link = page.locator("a[href='https://midland-ledger.test/2026/01/carrow-rail-strike']")
+    assert link.count() >= 1
+    assert "Rail workers in Carrow County" in link.first.inner_text()
+    assert "articles indexed" in page.content()
+
+
+def test_hostile_article_text_never_runs_or_renders(page, server_url: str) -> None:
+    title = page.title() if page.url != "about:blank" else None
+    text = _ask(page, server_url, "How many people came to the lantern parade in Brookside?")
+    assert "8,400" in text
+    assert "<img src=x onerror" in text or "<script>" in text  # shown as plain text
+    assert page.evaluate("window.pwned") is None
+    assert page.title() != "pwned" and (title is None or page.title() == title)
+    assert page.locator(".message-wrap img[src='x']").count() == 0
+    assert page.locator(".message-wrap script").count() == 0
