@@ -3,6 +3,7 @@
 
 import hmac
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -137,6 +138,27 @@ class ArticleOut(BaseModel):
     n_chunks: int
 
 
+class IngestRequest(BaseModel):
+    articles: list[dict[str, Any]] = Field(
+        min_length=1, max_length=500,
+        description="Article objects with the fields of a .json article: title, "
+                    "body|text|content, url, published_at|date, author, source, lang.",
+    )
+
+
+class IngestError(BaseModel):
+    location: str
+    reason: str
+
+
+class IngestResult(BaseModel):
+    added: int
+    updated: int
+    unchanged: int
+    failed: int
+    errors: list[IngestError]
+
+
 class ArticlePage(BaseModel):
     articles: list[ArticleOut]
     offset: int
@@ -215,6 +237,28 @@ def create_app(assistant: Assistant) -> FastAPI:
 
         return StreamingResponse(body(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    ingest_lock = threading.Lock()
+    ingestor: list[Any] = []  # built on first use: the read-only API never needs it
+
+    @app.post("/articles", response_model=IngestResult, dependencies=guarded)
+    def ingest_articles(request: IngestRequest) -> IngestResult:
+        """Ingest articles into the running server's store; they are answerable at once.
+        Bad records are reported one by one and never stop the others."""
+        from ingest.pipeline import Ingestor
+
+        with ingest_lock:  # one writer per process; Chroma serialises the rest
+            if not ingestor:
+                ingestor.append(Ingestor(settings, store=assistant.store,
+                                         embeddings=assistant.embeddings))
+            try:
+                report = ingestor[0].ingest_records(request.articles, origin="articles")
+            except StoreError as exc:
+                raise HTTPException(503, str(exc)) from exc
+        return IngestResult(
+            **report.counts,
+            errors=[IngestError(location=e.location, reason=e.reason) for e in report.errors],
+        )
 
     @app.get("/articles", response_model=ArticlePage, dependencies=guarded)
     def articles(offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> ArticlePage:

@@ -3,12 +3,19 @@
 Writing an article is a small protocol so that a crash at any point leaves a store the next
 run repairs: (1) the article record is marked `pending` with the new content hash, (2) the new
 chunks are added under ids that include that hash, (3) chunks of any other version are deleted,
-(4) the record is marked `committed`. `repair()` finishes or rolls back every pending record.
+(4) the record is marked `committed`. `repair()` finishes or rolls back pending records.
+
+Re-ingesting an article rewrites it whole (chunk ids are deterministic), so an interrupted
+write heals when its article comes again; `repair()` is for the others. Automatic repair at
+the start of an ingest only touches records pending for longer than `REPAIR_GRACE_S`, so it
+never rolls back a write that another process (a CLI ingest, the server's ingest route) is
+still making.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -24,6 +31,7 @@ from assistant.settings import Settings
 log = logging.getLogger(__name__)
 
 _GET_PAGE = 5000
+REPAIR_GRACE_S = 600.0
 
 
 class StoreError(RuntimeError):
@@ -204,7 +212,7 @@ class NewsStore:
                 embeddings=np.asarray(vectors[start:end], dtype=np.float32),
             )
         for rec, _, _ in items:
-            self._delete_other_versions(rec.article_id, rec.content_hash)
+            self._delete_other_versions(rec.article_id, rec.content_hash, rec.n_chunks)
         self._upsert_records([(rec, "committed") for rec, _, _ in items])
 
     def delete_article(self, article_id: str) -> None:
@@ -212,9 +220,13 @@ class NewsStore:
         self.chunks.delete(where={"article_id": article_id})
         self.articles.delete(ids=[article_id])
 
-    def repair(self) -> int:
-        """Finish or roll back writes a crash interrupted; returns how many articles it touched."""
-        pending = self.articles.get(where={"status": "pending"}, include=["metadatas"])
+    def repair(self, grace_s: float = 0.0) -> int:
+        """Finish or roll back writes a crash interrupted (pending for more than `grace_s`
+        seconds); returns how many articles it touched."""
+        where: dict[str, Any] = {"status": "pending"}
+        if grace_s > 0:
+            where = {"$and": [where, {"pending_since": {"$lt": time.time() - grace_s}}]}
+        pending = self.articles.get(where=where, include=["metadatas"])
         for aid, meta in zip(pending["ids"], pending["metadatas"] or [], strict=True):
             new_hash = str(meta.get("content_hash", ""))
             expected = int(meta.get("n_chunks", 0))
@@ -222,7 +234,7 @@ class NewsStore:
                 where={"$and": [{"article_id": aid}, {"content_hash": new_hash}]}, include=[]
             )["ids"]
             if expected and len(have) == expected:
-                self._delete_other_versions(aid, new_hash)
+                self._delete_other_versions(aid, new_hash, expected)
                 self.articles.update(ids=[aid], metadatas=[{**meta, "status": "committed"}])
                 log.info("repair: committed interrupted write of %s", aid)
                 continue
@@ -245,10 +257,14 @@ class NewsStore:
                 log.info("repair: removed half-written article %s", aid)
         return len(pending["ids"])
 
-    def _delete_other_versions(self, article_id: str, keep_hash: str) -> None:
-        self.chunks.delete(
-            where={"$and": [{"article_id": article_id}, {"content_hash": {"$ne": keep_hash}}]}
-        )
+    def _delete_other_versions(self, article_id: str, keep_hash: str,
+                               n_chunks: int | None = None) -> None:
+        """Delete the article's chunks of any other version (and, given `n_chunks`, stray
+        chunks past the end of this one)."""
+        stale: dict[str, Any] = {"content_hash": {"$ne": keep_hash}}
+        if n_chunks is not None:
+            stale = {"$or": [stale, {"chunk_index": {"$gte": n_chunks}}]}
+        self.chunks.delete(where={"$and": [{"article_id": article_id}, stale]})
 
     def _upsert_records(self, records: Iterable[tuple[ArticleRecord, str]]) -> None:
         records = list(records)
@@ -259,6 +275,7 @@ class NewsStore:
             meta["status"] = status
             old = previous.get(rec.article_id) or {}
             if status == "pending":
+                meta["pending_since"] = time.time()
                 # Remember the committed version so repair can fall back to it.
                 committed_old = old.get("status") == "committed"
                 meta["previous_hash"] = old.get("content_hash", "") if committed_old else ""
@@ -266,6 +283,7 @@ class NewsStore:
             else:
                 meta["previous_hash"] = ""
                 meta["previous_n_chunks"] = 0
+                meta["pending_since"] = 0.0
             ids.append(rec.article_id)
             metas.append(_clean_metadata(meta))
         self.articles.upsert(

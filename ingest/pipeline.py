@@ -7,6 +7,7 @@ a half article behind.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,11 +17,11 @@ from typing import Literal
 from assistant.embeddings import NewsEmbeddings, get_embeddings
 from assistant.models import ArticleRecord, Chunk
 from assistant.settings import Settings
-from assistant.store import NewsStore
+from assistant.store import REPAIR_GRACE_S, NewsStore
 from ingest.article import Article, IngestError
 from ingest.chunking import chunk_body, embedding_text, make_splitter
 from ingest.metadata import to_article
-from ingest.readers import read_file
+from ingest.readers import ReadResult, from_record, read_file
 
 Status = Literal["added", "updated", "unchanged", "failed"]
 
@@ -105,13 +106,20 @@ class Ingestor:
                                       settings.chunk_overlap)
         # Chunks gathered before a batch is embedded and written.
         self.batch_chunks = max(settings.embed_batch_size * 4, 64)
+        # What the stored chunks of an article depend on besides its content: a change of
+        # chunking re-indexes every article on the next ingest.
+        self.index_key = f"{self.embeddings.name}|{settings.chunk_tokens}|{settings.chunk_overlap}"
+
+    def version(self, article: Article) -> str:
+        """The hash stored with an article's chunks: its content plus the index settings."""
+        return hashlib.sha1(f"{article.content_hash}|{self.index_key}".encode()).hexdigest()
 
     def ingest(self, paths: Sequence[Path | str],
                on_file: Callable[[Path | str], None] | None = None,
                on_total: Callable[[int], None] | None = None) -> IngestReport:
         """Ingest files and folders; `on_file` is called after each file (for progress bars)."""
         report = IngestReport()
-        report.repaired = self.store.repair()
+        report.repaired = self.store.repair(grace_s=REPAIR_GRACE_S)
         exclude = None if self.settings.chroma_host else self.settings.data_dir
         found = list(discover((Path(p) for p in paths), exclude=exclude))
         if on_total:
@@ -134,12 +142,38 @@ class Ingestor:
         self._flush(batch, report)
         return report
 
+    def ingest_records(self, records: Sequence[object], origin: str = "request") -> IngestReport:
+        """Ingest article objects (the fields of a .json article) without files, e.g. from
+        the HTTP API; record i is reported as `origin[i]`."""
+        report = IngestReport()
+        report.repaired = self.store.repair(grace_s=REPAIR_GRACE_S)
+        result = ReadResult()
+        for i, record in enumerate(records):
+            try:
+                raw = from_record(f"{origin}[{i}]", record)
+            except IngestError as exc:
+                result.errors.append(exc)
+                continue
+            size = len(raw.body.encode("utf-8"))
+            if size > self.settings.max_article_bytes:
+                result.errors.append(IngestError(
+                    raw.location, f"article text is {size:,} bytes, over the limit of "
+                                  f"{self.settings.max_article_bytes:,}"))
+            else:
+                result.articles.append(raw)
+        self._flush(self._prepare(result, report, set()), report)
+        return report
+
     def _read(self, path: Path, report: IngestReport, seen_ids: set[str]) -> list[_Pending]:
         try:
             result = read_file(path, self.settings.max_article_bytes)
         except IngestError as exc:
             report._fail(exc)
             return []
+        return self._prepare(result, report, seen_ids)
+
+    def _prepare(self, result: ReadResult, report: IngestReport,
+                 seen_ids: set[str]) -> list[_Pending]:
         for error in result.errors:
             report._fail(error)
         articles: list[Article] = []
@@ -156,7 +190,7 @@ class Ingestor:
                 report._record(article.location, aid, "unchanged")
                 continue
             seen_ids.add(aid)
-            if known.get(aid) == article.content_hash:
+            if known.get(aid) == self.version(article):
                 report._record(article.location, aid, "unchanged")
                 continue
             try:
@@ -170,6 +204,20 @@ class Ingestor:
             pending.append(_Pending(article, chunks, "updated" if aid in known else "added"))
         return pending
 
+    def _record(self, article: Article, n_chunks: int) -> ArticleRecord:
+        return ArticleRecord(
+            article_id=article.article_id,
+            content_hash=self.version(article),
+            title=article.title,
+            url=article.url,
+            source=article.source,
+            author=article.author,
+            published_at=article.published_at,
+            lang=article.lang,
+            path=article.location,
+            n_chunks=n_chunks,
+        )
+
     def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
         if not batch:
             return
@@ -179,24 +227,9 @@ class Ingestor:
         items, offset = [], 0
         for p in batch:
             n = len(p.chunks)
-            items.append((_record(p.article, n), p.chunks, vectors[offset:offset + n]))
+            items.append((self._record(p.article, n), p.chunks, vectors[offset:offset + n]))
             offset += n
         self.store.write(items)
         report.chunks_written += len(texts)
         for p in batch:
             report._record(p.article.location, p.article.article_id, p.status)
-
-
-def _record(article: Article, n_chunks: int) -> ArticleRecord:
-    return ArticleRecord(
-        article_id=article.article_id,
-        content_hash=article.content_hash,
-        title=article.title,
-        url=article.url,
-        source=article.source,
-        author=article.author,
-        published_at=article.published_at,
-        lang=article.lang,
-        path=article.location,
-        n_chunks=n_chunks,
-    )

@@ -139,7 +139,8 @@ def _read_html(location: str, text: str) -> ReadResult:
     )])
 
 
-def _from_record(location: str, record: Any) -> RawArticle:
+def from_record(location: str, record: Any) -> RawArticle:
+    """A raw article from a JSON object with the fields of a .json article."""
     if not isinstance(record, dict):
         raise IngestError(location, f"expected a JSON object, got {type(record).__name__}")
     body = next((record[f] for f in BODY_FIELDS if isinstance(record.get(f), str)
@@ -178,7 +179,7 @@ def _read_json(location: str, text: str) -> ReadResult:
     for i, record in enumerate(records):
         where = f"{location}[{i}]" if isinstance(data, list) else location
         try:
-            result.articles.append(_from_record(where, record))
+            result.articles.append(from_record(where, record))
         except IngestError as exc:
             result.errors.append(exc)
     return result
@@ -191,7 +192,7 @@ def _read_jsonl(location: str, text: str) -> ReadResult:
             continue
         where = f"{location}:{lineno}"
         try:
-            result.articles.append(_from_record(where, json.loads(line)))
+            result.articles.append(from_record(where, json.loads(line)))
         except json.JSONDecodeError as exc:
             result.errors.append(IngestError(where, f"malformed JSON: {exc.msg}"))
         except IngestError as exc:

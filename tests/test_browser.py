@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
-from conftest import ROOT, SAMPLES, make_settings
+from conftest import ROOT, SAMPLES, live_server, make_settings
 
 from ingest.pipeline import Ingestor
 from ui import create_server
@@ -35,12 +30,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory, embeddings) -> Iterator[str]:
     """`ui.create_server` served by uvicorn on a free loopback port."""
@@ -49,22 +38,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory, embeddings) -> Iterator
     settings = make_settings(folder / "store")
     assert Ingestor(settings, embeddings=embeddings).ingest([SAMPLES, folder / "hostile.json"]).ok
     app, _ = create_server(settings)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).is_success:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -105,6 +105,20 @@ def test_reingesting_unchanged_article_changes_nothing(ingestor: Ingestor, seed_
     assert ingestor.store.count_chunks() == chunks == first.chunks_written
 
 
+def test_changing_the_chunk_size_reindexes_unchanged_articles(settings_factory, embeddings,
+                                                              seed_path: Path) -> None:
+    first = Ingestor(settings_factory(chunk_tokens=200), embeddings=embeddings)
+    first.ingest([seed_path])
+    before = first.store.count_chunks()
+    second = Ingestor(settings_factory(chunk_tokens=100), embeddings=embeddings)
+    report = second.ingest([seed_path])
+    assert report.counts["updated"] == 1
+    after = second.store.count_chunks()
+    assert after > before
+    article_id = report.articles[0][1]
+    assert len(second.store.chunks_of(article_id)) == after  # no chunk of the old size left
+
+
 def test_updated_article_replaces_all_old_chunks(ingestor: Ingestor, tmp_path: Path) -> None:
     path = tmp_path / "ferry.json"
     long_body = "\n\n".join(f"Paragraph {i}: " + BODY for i in range(6))

@@ -95,11 +95,25 @@ def test_ingest_after_a_crash_ends_like_a_clean_run(ingestor: Ingestor, tmp_path
     from ingest.metadata import to_article
     from ingest.readers import read_file
     art = to_article(read_file(folder / "1.json", 10**6).articles[0])
-    _write_partial(ingestor.store, _record(art.article_id, art.content_hash, 5), written=3)
+    _write_partial(ingestor.store, _record(art.article_id, ingestor.version(art), 5), written=3)
     report = ingestor.ingest([folder])
-    assert report.repaired == 1 and report.counts["added"] == 3
+    # The fresh pending write is left to its (possibly live) writer; re-ingesting heals it.
+    assert report.repaired == 0 and report.counts["added"] == 3
     assert ingestor.store.count_chunks() == clean.store.count_chunks()
     assert sorted(ingestor.store.chunks.get()["ids"]) == sorted(clean.store.chunks.get()["ids"])
+    assert ingestor.store.articles.get(where={"status": "pending"})["ids"] == []
+
+
+def test_ingest_repairs_only_writes_pending_for_longer_than_the_grace(ingestor: Ingestor) -> None:
+    store = ingestor.store
+    _write_partial(store, _record("fresh", "f" * 24, 3), written=1)
+    _write_partial(store, _record("stale", "s" * 24, 3), written=1)
+    meta = store.articles.get(ids=["stale"])["metadatas"][0]
+    store.articles.update(ids=["stale"], metadatas=[{**meta, "pending_since": 1.0}])
+    report = ingestor.ingest([])
+    assert report.repaired == 1
+    assert store.articles.get(ids=["stale"])["ids"] == []
+    assert store.articles.get(ids=["fresh"])["ids"] == ["fresh"]
 
 
 def test_unreachable_chroma_server_gives_a_clear_error(settings_factory, embeddings) -> None:
