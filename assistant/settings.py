@@ -51,6 +51,9 @@ class Settings(BaseSettings):
 
     chroma_host: str | None = Field(None, validation_alias="CHROMA_HOST")
     chroma_port: int = Field(8000, validation_alias="CHROMA_PORT")
+    chroma_timeout_s: float = Field(
+        30.0, gt=0, description="Per request to a Chroma server: a stalled server is an error, "
+        "not a hang.")
 
     host: str = Field("127.0.0.1", description="Address the server binds to.")
     port: int = Field(7860, description="Port the server binds to.")

@@ -14,13 +14,15 @@ still making.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import chromadb
+import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
@@ -47,9 +49,15 @@ def open_client(settings: Settings) -> chromadb.ClientAPI:
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     try:
         if settings.chroma_host:
-            return chromadb.HttpClient(
+            client = chromadb.HttpClient(
                 host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
             )
+            # chromadb's HTTP session waits forever (timeout=None): a stalled server would hang
+            # every request. Its session is private, hence the guarded access.
+            session = getattr(getattr(client, "_server", None), "_session", None)
+            if isinstance(session, httpx.Client):
+                session.timeout = httpx.Timeout(settings.chroma_timeout_s)
+            return client
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.data_dir), settings=chroma_settings)
     except Exception as exc:  # chromadb raises several unrelated types here
@@ -59,6 +67,25 @@ def open_client(settings: Settings) -> chromadb.ClientAPI:
             else f"store directory {settings.data_dir}"
         )
         raise StoreError(f"cannot open the {where}: {exc}") from exc
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _chroma_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """Turn any failure of Chroma (server down, timeout, full disk) into a `StoreError`."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"the Chroma store failed: {type(exc).__name__}: {exc}") from exc
+
+    return wrapper
 
 
 def chunk_id(article_id: str, content_hash: str, index: int) -> str:
@@ -109,6 +136,7 @@ class NewsStore:
 
     # -- reading -------------------------------------------------------------------------
 
+    @_chroma_errors
     def committed_hashes(self, article_ids: Sequence[str]) -> dict[str, str]:
         """Content hash of each of these articles that is committed in the store."""
         found: dict[str, str] = {}
@@ -120,12 +148,15 @@ class NewsStore:
                     found[aid] = str(meta.get("content_hash", ""))
         return found
 
+    @_chroma_errors
     def count_articles(self) -> int:
         return self.articles.count()
 
+    @_chroma_errors
     def count_chunks(self) -> int:
         return self.chunks.count()
 
+    @_chroma_errors
     def list_articles(self, offset: int = 0, limit: int = 50) -> list[ArticleRecord]:
         """Committed article records, in store order."""
         got = self.articles.get(
@@ -134,6 +165,7 @@ class NewsStore:
         return [_record(aid, meta) for aid, meta in zip(got["ids"], got["metadatas"] or [],
                                                         strict=True)]
 
+    @_chroma_errors
     def query(self, vector: np.ndarray, k: int) -> list[Passage]:
         """The k chunks nearest to `vector`, best first, with cosine similarity as score."""
         n = self.chunks.count()
@@ -164,6 +196,7 @@ class NewsStore:
             ))
         return passages
 
+    @_chroma_errors
     def chunks_of(self, article_id: str) -> list[tuple[str, str, dict[str, Any]]]:
         """(id, text, metadata) of every stored chunk of one article, in chunk order."""
         got = self.chunks.get(where={"article_id": article_id}, include=["documents", "metadatas"])
@@ -173,6 +206,7 @@ class NewsStore:
 
     # -- writing -------------------------------------------------------------------------
 
+    @_chroma_errors
     def write(self, items: Sequence[tuple[ArticleRecord, Sequence[Chunk], np.ndarray]]) -> None:
         """Store several articles with their chunks and chunk vectors, replacing old versions."""
         if not items:
@@ -215,11 +249,13 @@ class NewsStore:
             self._delete_other_versions(rec.article_id, rec.content_hash, rec.n_chunks)
         self._upsert_records([(rec, "committed") for rec, _, _ in items])
 
+    @_chroma_errors
     def delete_article(self, article_id: str) -> None:
         """Remove an article and all its chunks."""
         self.chunks.delete(where={"article_id": article_id})
         self.articles.delete(ids=[article_id])
 
+    @_chroma_errors
     def repair(self, grace_s: float = 0.0) -> int:
         """Finish or roll back writes a crash interrupted (pending for more than `grace_s`
         seconds); returns how many articles it touched."""

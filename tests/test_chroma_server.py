@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
+from conftest import free_port, make_settings
+from fastapi.testclient import TestClient
 
+from assistant.http import create_app
 from assistant.service import Assistant
 from assistant.settings import Settings
+from assistant.store import StoreError
 from ingest.pipeline import Ingestor
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -62,3 +67,46 @@ def test_ingest_update_and_answer_through_a_chroma_server(server_settings: Setti
     answer = assistant.ask("How large is Japan's debt compared with its GDP?")
     assert "400%" in answer.answer and answer.citations
     assert assistant.health()["articles"] == 2
+
+
+def test_a_stalled_or_stopped_server_is_a_clear_error_not_a_hang(
+        tmp_path: Path, embeddings, seed_path: Path) -> None:
+    port = free_port()
+    chroma = Path(sys.executable).with_name("chroma")
+    process = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "data"), "--host",
+                                "127.0.0.1", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        settings = make_settings(tmp_path / "unused", chroma_host="127.0.0.1", chroma_port=port,
+                                 chroma_timeout_s=2.0)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                ingestor = Ingestor(settings, embeddings=embeddings)
+                break
+            except StoreError:
+                assert time.monotonic() < deadline, "chroma run did not start"
+                time.sleep(0.3)
+        ingestor.ingest([seed_path])
+        assistant = Assistant(settings, store=ingestor.store)
+        client = TestClient(create_app(assistant))
+        question = {"question": "How large is Japan's debt compared with its GDP?"}
+        assert client.post("/answer", json=question).status_code == 200
+
+        process.send_signal(signal.SIGSTOP)  # stalled: accepts connections, never answers
+        started = time.monotonic()
+        stalled = client.post("/answer", json=question)
+        assert stalled.status_code == 503 and "Chroma" in stalled.json()["detail"]
+        assert time.monotonic() - started < 15
+
+        process.send_signal(signal.SIGCONT)
+        process.kill()  # stopped
+        process.wait(timeout=30)
+        started = time.monotonic()
+        stopped = client.post("/answer", json=question)
+        assert stopped.status_code == 503 and "Chroma" in stopped.json()["detail"]
+        assert client.get("/health").status_code == 503
+        assert time.monotonic() - started < 15
+    finally:
+        process.kill()
+        process.wait(timeout=30)
