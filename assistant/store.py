@@ -66,7 +66,7 @@ def open_client(settings: Settings) -> chromadb.ClientAPI:
             if settings.chroma_host
             else f"store directory {settings.data_dir}"
         )
-        raise StoreError(f"cannot open the {where}: {exc}") from exc
+        raise StoreError(f"cannot open the {where}: {exc}{_hint(exc)}") from exc
 
 
 P = ParamSpec("P")
@@ -83,9 +83,20 @@ def _chroma_errors(method: Callable[P, R]) -> Callable[P, R]:
         except StoreError:
             raise
         except Exception as exc:
-            raise StoreError(f"the Chroma store failed: {type(exc).__name__}: {exc}") from exc
+            raise StoreError(f"the Chroma store failed: {type(exc).__name__}: {exc}"
+                             f"{_hint(exc)}") from exc
 
     return wrapper
+
+
+def _hint(exc: Exception) -> str:
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text:
+        return " (the store directory is read-only: NEWSDESK_DATA_DIR must be writable)"
+    if "disk is full" in text or "no space" in text:
+        return (" (the disk is full: free space and run newsdesk-ingest again; committed "
+                "articles are intact and half-written ones are finished or rolled back)")
+    return ""
 
 
 def chunk_id(article_id: str, content_hash: str, index: int) -> str:
@@ -150,7 +161,8 @@ class NewsStore:
 
     @_chroma_errors
     def count_articles(self) -> int:
-        return self.articles.count()
+        """Articles whose chunks are committed (a write in progress is not counted)."""
+        return len(self.articles.get(where={"status": "committed"}, include=[])["ids"])
 
     @_chroma_errors
     def count_chunks(self) -> int:

@@ -134,9 +134,10 @@ class Ingestor:
                 continue
             for pending in self._read(item, report, seen_ids):
                 batch.append(pending)
-            if sum(len(p.chunks) for p in batch) >= self.batch_chunks:
-                self._flush(batch, report)
-                batch = []
+                # Flush inside large files too: memory stays flat and little is in flight.
+                if sum(len(p.chunks) for p in batch) >= self.batch_chunks:
+                    self._flush(batch, report)
+                    batch = []
             if on_file:
                 on_file(item)
         self._flush(batch, report)
