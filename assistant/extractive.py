@@ -56,6 +56,15 @@ def terms(text: str) -> set[str]:
     return found
 
 
+_BRACKETED_NUMBER = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
+
+
+def quote(text: str) -> str:
+    """A sentence as the answer quotes it: bracketed numbers in the article ("[99]") become
+    "(99)", so every `[n]` in an answer is one of ours. The citation keeps the exact text."""
+    return _BRACKETED_NUMBER.sub(r"(\1)", text)
+
+
 @dataclass(frozen=True)
 class Sentence:
     passage: Passage
@@ -179,7 +188,7 @@ class ExtractiveAnswerer:
         parts, citations = [], []
         for n, i in enumerate(chosen, start=1):
             s = candidates[i]
-            parts.append(f"{s.text} [{n}]")
+            parts.append(f"{quote(s.text)} [{n}]")
             citations.append(Citation(
                 n=n, article_id=s.passage.article_id, title=s.passage.title, url=s.passage.url,
                 source=s.passage.source, published_at=s.passage.published_at, passage=s.text,

@@ -18,7 +18,7 @@ from langchain_core.runnables import (
 )
 
 from assistant.embeddings import get_embeddings
-from assistant.extractive import ExtractiveAnswerer
+from assistant.extractive import ExtractiveAnswerer, quote
 from assistant.followup import standalone_query
 from assistant.llm import LLMAnswerer
 from assistant.models import Answer, ArticleRecord, Message
@@ -118,5 +118,5 @@ class Assistant:
             # Stream sentence by sentence so both modes look alike to a client; the pieces
             # join to exactly `answer.answer`.
             for i, c in enumerate(answer.citations):
-                yield ("" if i == 0 else " ") + f"{c.passage} [{c.n}]"
+                yield ("" if i == 0 else " ") + f"{quote(c.passage)} [{c.n}]"
             yield answer

@@ -45,7 +45,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     try:
         yield mount_point
     finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
+        subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
 
 
 def test_full_disk_is_a_clear_error_and_the_next_run_heals(small_disk: Path, tmp_path: Path,
@@ -83,6 +83,6 @@ def test_read_only_store_is_a_clear_error_and_stays_intact(tmp_path: Path, embed
         result = _ingest([seed_path], view)
         assert result.returncode == 2 and "read-only" in result.stderr
     finally:
-        subprocess.run(["umount", str(view)], check=False)
+        subprocess.run(["umount", "--lazy", str(view)], check=False)
     store = NewsStore(make_settings(store_dir), embeddings)
     assert store.count_articles() == 7 and _consistent(store)
