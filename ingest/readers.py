@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +50,11 @@ def read_file(path: Path, max_bytes: int) -> ReadResult:
     container = suffix in (".json", ".jsonl")
     file_limit = max_bytes * CONTAINER_FACTOR if container else max_bytes
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        # A FIFO or device would block or never end: only regular files are read.
+        if not stat.S_ISREG(info.st_mode):
+            raise IngestError(location, "not a regular file (a pipe, socket or device)")
+        size = info.st_size
         if size > file_limit:
             raise IngestError(location, f"file is {size:,} bytes, over the limit of "
                                         f"{file_limit:,} (NEWSDESK_MAX_ARTICLE_BYTES"

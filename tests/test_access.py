@@ -106,3 +106,38 @@ def test_server_refuses_to_start_exposed_without_key(monkeypatch: pytest.MonkeyP
             ui.main()
     finally:
         settings_module.get_settings.cache_clear()
+
+
+def test_no_secret_in_logs_health_errors_or_chat(news_store: Settings,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """With DEBUG logging everywhere, a failing LLM server and wrong keys, neither the API key
+    nor the LLM key shows up in any log record, response or chat message."""
+    import logging
+
+    from ui import make_respond
+
+    llm_key = "sk-live-llm-key-0123456789"
+    settings = news_store.model_copy(update={
+        "api_key": SecretStr(KEY), "openai_api_key": SecretStr(llm_key),
+        "openai_base_url": "http://127.0.0.1:9/v1", "rate_limit_enabled": False})
+    caplog.set_level(logging.DEBUG)
+    assistant = Assistant(settings)
+    client = TestClient(create_app(assistant))
+    auth = {"Authorization": f"Bearer {KEY}"}
+    texts = [
+        client.get("/health").text,
+        client.post("/answer", json=QUESTION).text,
+        client.post("/answer", json=QUESTION, headers={"Authorization": "Bearer wrong"}).text,
+        client.post("/answer", json=QUESTION, headers=auth).text,  # LLM down: 502
+        client.post("/answer/stream", json=QUESTION, headers=auth).text,
+    ]
+    try:
+        texts.extend(make_respond(assistant)(QUESTION["question"], []))
+    except Exception as exc:  # the chat re-raises for Gradio to log; its text must be clean
+        texts.append(str(exc))
+    logged = "\n".join(r.getMessage() + " " + str(r.args) for r in caplog.records)
+    for secret in (KEY, llm_key):
+        assert secret not in logged
+        assert all(secret not in text for text in texts)
+    assert any("502" in t or "language model server failed" in t for t in texts)
+    assert "Sending HTTP Request" in logged  # the openai client did log its requests

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -47,10 +48,21 @@ def _bad(folder: Path) -> dict[str, str]:
     put("wrong-shape.json", b'[1, 2, 3]', "expected a JSON object")
     put("number.json", b"42", "expected a JSON object")
     put("huge-line.txt", b"x" * 3_000_000, "over the limit")
+    (folder / "long-line.txt").write_text("Long line\n\n" + "The harbour wall was rebuilt. "
+                                          * 4_000)  # 120 KB on one line: allowed
     put("no-body.html", b"<html><head><title>Nothing</title></head></html>", "no article text")
     nested = b"<div>" * 20000 + b"deep text" + b"</div>" * 20000
     put("nested.html", b"<html><body>" + nested + b"</body></html>", "")
     put("report.docx", b"PK\x03\x04 not really", "unsupported file type")
+    put("one-bad-in-list.json", json.dumps([
+        {"title": "Tram", "body": "The tram line to Brookside opens in July.",
+         "url": "https://news.test/tram"},
+        {"title": "No body here"},
+    ]).encode(), "missing article text")
+    os.mkfifo(folder / "pipe.txt")  # reading it would block forever
+    bad["pipe.txt"] = "not a regular file"
+    os.symlink(folder / "gone.txt", folder / "dangling.txt")
+    bad["dangling.txt"] = "cannot read file"
     return bad
 
 
@@ -77,7 +89,7 @@ def test_broken_files_never_stop_the_good_ones(ingestor: Ingestor, tmp_path: Pat
 
     report = ingestor.ingest([folder])
 
-    errors = {Path(e.location.split(":")[0]).name: e for e in report.errors}
+    errors = {Path(re.sub(r"(:\d+|\[\d+\])$", "", e.location)).name: e for e in report.errors}
     for name, reason in bad.items():
         if name == "nested.html":
             continue  # either parsed (lxml copes) or one clear error; never a crash
@@ -91,7 +103,10 @@ def test_broken_files_never_stop_the_good_ones(ingestor: Ingestor, tmp_path: Pat
     assert len([e for e in report.errors if "loop" in e.reason]) == 1
     assert len(report.errors) == len({e.location for e in report.errors})
 
+    assert errors["one-bad-in-list.json"].location.endswith("one-bad-in-list.json[1]")
+    # A long single-line article under the size limit is fine.
     stored = " ".join(text for text in ingestor.store.chunks.get()["documents"])
+    assert "tram line to Brookside" in stored
     for name, phrase in good.items():
         assert phrase in stored, f"{name} was not stored"
     assert "new slide" in stored and "oak trees" in stored
