@@ -20,6 +20,7 @@ class ArticleRecord:
     author: str = ""
     published_at: str = ""
     lang: str = ""
+    external_id: str = ""
     path: str = ""
     n_chunks: int = 0
 
@@ -50,6 +51,7 @@ class Passage:
     start: int
     end: int
     score: float
+    external_id: str = ""
 
 
 class Message(BaseModel):

@@ -205,6 +205,7 @@ class NewsStore:
                 start=int(meta.get("start", 0)),
                 end=int(meta.get("end", 0)),
                 score=1.0 - float(dist),
+                external_id=str(meta.get("external_id", "")),
             ))
         return passages
 
@@ -242,6 +243,7 @@ class NewsStore:
                     "source": rec.source,
                     "published_at": rec.published_at,
                     "lang": rec.lang,
+                    "external_id": rec.external_id,
                     "chunk_index": chunk.index,
                     "n_chunks": rec.n_chunks,
                     "start": chunk.start,
@@ -356,6 +358,7 @@ def _record(article_id: str, meta: dict[str, Any]) -> ArticleRecord:
         author=str(meta.get("author", "")),
         published_at=str(meta.get("published_at", "")),
         lang=str(meta.get("lang", "")),
+        external_id=str(meta.get("external_id", "")),
         path=str(meta.get("path", "")),
         n_chunks=int(meta.get("n_chunks", 0)),
     )

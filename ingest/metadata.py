@@ -112,6 +112,7 @@ def to_article(raw: RawArticle) -> Article:
         author=" ".join(raw.author.split()),
         source=source,
         lang=(raw.lang.strip().lower() or detect_lang(body))[:8],
+        external_id=raw.external_id[:200],
     )
 
 

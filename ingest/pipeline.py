@@ -215,6 +215,7 @@ class Ingestor:
             author=article.author,
             published_at=article.published_at,
             lang=article.lang,
+            external_id=article.external_id,
             path=article.location,
             n_chunks=n_chunks,
         )

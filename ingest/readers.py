@@ -167,7 +167,7 @@ def from_record(location: str, record: Any) -> RawArticle:
     return RawArticle(
         location=location, body=body, title=title, has_title=bool(title), url=text_field("url"),
         published_at=date, author=text_field("author"), source=text_field("source"),
-        lang=text_field("lang"),
+        lang=text_field("lang"), external_id=text_field("id"),
     )
 
 

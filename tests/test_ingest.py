@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.store import NewsStore
+from ingest.article import make_article_id
 from ingest.metadata import to_article
 from ingest.pipeline import Ingestor
 from ingest.readers import read_file
@@ -214,3 +215,20 @@ def test_article_without_url_is_identified_by_its_text(ingestor: Ingestor, tmp_p
     (tmp_path / "b.md").write_text("# Ferry service doubles\n\n" + BODY + "\n")
     report = ingestor.ingest([tmp_path])
     assert report.counts == {"added": 1, "updated": 0, "unchanged": 1, "failed": 0}
+
+
+def test_publisher_id_identifies_an_article_and_comes_back_with_passages(
+        ingestor: Ingestor, tmp_path: Path) -> None:
+    first = {"id": "cms-481", "title": "Ferry service doubles", "body": BODY,
+             "url": "https://example.org/ferry"}
+    (tmp_path / "a.jsonl").write_text(json.dumps(first) + "\n")
+    assert ingestor.ingest([tmp_path]).counts["added"] == 1
+    # Same publisher id under a new URL: an update of the same article, not a second one.
+    moved = dict(first, url="https://example.org/news/ferry")
+    (tmp_path / "a.jsonl").write_text(json.dumps(moved) + "\n")
+    assert ingestor.ingest([tmp_path]).counts["updated"] == 1
+    records = ingestor.store.list_articles()
+    assert [r.external_id for r in records] == ["cms-481"]
+    assert records[0].article_id == make_article_id("cms-481")
+    vector = ingestor.embeddings.embed(["ferry budget"])[0]
+    assert {p.external_id for p in ingestor.store.query(vector, 3)} == {"cms-481"}
