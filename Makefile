@@ -9,7 +9,7 @@ SEED   := $(wildcard ../shared/data/seed/*.txt)
 # The browser tests drive Debian's chromium (never a browser download).
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install browser run test test-fast lint ingest clean
+.PHONY: install browser run test test-fast lint ingest bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: install browser
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"
+
+# The benchmark suite (about 45 minutes on 2 cores; BENCH_ARGS=--quick for a small slice).
+bench: install
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: install
 	$(PY) -m ruff check .

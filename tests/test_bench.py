@@ -1,0 +1,53 @@
+"""The benchmark suite runs (`python -m bench --quick`) and writes every figure it promises.
+
+Timings are never checked here: speed goals live in the benchmark's own report.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+REQUIRED = (
+    "encoder_ceiling_chunks_per_s", "ingest_chunks_per_s", "ingest_vs_ceiling",
+    "langchain_plain_chunks_per_s", "ingest_vs_langchain", "reingest_unchanged_s",
+    "reingest_speedup", "retrieve_p50_ms", "retrieve_p95_ms", "answer_p50_ms", "answer_p95_ms",
+    "http_answers_per_s", "http_p95_ms", "peak_rss_mb", "startup_s", "scale",
+)
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--http-seconds", "2", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    results = json.loads(out.read_text())
+
+    for key in REQUIRED:
+        assert results.get(key) is not None, key
+    for key in REQUIRED:
+        if key != "scale":
+            assert isinstance(results[key], int | float) and results[key] >= 0, key
+    assert results["quick"] is True and results["commit"]
+    main = results["corpora"][results["main_corpus"]]
+    # The plain LangChain path splits the same text with the same settings: same chunks.
+    assert main["chunks_match"] and main["newsdesk_chunks"] == main["langchain_plain_chunks"]
+    assert main["chunks"] > 0
+    for corpus in results["corpora"].values():
+        assert corpus["questions"] >= 12 and corpus["rounds"] == 2  # 6 questions, twice
+        assert corpus["answer_p95_ms"] >= corpus["answer_p50_ms"]
+    assert set(results["corpora"]) == {"multihop", "rgb_zh"}
+    assert results["scale"]["chunks"] >= 2000 and results["scale"]["retrieve_p50_ms"] > 0
+    assert results["http"]["answers"] > 0 and not results["http"]["errors"]
+    assert set(results["goals"]) >= {"ingest_vs_ceiling", "ingest_vs_langchain", "startup_s"}
+    assert "| ingest / ceiling" in run.stdout  # the printed table
