@@ -1,0 +1,345 @@
+"""newsdesk-eval: every metric on hand-built passages and answers whose right value is known,
+the command end to end on tiny invented corpora (tests/data/eval, both formats, both modes)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT
+from openai_stub import REFUSAL, OpenAIStub, last_user_text
+
+from assistant.eval import load_articles, load_questions, main
+from assistant.eval_metrics import (
+    METRIC_KEYS,
+    EvidenceItem,
+    QuestionResult,
+    answer_correct,
+    contains_answer,
+    hits_item,
+    locate_fact,
+    score_retrieval,
+    summarise,
+    summarise_by_type,
+)
+from assistant.models import Passage
+from ingest.metadata import to_article
+from ingest.readers import from_record
+
+DATA = ROOT / "tests" / "data" / "eval"
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def passage(external_id: str, start: int = 0, end: int = 100, text: str = "") -> Passage:
+    """A retrieved chunk of dataset article `external_id` covering [start, end)."""
+    return Passage(chunk_id=f"{external_id}:{start}", article_id=f"store-{external_id}",
+                   title="", url="", source="", published_at="", lang="en", text=text,
+                   index=0, start=start, end=end, score=0.5, external_id=external_id)
+
+
+def result(type_: str = "inference", answerable: bool = True, **fields: Any) -> QuestionResult:
+    fields.setdefault("n_evidence", 2 if answerable else 0)
+    return QuestionResult(id="q", type=type_, answerable=answerable, **fields)
+
+
+def run_eval(tmp_path: Path, articles: Path, questions: Path, *args: str,
+             cache: Path | None = None) -> dict[str, Any]:
+    out = tmp_path / f"report-{len(list(tmp_path.glob('report-*.json')))}.json"
+    code = main([str(articles), str(questions), "--json", str(out), "--quiet",
+                 "--cache-dir", str(cache or tmp_path / "cache"), *args])
+    assert code == 0
+    return json.loads(out.read_text())
+
+
+# -- retrieval matching ------------------------------------------------------------------
+
+
+def test_fact_is_located_at_its_offsets_elsewhere_or_across_whitespace() -> None:
+    body = "Intro line.\nThe mayor  resigned on\nMonday. Later: The mayor resigned."
+    assert locate_fact(body, "Intro line.", 0) == (0, 11)
+    # Not at the hint: the occurrence nearest the hint wins.
+    later = body.index("The mayor resigned.")
+    assert locate_fact(body, "The mayor resigned.", later + 3) == (later, later + 19)
+    # Only with whitespace ignored.
+    start = body.index("The mayor  resigned on")
+    assert locate_fact(body, "The mayor resigned on Monday.", 0) == (start, start + 30)
+    assert locate_fact(body, "The governor resigned.", 0) is None
+    assert locate_fact(body, "   ", 0) is None
+
+
+def test_evidence_is_located_in_the_cleaned_body_not_the_given_one() -> None:
+    # The ferry article's raw body has \r\n and double spaces that cleaning normalises, so the
+    # dataset's fact offsets are off in the stored body.
+    articles = load_articles(DATA / "multihop_articles.jsonl")
+    questions = load_questions(DATA / "multihop_questions.jsonl", articles)
+    ferry = next(a for a in articles if a.dataset_id == "mh-a-ferry")
+    body = to_article(from_record(ferry.location, ferry.record)).body
+    raw = [json.loads(x) for x in (DATA / "multihop_questions.jsonl").read_text().splitlines()]
+    moved = 0
+    for question, record in zip(questions, raw, strict=True):
+        for item, given in zip(question.evidence, record["evidence"], strict=True):
+            assert item.span is not None
+            if item.article == "mh-a-ferry":
+                assert body[item.span[0]:item.span[1]] == item.fact
+                moved += item.span != (given["fact_start"], given["fact_end"])
+    assert moved >= 2
+    assert questions[3].type == "null" and not questions[3].answerable
+    assert questions[3].evidence == ()
+
+
+def test_chunk_hits_an_evidence_item_when_its_span_overlaps_the_fact() -> None:
+    item = EvidenceItem("a1", "The fact.", span=(100, 150))
+    assert hits_item(passage("a1", 0, 101), item)
+    assert hits_item(passage("a1", 149, 300), item)
+    assert hits_item(passage("a1", 110, 120), item)
+    assert not hits_item(passage("a1", 0, 100), item)  # [start, end): touching is no overlap
+    assert not hits_item(passage("a1", 150, 300), item)
+    assert not hits_item(passage("a2", 100, 150), item)  # another article
+
+
+def test_without_offsets_the_fact_must_be_in_the_chunk_whitespace_ignored() -> None:
+    item = EvidenceItem("a1", "Rates rose\nby 2 percent.")
+    assert hits_item(passage("a1", text="Then Rates  rose by 2\npercent. More."), item)
+    assert not hits_item(passage("a1", text="Then rates rose by 3 percent."), item)
+    assert not hits_item(passage("a2", text="Rates rose by 2 percent."), item)
+    # RGB: any chunk of a positive passage hits.
+    assert hits_item(passage("p1", text="anything"), EvidenceItem("p1"))
+
+
+def test_first_hit_rank_and_items_hit_in_the_top_ten() -> None:
+    evidence = [EvidenceItem("a", span=(0, 10)), EvidenceItem("b", span=(0, 10)),
+                EvidenceItem("c", span=(0, 10))]
+    ranked = [passage("x"), passage("a", 50, 80), passage("b", 5, 30), passage("a", 0, 40)]
+    assert score_retrieval(ranked, evidence) == (3, 2)
+    # A hit below rank 10 is a first hit (for Hits@k with k > 10) but no item for Recall@10.
+    late = [passage("x")] * 10 + [passage("c", 0, 5)]
+    assert score_retrieval(late, evidence) == (11, 0)
+    assert score_retrieval([], evidence) == (None, 0)
+
+
+# -- answers -----------------------------------------------------------------------------
+
+
+def test_answer_appears_case_insensitively_as_a_whole_word() -> None:
+    assert contains_answer("No. The report came later [1].", "no")
+    assert not contains_answer("The news does not say.", "no")  # "no" is not in "not"
+    assert contains_answer("Yes, both did [2].", "Yes")
+    assert contains_answer("It rose 12% last year", "12%")
+    assert not contains_answer("It rose 120% last year", "12")
+    assert contains_answer("Won by (Sam Bankman-Fried)", "sam bankman-fried")
+    assert contains_answer("死亡人数为12人。", "12人")  # no word boundaries in Chinese
+    assert not contains_answer("anything", "")
+
+
+def test_every_gold_element_must_match_and_a_list_element_needs_any_string() -> None:
+    assert answer_correct("Aska and Tind were born", ["Aska", "Tind"])
+    assert not answer_correct("Aska was born", ["Aska", "Tind"])
+    assert answer_correct("on 21 July 2017", [["July 21, 2017", "21 July 2017"]])
+    assert answer_correct("1月3日和1月12日", [["1月3日", "1月三日"], "1月12日"])
+    assert not answer_correct("1月3日", [["1月3日"], ["1月12日"]])
+    assert not answer_correct("anything", [])
+
+
+# -- summary figures ---------------------------------------------------------------------
+
+
+def test_summary_figures_on_hand_built_results() -> None:
+    results = [
+        # inference: hit at rank 1, both items, right answer, 2 of 3 citations good.
+        result("inference", first_hit=1, items_hit=2, correct=True, citations=3,
+               good_citations=2, answer_ms=10, retrieve_ms=1),
+        # comparison: hit at rank 5, one item of two, wrong answer, 1 good citation of 1.
+        result("comparison", first_hit=5, items_hit=1, citations=1, good_citations=1,
+               answer_ms=20, retrieve_ms=2),
+        # temporal: no hit in the top 10, refused (its citations do not count).
+        result("temporal", first_hit=12, items_hit=0, refused=True, answer_ms=30,
+               retrieve_ms=3),
+        # null: refused (right), then null: answered (wrong), its citations never count.
+        result("null", answerable=False, refused=True, answer_ms=40, retrieve_ms=4),
+        result("null", answerable=False, citations=2, answer_ms=50, retrieve_ms=5),
+    ]
+    figures = summarise(results, "extractive")
+    assert list(figures) == list(METRIC_KEYS)
+    assert figures["questions"] == 5
+    assert figures["hits_at_1"] == pytest.approx(1 / 3, abs=1e-4)
+    assert figures["hits_at_4"] == pytest.approx(1 / 3, abs=1e-4)
+    assert figures["hits_at_5"] == pytest.approx(2 / 3, abs=1e-4)
+    assert figures["hits_at_10"] == pytest.approx(2 / 3, abs=1e-4)
+    assert figures["recall_at_10"] == pytest.approx((1 + 0.5 + 0) / 3, abs=1e-4)
+    assert figures["allhit_at_10"] == pytest.approx(1 / 3, abs=1e-4)
+    assert figures["mrr_at_10"] == pytest.approx((1 + 1 / 5 + 0) / 3, abs=1e-4)
+    assert figures["answer_accuracy"] == pytest.approx(1 / 3, abs=1e-4)
+    assert figures["inference_accuracy"] == 1.0
+    assert figures["citation_precision"] == 0.75
+    assert figures["rejection_rate"] == 0.5
+    assert figures["false_rejection_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert figures["latency_p50_ms"] == 30
+    assert figures["latency_p95_ms"] == pytest.approx(48.0)
+    assert figures["retrieve_p50_ms"] == 3
+    assert figures["mode"] == "extractive"
+
+    by_type = summarise_by_type(results, "extractive")
+    assert list(by_type) == ["inference", "comparison", "temporal", "null"]
+    null = by_type["null"]
+    assert null["questions"] == 2 and null["rejection_rate"] == 0.5
+    for key in ("hits_at_10", "mrr_at_10", "answer_accuracy", "inference_accuracy",
+                "citation_precision", "false_rejection_rate"):
+        assert null[key] is None, key  # no question to compute it on: None, not 0
+    assert by_type["comparison"]["inference_accuracy"] is None
+    assert by_type["temporal"]["citation_precision"] is None  # refused: no citations
+
+
+def test_retrieval_figures_skip_answerable_questions_without_evidence() -> None:
+    # RGB-shaped questions without positive_ids still count for answers, not for retrieval.
+    figures = summarise([result("answerable", n_evidence=0, correct=True)], "extractive")
+    assert figures["hits_at_10"] is None and figures["recall_at_10"] is None
+    assert figures["answer_accuracy"] == 1.0
+    assert summarise([], "llm")["questions"] == 0
+
+
+# -- the command -------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """main() reads settings like the other commands (environment, ./.env): run it away from
+    any developer .env."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One eval cache for the module: the tiny corpora are ingested once."""
+    return tmp_path_factory.mktemp("eval-cache")
+
+
+def test_multihop_end_to_end(tmp_path: Path, cache: Path) -> None:
+    report = run_eval(tmp_path, DATA / "multihop_articles.jsonl",
+                      DATA / "multihop_questions.jsonl", cache=cache)
+    assert set(METRIC_KEYS) | {"by_type"} <= set(report)
+    assert report["questions"] == 4 and report["mode"] == "extractive"
+    assert list(report["by_type"]) == ["inference", "comparison", "temporal", "null"]
+    for figures in report["by_type"].values():
+        assert list(figures) == list(METRIC_KEYS)
+    # Four one-chunk articles: the top 10 holds every chunk, so every evidence item is hit.
+    for key in ("hits_at_10", "recall_at_10", "allhit_at_10"):
+        assert report[key] == 1.0, key
+    assert 0 < report["mrr_at_10"] <= 1
+    null = report["by_type"]["null"]
+    assert null["questions"] == 1 and null["hits_at_10"] is None
+    assert null["rejection_rate"] in (0.0, 1.0) and null["answer_accuracy"] is None
+    assert report["latency_p50_ms"] > 0 and report["retrieve_p50_ms"] > 0
+    assert report["ingest"]["added"] + report["ingest"]["unchanged"] == 4
+    assert [q["id"] for q in report["per_question"]] == ["mh-q1", "mh-q2", "mh-q3", "mh-q4"]
+
+
+def test_rerun_reuses_the_cached_store(tmp_path: Path, cache: Path) -> None:
+    first = run_eval(tmp_path, DATA / "multihop_articles.jsonl",
+                     DATA / "multihop_questions.jsonl", cache=cache)
+    again = run_eval(tmp_path, DATA / "multihop_articles.jsonl",
+                     DATA / "multihop_questions.jsonl", "--limit", "2", cache=cache)
+    assert again["store"] == first["store"] and Path(again["store"]).is_dir()
+    assert again["ingest"] == {"added": 0, "updated": 0, "unchanged": 4, "failed": 0}
+    assert again["questions"] == 2
+    fresh = run_eval(tmp_path, DATA / "multihop_articles.jsonl",
+                     DATA / "multihop_questions.jsonl", "--limit", "2", "--fresh", cache=cache)
+    assert fresh["store"] is None and fresh["ingest"]["added"] == 4
+    for key in ("hits_at_1", "mrr_at_10", "answer_accuracy"):
+        assert fresh[key] == again[key], key
+
+
+def test_rgb_end_to_end(tmp_path: Path, cache: Path) -> None:
+    report = run_eval(tmp_path, DATA / "rgb_corpus.jsonl", DATA / "rgb_questions.jsonl",
+                      cache=cache)
+    assert list(report["by_type"]) == ["answerable", "unanswerable"]
+    assert report["questions"] == 4
+    answerable, unanswerable = report["by_type"]["answerable"], report["by_type"]["unanswerable"]
+    assert answerable["questions"] == 3 and unanswerable["questions"] == 1
+    # Five one-chunk passages: all in the top 10; one positive passage per question.
+    assert answerable["hits_at_10"] == 1.0 and answerable["allhit_at_10"] == 1.0
+    assert unanswerable["hits_at_10"] is None and unanswerable["false_rejection_rate"] is None
+    assert unanswerable["rejection_rate"] in (0.0, 1.0)
+    assert report["inference_accuracy"] is None
+
+
+def test_table_per_type_and_overall_on_stdout(tmp_path: Path, cache: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(DATA / "rgb_corpus.jsonl"), str(DATA / "rgb_questions.jsonl"),
+                 "--cache-dir", str(cache), "--limit", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for word in ("answerable", "overall", "hits_at_10", "rejection_rate", "retrieve_p50_ms"):
+        assert word in out
+
+
+@pytest.mark.parametrize(("name", "content", "where"), [
+    ("questions.jsonl", '{"question": "q", "answers": ["a"]}\n{"question": "q2",\n', ":2:"),
+    ("questions.jsonl", '{"question": "What?", "gold": "x"}\n', ":1: neither"),
+    ("questions.jsonl", '{"question": "q", "type": "inference", "answer": "a", '
+                        '"evidence": [{"fact": "f"}]}\n', "article_id"),
+    ("questions.jsonl", '{"question": "", "answers": ["a"]}\n', "'question'"),
+    ("articles.jsonl", '{"id": "a1", "title": "no body"}\n', ":1: missing article text"),
+    ("articles.jsonl", "[1, 2]\n", ":1: expected a JSON object"),
+])
+def test_bad_input_names_the_file_and_line_and_exits_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: str,
+        where: str) -> None:
+    files = {"articles.jsonl": (DATA / "rgb_corpus.jsonl").read_text(),
+             "questions.jsonl": (DATA / "rgb_questions.jsonl").read_text(), name: content}
+    for file, text in files.items():
+        (tmp_path / file).write_text(text)
+    code = main([str(tmp_path / "articles.jsonl"), str(tmp_path / "questions.jsonl"),
+                 "--cache-dir", str(tmp_path / "cache")])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2
+    assert str(tmp_path / name) in err and where in err
+
+
+# -- LLM mode ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[OpenAIStub]:
+    with OpenAIStub() as server:
+        yield server
+
+
+GOLD_REPLIES = {  # question start -> what the stub model answers
+    "Which company": "Bluewake Shipping said ticket prices would not change. [1]",
+    "Did the Valley Courier": "Yes. Both reported news from Lorvik. [1][2]",
+    "Was the cycle bridge": "Yes, the bridge came first. [1]",  # gold: No
+    "Who won the Nobel": REFUSAL,
+}
+
+
+def scripted(messages: list[dict[str, Any]]) -> str:
+    question = last_user_text(messages).rsplit("Question:", 1)[-1].strip()
+    return next((reply for start, reply in GOLD_REPLIES.items() if question.startswith(start)),
+                REFUSAL)
+
+
+def test_llm_mode_end_to_end_on_the_stub(tmp_path: Path, cache: Path, stub: OpenAIStub,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    stub.reset()
+    stub.reply = scripted
+    monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("NEWSDESK_LLM_MODEL", "stub-chat")
+    report = run_eval(tmp_path, DATA / "multihop_articles.jsonl",
+                      DATA / "multihop_questions.jsonl", cache=cache)
+    assert report["mode"] == "llm" and report["errors"] == 0
+    assert all(figures["mode"] == "llm" for figures in report["by_type"].values())
+    assert len(stub.chat_requests()) == 4  # one answer per question, no warm-up call
+    assert report["answer_accuracy"] == pytest.approx(2 / 3, abs=1e-4)
+    assert report["inference_accuracy"] == 1.0
+    assert report["by_type"]["temporal"]["answer_accuracy"] == 0.0
+    assert report["rejection_rate"] == 1.0 and report["false_rejection_rate"] == 0.0
+    assert 0 <= report["citation_precision"] <= 1
+    assert sum(q["citations"] for q in report["per_question"]) == 4
+    assert report["hits_at_10"] == 1.0  # retrieval is the same local index in both modes
+
