@@ -1,33 +1,159 @@
-"""Retrieval: a question -> the nearest passages in the store, as a LangChain retriever."""
+"""Retrieval: a question -> the best passages in the store, as a LangChain retriever.
+
+Hybrid: each chunk's keyword score (BM25, `assistant.lexical`, scaled to the best one) plus
+DENSE_WEIGHT times its cosine similarity to the question (the packaged embedder, from
+Chroma). News questions are also about who reported what and when:
+- each outlet the question names that the store holds ("the TechCrunch article on X and The
+  Verge report on Y") gets a sub-query of its own, restricted to that outlet and built from
+  the words around its mention; the best of each sub-query come first, interleaved, so every
+  part of a multi-part question is covered;
+- chunks of articles published on a date the question names are boosted.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
+from dateutil import parser as date_parser
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from assistant.embeddings import NewsEmbeddings
+from assistant.lexical import KeywordView
 from assistant.models import Passage
+from assistant.outlets import named_outlets
 from assistant.store import NewsStore
+
+# Weight of cosine similarity against the keyword score scaled to [0, 1]. The packaged
+# MiniLM is a weak judge of long multi-part news questions (and knows no Chinese), so
+# keywords lead; meaning breaks ties and catches paraphrases.
+DENSE_WEIGHT = 0.3
+# An outlet's sub-query keeps this share of the whole question's keyword score.
+WHOLE_QUESTION_WEIGHT = 0.3
+# Score factor for chunks of articles published on a date the question names.
+DATE_BOOST = 1.0
+_MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|"
+           "December")
+_DATE = re.compile(rf"\b(?:{_MONTHS})\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b")
+
+
+def dates_named(text: str) -> list[str]:
+    """Calendar dates written out in `text` ("October 7, 2023"), as YYYY-MM-DD."""
+    found = []
+    for match in _DATE.finditer(text):
+        cleaned = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", match.group())
+        try:
+            found.append(date_parser.parse(cleaned).strftime("%Y-%m-%d"))
+        except (ValueError, OverflowError):
+            continue
+    return found
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]],
+                           weights: Sequence[float] | None = None, k: int = 60) -> list[str]:
+    """Ids ordered by the weighted sum of 1 / (k + rank) over the rankings."""
+    scores: dict[str, float] = {}
+    for i, ranking in enumerate(rankings):
+        weight = weights[i] if weights else 1.0
+        for rank, item in enumerate(ranking):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank + 1)
+    return sorted(scores, key=lambda item: -scores[item])
+
+
+@dataclass
+class _Part:
+    """The whole question, or one outlet's sub-query."""
+
+    keyword: np.ndarray  # per index row
+    dense: list[Passage]
+    day_boost: np.ndarray | float
+    outlet: str | None = None
 
 
 class NewsRetriever(BaseRetriever):
-    """Dense retrieval over the store's chunks (cosine similarity of the packaged embedder)."""
+    """Hybrid (keyword + dense) retrieval with per-outlet sub-queries and date boosts."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     store: NewsStore
     embeddings: NewsEmbeddings
     k: int = 8
+    candidates: int = 50
+    per_outlet: int = 3
 
     def retrieve(self, query: str, k: int | None = None) -> tuple[list[Passage], np.ndarray]:
         """The top passages for `query`, best first, and the query's vector."""
+        k = k or self.k
         vector = self.embeddings.embed([query])[0]
-        return self.store.query(vector, k or self.k), vector
+        view = self.store.keyword_view()
+        if not view.ids:
+            return self.store.query(vector, k), vector
+        parts = self._parts(query, vector, view)
+        known = {p.chunk_id: p for part in parts for p in part.dense}
+        candidates = {view.ids[i] for part in parts for i in self._top_rows(part, view)}
+        known.update((p.chunk_id, p) for p in self.store.passages(
+            sorted(candidates - known.keys()), vector))
+        rankings = [self._rank(part, view, known) for part in parts]
+        whole, subs = rankings[0], rankings[1:]
+        order = self._interleave(subs, whole) if subs else whole
+        return [known[cid] for cid in order[:k]], vector
+
+    def _parts(self, query: str, vector: np.ndarray, view: KeywordView) -> list[_Part]:
+        whole = view.scores(query)
+        dates = dates_named(query)
+        on_dates = np.isin(view.dates, dates) if dates else None
+        parts = [_Part(whole, self.store.query(vector, self.candidates),
+                       1.0 + DATE_BOOST * on_dates if on_dates is not None else 1.0)]
+        for outlet, words in named_outlets(query, view.source_names):
+            own_dates = dates_named(words)
+            if own_dates:
+                boost = 1.0 + DATE_BOOST * np.isin(view.dates, own_dates)
+            elif on_dates is not None:
+                boost = 1.0 + DATE_BOOST / 2 * on_dates
+            else:
+                boost = 1.0
+            keyword = np.where(view.sources == outlet,
+                               view.scores(words) + WHOLE_QUESTION_WEIGHT * whole, 0.0)
+            dense = self.store.query(vector, self.candidates, where={"source": outlet})
+            parts.append(_Part(keyword, dense, boost, outlet))
+        return parts
+
+    def _top_rows(self, part: _Part, view: KeywordView) -> np.ndarray:
+        n = min(self.candidates, len(view.ids))
+        top = np.argpartition(-part.keyword, n - 1)[:n]
+        return top[part.keyword[top] > 0]
+
+    def _rank(self, part: _Part, view: KeywordView, known: dict[str, Passage]) -> list[str]:
+        ids = {view.ids[i] for i in self._top_rows(part, view)}
+        ids.update(p.chunk_id for p in part.dense)
+        ids &= known.keys()
+        if part.outlet is not None:
+            ids = {cid for cid in ids if known[cid].source == part.outlet}
+        best = float(part.keyword.max()) or 1.0
+        rows = view.rows
+        boost = part.day_boost
+
+        def score(cid: str) -> float:
+            row = rows.get(cid)
+            keyword = part.keyword[row] / best if row is not None else 0.0
+            factor = boost[row] if isinstance(boost, np.ndarray) and row is not None else 1.0
+            return float((keyword + DENSE_WEIGHT * known[cid].score) * factor)
+
+        return sorted(ids, key=lambda cid: (-score(cid), cid))
+
+    def _interleave(self, rankings: list[list[str]], rest: list[str]) -> list[str]:
+        top: list[str] = []
+        for rank in range(self.per_outlet):
+            for ranking in rankings:
+                if rank < len(ranking) and ranking[rank] not in top:
+                    top.append(ranking[rank])
+        chosen = set(top)
+        return top + [cid for cid in rest if cid not in chosen]
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun

@@ -22,6 +22,7 @@ from assistant.extractive import ExtractiveAnswerer, quote
 from assistant.followup import standalone_query
 from assistant.llm import LLMAnswerer
 from assistant.models import Answer, ArticleRecord, Message
+from assistant.outlets import missing_outlets
 from assistant.retrieval import NewsRetriever
 from assistant.settings import Settings, get_settings
 from assistant.store import NewsStore
@@ -109,6 +110,14 @@ class Assistant:
         for piece in inputs:
             state.update(piece)
         passages, vector = state["retrieved"]
+        missing = missing_outlets(state["query"], self.store.sources())
+        if missing:
+            # The question is about what these outlets reported; no passage can stand in.
+            text = (f"The ingested news holds no articles from {_join(missing)}, so it cannot "
+                    "say what they reported.")
+            yield text
+            yield Answer(answer=text, citations=[], refused=True, mode=self.mode)
+            return
         if self.llm:
             yield from self.llm.stream(state["query"], passages)
         else:
@@ -120,3 +129,7 @@ class Assistant:
             for i, c in enumerate(answer.citations):
                 yield ("" if i == 0 else " ") + f"{quote(c.passage)} [{c.n}]"
             yield answer
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]

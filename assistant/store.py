@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from typing import Any, ParamSpec, TypeVar
@@ -27,12 +28,15 @@ import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
 from assistant.embeddings import NewsEmbeddings
+from assistant.lexical import KeywordView, LexicalHit, LexicalIndex
 from assistant.models import ArticleRecord, Chunk, Passage
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _GET_PAGE = 5000
+_ID_PAGE = 50_000
+_GENERATION = "generation"
 REPAIR_GRACE_S = 600.0
 
 
@@ -131,8 +135,13 @@ class NewsStore:
                 metadata={"hnsw:space": "cosine"},
                 embedding_function=None,
             )
+            # One record whose stamp changes with every change of the chunks: derived indexes
+            # (the keyword index) compare it to know they must catch up.
+            self.state = self.client.get_or_create_collection(
+                f"{settings.collection}_state", embedding_function=None)
         except Exception as exc:
             raise StoreError(f"cannot open the Chroma collections: {exc}") from exc
+        self.lexical = LexicalIndex()
         found = self.chunks.metadata or {}
         if (found.get("embedding_model"), found.get("embedding_dimension")) != (
             embeddings.name, embeddings.dimension
@@ -178,36 +187,85 @@ class NewsStore:
                                                         strict=True)]
 
     @_chroma_errors
-    def query(self, vector: np.ndarray, k: int) -> list[Passage]:
-        """The k chunks nearest to `vector`, best first, with cosine similarity as score."""
+    def query(self, vector: np.ndarray, k: int,
+              where: dict[str, Any] | None = None) -> list[Passage]:
+        """The k chunks nearest to `vector` (among those matching `where`), best first, with
+        cosine similarity as score."""
         n = self.chunks.count()
         if n == 0:
             return []
         result = self.chunks.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
             n_results=min(k, n),
+            where=where,
             include=["documents", "metadatas", "distances"],
         )
         passages = []
         for cid, text, meta, dist in zip(result["ids"][0], result["documents"][0],
                                          result["metadatas"][0], result["distances"][0],
                                          strict=True):
-            passages.append(Passage(
-                chunk_id=cid,
-                article_id=str(meta["article_id"]),
-                title=str(meta.get("title", "")),
-                url=str(meta.get("url", "")),
-                source=str(meta.get("source", "")),
-                published_at=str(meta.get("published_at", "")),
-                lang=str(meta.get("lang", "")),
-                text=text or "",
-                index=int(meta.get("chunk_index", 0)),
-                start=int(meta.get("start", 0)),
-                end=int(meta.get("end", 0)),
-                score=1.0 - float(dist),
-                external_id=str(meta.get("external_id", "")),
-            ))
+            passages.append(_passage(cid, text, meta, 1.0 - float(dist)))
         return passages
+
+    @_chroma_errors
+    def generation(self) -> str:
+        """A stamp that changes whenever the stored chunks change (in any process)."""
+        got = self.state.get(ids=[_GENERATION], include=["metadatas"])
+        stamp = (got["metadatas"] or [{}])[0] or {}
+        return f"{self.chunks.count()}:{stamp.get('stamp', '')}"
+
+    @_chroma_errors
+    def all_chunk_ids(self) -> list[str]:
+        """Ids of every stored chunk."""
+        ids: list[str] = []
+        while True:
+            page = self.chunks.get(include=[], offset=len(ids), limit=_ID_PAGE)["ids"]
+            ids.extend(page)
+            if len(page) < _ID_PAGE:
+                return ids
+
+    @_chroma_errors
+    def get_chunks(self, ids: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(id, text, metadata) of these chunks; ids no longer stored are left out."""
+        rows: list[tuple[str, str, dict[str, Any]]] = []
+        for start in range(0, len(ids), _GET_PAGE):
+            got = self.chunks.get(ids=list(ids[start:start + _GET_PAGE]),
+                                  include=["documents", "metadatas"])
+            rows.extend(zip(got["ids"], got["documents"] or [], got["metadatas"] or [],
+                            strict=True))
+        return rows
+
+    @_chroma_errors
+    def passages(self, ids: Sequence[str], vector: np.ndarray) -> list[Passage]:
+        """These chunks as passages scored by cosine similarity to `vector`, in `ids` order."""
+        if not ids:
+            return []
+        got = self.chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        query = np.asarray(vector, dtype=np.float32)
+        found = {}
+        for cid, text, meta, emb in zip(got["ids"], got["documents"], got["metadatas"],
+                                        got["embeddings"], strict=True):
+            emb = np.asarray(emb, dtype=np.float32)
+            cosine = float(emb @ query / ((np.linalg.norm(emb) * np.linalg.norm(query)) or 1.0))
+            found[cid] = _passage(cid, text, meta, cosine)
+        return [found[cid] for cid in ids if cid in found]
+
+    def keyword_search(self, query: str, k: int, sources: Sequence[str] = ()) -> list[LexicalHit]:
+        """The k best chunks for `query` by BM25 over the chunks stored now."""
+        self.lexical.sync(self)
+        return self.lexical.search(query, k, sources)
+
+    def keyword_view(self) -> KeywordView:
+        """The keyword index as of the chunks stored now."""
+        return self.lexical.view(self)
+
+    def sources(self) -> frozenset[str]:
+        """The outlets of the stored chunks (as of the last keyword search)."""
+        return self.lexical.sources
+
+    def _bump_generation(self) -> None:
+        self.state.upsert(ids=[_GENERATION], metadatas=[{"stamp": uuid.uuid4().hex}],
+                          embeddings=np.ones((1, 1), dtype=np.float32))
 
     @_chroma_errors
     def chunks_of(self, article_id: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -262,12 +320,14 @@ class NewsStore:
         for rec, _, _ in items:
             self._delete_other_versions(rec.article_id, rec.content_hash, rec.n_chunks)
         self._upsert_records([(rec, "committed") for rec, _, _ in items])
+        self._bump_generation()
 
     @_chroma_errors
     def delete_article(self, article_id: str) -> None:
         """Remove an article and all its chunks."""
         self.chunks.delete(where={"article_id": article_id})
         self.articles.delete(ids=[article_id])
+        self._bump_generation()
 
     @_chroma_errors
     def repair(self, grace_s: float = 0.0) -> int:
@@ -305,6 +365,8 @@ class NewsStore:
             else:
                 self.delete_article(aid)
                 log.info("repair: removed half-written article %s", aid)
+        if pending["ids"]:
+            self._bump_generation()
         return len(pending["ids"])
 
     def _delete_other_versions(self, article_id: str, keep_hash: str,
@@ -346,6 +408,24 @@ class NewsStore:
     def _raw_records(self, article_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         got = self.articles.get(ids=list(dict.fromkeys(article_ids)), include=["metadatas"])
         return dict(zip(got["ids"], got["metadatas"] or [], strict=True))
+
+
+def _passage(chunk_id: str, text: str | None, meta: dict[str, Any], score: float) -> Passage:
+    return Passage(
+        chunk_id=chunk_id,
+        article_id=str(meta["article_id"]),
+        title=str(meta.get("title", "")),
+        url=str(meta.get("url", "")),
+        source=str(meta.get("source", "")),
+        published_at=str(meta.get("published_at", "")),
+        lang=str(meta.get("lang", "")),
+        text=text or "",
+        index=int(meta.get("chunk_index", 0)),
+        start=int(meta.get("start", 0)),
+        end=int(meta.get("end", 0)),
+        score=score,
+        external_id=str(meta.get("external_id", "")),
+    )
 
 
 def _record(article_id: str, meta: dict[str, Any]) -> ArticleRecord:

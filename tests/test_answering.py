@@ -110,3 +110,11 @@ def test_answers_are_not_redundant(news_assistant: Assistant) -> None:
     answer = news_assistant.ask("What happened in the US-Japan trade negotiations?")
     passages = [c.passage for c in answer.citations]
     assert len(passages) == len(set(passages))
+
+
+def test_question_about_an_outlet_the_store_lacks_says_so(news_assistant: Assistant) -> None:
+    answer = news_assistant.ask("What did the Reuters report say about the Elmstead budget?")
+    assert answer.refused and answer.citations == []
+    assert "no articles from Reuters" in answer.answer
+    # The same question without the outlet is answered.
+    assert not news_assistant.ask("What did the reports say about the Elmstead budget?").refused
