@@ -29,6 +29,7 @@ REDUNDANCY = 0.88
 # model call is most of an answer's time.
 MAX_EMBEDDED = 16
 SENTENCE_CACHE_SIZE = 50_000
+SPLIT_CACHE_SIZE = 20_000  # chunks
 
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -133,6 +134,22 @@ class ExtractiveAnswerer:
         # Sentence vectors by (chunk id, offset): popular articles are asked about repeatedly.
         self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._splits: OrderedDict[str, list[tuple[str, int, int]]] = OrderedDict()
+
+    def _sentences(self, passage: Passage) -> list[Sentence]:
+        # Splitting is costly (pysbd compiles more regexes than Python's cache holds) and a
+        # chunk's sentences never change: its id names its content.
+        with self._cache_lock:
+            spans = self._splits.get(passage.chunk_id)
+            if spans is not None:
+                self._splits.move_to_end(passage.chunk_id)
+        if spans is None:
+            spans = [(x.text, x.start, x.end) for x in split_sentences(passage)]
+            with self._cache_lock:
+                self._splits[passage.chunk_id] = spans
+                while len(self._splits) > SPLIT_CACHE_SIZE:
+                    self._splits.popitem(last=False)
+        return [Sentence(passage, text, start, end) for text, start, end in spans]
 
     def _vectors(self, sentences: list[Sentence]) -> np.ndarray:
         keys = [(s.passage.chunk_id, s.start) for s in sentences]
@@ -151,7 +168,7 @@ class ExtractiveAnswerer:
     def score(self, query_vector: np.ndarray, passages: list[Passage],
               question: str = "") -> tuple[list[Sentence], np.ndarray, np.ndarray]:
         """Candidate sentences, their relevance scores and their vectors."""
-        candidates = [s for p in passages[: self.max_passages] for s in split_sentences(p)]
+        candidates = [s for p in passages[: self.max_passages] for s in self._sentences(p)]
         if not candidates:
             return [], np.zeros(0), np.zeros((0, 1))
         passage_score = np.array([s.passage.score for s in candidates], dtype=np.float32)

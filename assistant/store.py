@@ -187,11 +187,12 @@ class NewsStore:
                                                         strict=True)]
 
     @_chroma_errors
-    def query(self, vector: np.ndarray, k: int,
-              where: dict[str, Any] | None = None) -> list[Passage]:
+    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None,
+              total: int | None = None) -> list[Passage]:
         """The k chunks nearest to `vector` (among those matching `where`), best first, with
-        cosine similarity as score."""
-        n = self.chunks.count()
+        cosine similarity as score. `total`: the number of stored chunks, when the caller
+        knows it (saves a request)."""
+        n = self.chunks.count() if total is None else total
         if n == 0:
             return []
         result = self.chunks.query(

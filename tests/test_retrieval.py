@@ -9,7 +9,7 @@ from pathlib import Path
 from assistant.embeddings import NewsEmbeddings
 from assistant.lexical import tokenize
 from assistant.outlets import missing_outlets, named_outlets
-from assistant.retrieval import NewsRetriever, reciprocal_rank_fusion
+from assistant.retrieval import NewsRetriever, dates_named, reciprocal_rank_fusion
 from assistant.store import NewsStore
 from ingest.pipeline import Ingestor
 
@@ -113,3 +113,23 @@ def test_question_naming_two_outlets_gets_passages_from_both(
     passages, _ = retriever.retrieve("Dunmore renovation")
     assert passages[0].external_id == "library"
     assert 0.0 < passages[0].score <= 1.0
+
+
+def test_dates_written_in_a_question_are_read() -> None:
+    assert dates_named("published on October 7, 2023, and on December 19th, 2023") == [
+        "2023-10-07", "2023-12-19"]
+    assert dates_named("in 2023 or on Monday") == []
+
+
+def test_articles_from_a_named_date_come_first(ingestor: Ingestor, embeddings: NewsEmbeddings,
+                                               tmp_path: Path) -> None:
+    same = "The transit board approved more electric boats for the Brookside ferry."
+    feed = [{"id": f"day-{day}", "source": "Harbour Herald", "title": "Ferry update",
+             "published_at": f"2026-03-0{day}", "body": same + f" Update number {day}."}
+            for day in (2, 5, 8)]
+    assert ingestor.ingest([_write(tmp_path / "news.jsonl", feed)]).ok
+    retriever = NewsRetriever(store=ingestor.store, embeddings=embeddings, k=3)
+    for day in (2, 5, 8):
+        passages, _ = retriever.retrieve(
+            f"What did the ferry report published on March {day}, 2026 say about boats?")
+        assert passages[0].external_id == f"day-{day}"
