@@ -16,6 +16,7 @@ import numpy as np
 import pysbd
 
 from assistant.embeddings import NewsEmbeddings
+from assistant.entities import asks_for_a_name, best_name
 from assistant.models import Answer, Citation, Passage
 
 REFUSAL = "The ingested news does not say anything that answers this question."
@@ -202,6 +203,7 @@ class ExtractiveAnswerer:
             if chosen and float((vectors[chosen] @ vectors[i]).max()) > REDUNDANCY:
                 continue
             chosen.append(int(i))
+        lead = self._lead_name(question, passages, candidates, scores, chosen)
         parts, citations = [], []
         for n, i in enumerate(chosen, start=1):
             s = candidates[i]
@@ -211,5 +213,30 @@ class ExtractiveAnswerer:
                 source=s.passage.source, published_at=s.passage.published_at, passage=s.text,
                 start=s.start, end=s.end, score=round(float(scores[i]), 4),
             ))
+        if lead:
+            name, cited = lead
+            parts.insert(0, f"{name} " + "".join(f"[{chosen.index(i) + 1}]" for i in cited)
+                         + ".")
         return Answer(answer=" ".join(parts), citations=citations, refused=False,
                       mode="extractive")
+
+    def _lead_name(self, question: str, passages: list[Passage], candidates: list[Sentence],
+                   scores: np.ndarray, chosen: list[int]) -> tuple[str, list[int]] | None:
+        """For a "who / which ...?" question, the name to lead with and the chosen sentences
+        that name it (one is added to `chosen` when none does)."""
+        if not asks_for_a_name(question):
+            return None
+        found = best_name(question, [p.text for p in passages],
+                          exclude=[p.source for p in passages])
+        if found is None:
+            return None
+        name, forms = found
+        pattern = re.compile("|".join(r"(?<!\w)" + re.escape(f) + r"(?!\w)" for f in forms))
+        naming = [i for i in chosen if pattern.search(candidates[i].text)]
+        if not naming:
+            extra = [int(i) for i in np.argsort(-scores) if pattern.search(candidates[i].text)]
+            if not extra:
+                return None
+            chosen.append(extra[0])
+            naming = [extra[0]]
+        return name, naming

@@ -7,6 +7,7 @@ standalone question -> retrieval -> extractive or LLM answer (streamed).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from langchain_core.runnables import (
 )
 
 from assistant.embeddings import get_embeddings
-from assistant.extractive import ExtractiveAnswerer, quote
+from assistant.extractive import ExtractiveAnswerer
 from assistant.followup import standalone_query
 from assistant.llm import LLMAnswerer
 from assistant.models import Answer, ArticleRecord, Message
@@ -26,6 +27,9 @@ from assistant.outlets import missing_outlets
 from assistant.retrieval import NewsRetriever
 from assistant.settings import Settings, get_settings
 from assistant.store import NewsStore
+
+# Where an extractive answer's pieces meet: after a citation marker (or the lead's period).
+_SENTENCE_END = re.compile(r"(?<=\]|\.) (?=\S)")
 
 
 class QuestionError(ValueError):
@@ -122,12 +126,10 @@ class Assistant:
             yield from self.llm.stream(state["query"], passages)
         else:
             answer = self.extractive.answer(vector, passages, state["query"])
-            if answer.refused:
-                yield answer.answer
             # Stream sentence by sentence so both modes look alike to a client; the pieces
             # join to exactly `answer.answer`.
-            for i, c in enumerate(answer.citations):
-                yield ("" if i == 0 else " ") + f"{quote(c.passage)} [{c.n}]"
+            for i, piece in enumerate(_SENTENCE_END.split(answer.answer)):
+                yield ("" if i == 0 else " ") + piece
             yield answer
 
 
