@@ -378,7 +378,8 @@ def evaluate(articles_path: Path, questions_path: Path, settings: Settings | Non
         report["by_type"] = summarise_by_type(results, assistant.mode)
         report.update({
             "k": k, "articles": len(articles), "articles_file": str(articles_path),
-            "questions_file": str(questions_path), "store": None if fresh else str(store_dir),
+            "questions_file": str(questions_path),
+            "store": None if fresh else str(store_dir.resolve()),
             "ingest": built.counts, "ingest_failures": built.failures,
             "errors": sum(bool(r.error) for r in results),
             "per_question": [asdict(r) for r in results],
