@@ -78,6 +78,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="repeat the timed ingest paths to 3 runs (and take the medians) "
                              "when the slowest first run took less than this many seconds "
                              "(default 60; 0 with --quick)")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated parts to leave out: latency, scale, http "
+                             "(figures left out are null; for development)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where results go")
     return parser.parse_args(argv)
 
@@ -137,17 +140,19 @@ def main(argv: list[str] | None = None) -> int:
             stores[name], corpora[name] = settings, figures
             ingestors.append(ingestor)
 
-        for name in names:
+        skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+        for name in names if "latency" not in skip else []:
             print(f"{name}: latency over >= {min_questions} questions ...")
             rounds = question_rounds(prepared[name].questions, min_questions)
             corpora[name].update(latency.measure(stores[name], rounds))
 
-        if scale_chunks:
+        if scale_chunks and "scale" not in skip:
             results["scale"] = _scale(embeddings, [ing.store for ing in ingestors],
                                       [q for n in names for q in prepared[n].questions],
                                       scale_chunks, min_questions, tmp, args.quick)
-        results.update(_http(stores[names[0]], prepared[names[0]].questions, tmp,
-                             clients=args.clients, seconds=http_seconds, quick=args.quick))
+        if "http" not in skip:
+            results.update(_http(stores[names[0]], prepared[names[0]].questions, tmp,
+                                 clients=args.clients, seconds=http_seconds, quick=args.quick))
 
     main_figures = corpora[names[0]]
     for key in ("encoder_ceiling_chunks_per_s", "ingest_chunks_per_s", "ingest_vs_ceiling",
@@ -333,20 +338,22 @@ def table(results: dict[str, Any]) -> str:
     row("re-ingest unchanged, s", c.get("reingest_unchanged_s"))
     row("re-ingest speed-up", results.get("reingest_speedup"), "reingest_speedup")
     for name, fig in results["corpora"].items():
-        n = f"{fig['questions']} questions"
-        row(f"{name}: retrieve p50 / p95, ms ({n})",
-            f"{fig['retrieve_p50_ms']} / {fig['retrieve_p95_ms']}", "retrieve_p50_ms")
-        row(f"{name}: answer p50 / p95, ms", f"{fig['answer_p50_ms']} / {fig['answer_p95_ms']}",
-            "answer_p50_ms")
+        if "questions" in fig:
+            n = f"{fig['questions']} questions"
+            row(f"{name}: retrieve p50 / p95, ms ({n})",
+                f"{fig['retrieve_p50_ms']} / {fig['retrieve_p95_ms']}", "retrieve_p50_ms")
+            row(f"{name}: answer p50 / p95, ms",
+                f"{fig['answer_p50_ms']} / {fig['answer_p95_ms']}", "answer_p50_ms")
         if name != main:
             row(f"{name}: ingest, chunks/s ({fig['chunks']:,} chunks)",
                 fig.get("ingest_chunks_per_s"))
-    http = results.get("http", {})
-    row(f"HTTP answers/s ({http.get('clients')} clients, {http.get('duration_s')} s)",
-        results.get("http_answers_per_s"), "http_answers_per_s")
-    row("HTTP p50 / p95, ms", f"{http.get('http_p50_ms')} / {results.get('http_p95_ms')}")
-    row("server start-up to /health, s", results.get("startup_s"), "startup_s")
-    row("server peak RSS after load, MB", results.get("peak_rss_mb"))
+    if "http" in results:
+        http = results["http"]
+        row(f"HTTP answers/s ({http['clients']} clients, {http['duration_s']} s)",
+            results["http_answers_per_s"], "http_answers_per_s")
+        row("HTTP p50 / p95, ms", f"{http['http_p50_ms']} / {results['http_p95_ms']}")
+        row("server start-up to /health, s", results["startup_s"], "startup_s")
+        row("server peak RSS after load, MB", results["peak_rss_mb"])
     if "scale" in results:
         s = results["scale"]
         row(f"scale: retrieve p50 / p95, ms ({s['chunks']:,} chunks)",
