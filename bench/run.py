@@ -126,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
 
         corpora: dict[str, dict[str, Any]] = {}
         stores: dict[str, Settings] = {}
+
+        def checkpoint(stage: str) -> None:
+            """Figures so far, so that an interrupted long run still leaves what it measured."""
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps({**results, "corpora": corpora, "complete": False,
+                                            "last_stage": stage}, indent=2,
+                                           ensure_ascii=False) + "\n")
+
         ingestors = []
         for i, name in enumerate(names):
             corpus = prepared[name]
@@ -139,17 +147,20 @@ def main(argv: list[str] | None = None) -> int:
                 figures["ingest_s"] / max(figures["reingest_unchanged_s"], 1e-6), 1)
             stores[name], corpora[name] = settings, figures
             ingestors.append(ingestor)
+            checkpoint(f"ingest {name}")
 
         skip = {s.strip() for s in args.skip.split(",") if s.strip()}
         for name in names if "latency" not in skip else []:
             print(f"{name}: latency over >= {min_questions} questions ...")
             rounds = question_rounds(prepared[name].questions, min_questions)
             corpora[name].update(latency.measure(stores[name], rounds))
+            checkpoint(f"latency {name}")
 
         if scale_chunks and "scale" not in skip:
             results["scale"] = _scale(embeddings, [ing.store for ing in ingestors],
                                       [q for n in names for q in prepared[n].questions],
                                       scale_chunks, min_questions, tmp, args.quick)
+            checkpoint("scale")
         if "http" not in skip:
             results.update(_http(stores[names[0]], prepared[names[0]].questions, tmp,
                                  clients=args.clients, seconds=http_seconds, quick=args.quick))
@@ -161,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 "answer_p95_ms"):
         results[key] = main_figures.get(key)
     results["corpora"] = corpora
+    results["complete"] = True
     results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     results["goals"] = _goals(results, corpora)
     args.out.parent.mkdir(parents=True, exist_ok=True)
