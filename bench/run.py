@@ -376,9 +376,12 @@ def table(results: dict[str, Any]) -> str:
     rows = [("figure", "value", "goal", "met")]
     goals = results.get("goals", {})
 
-    def row(label: str, value: Any, key: str | None = None) -> None:
+    def row(label: str, value: Any, key: str | None = None, corpus: str | None = None) -> None:
         goal = goals.get(key or "", {})
-        met = "" if not goal else ("yes" if goal["met"] else "**no**")
+        # A goal held on every corpus is judged per row on that corpus's own figure.
+        ok = goal.get("met") if corpus is None or goal.get(corpus) is None else (
+            goal[corpus] <= float(goal["goal"].split()[1]))
+        met = "" if not goal else ("yes" if ok else "**no**")
         rows.append((label, _fmt(value), goal.get("goal", ""), met))
 
     main = results["main_corpus"]
@@ -397,9 +400,9 @@ def table(results: dict[str, Any]) -> str:
         if "questions" in fig:
             n = f"{fig['questions']} questions"
             row(f"{name}: retrieve p50 / p95, ms ({n})",
-                f"{fig['retrieve_p50_ms']} / {fig['retrieve_p95_ms']}", "retrieve_p50_ms")
+                f"{fig['retrieve_p50_ms']} / {fig['retrieve_p95_ms']}", "retrieve_p50_ms", name)
             row(f"{name}: answer p50 / p95, ms",
-                f"{fig['answer_p50_ms']} / {fig['answer_p95_ms']}", "answer_p50_ms")
+                f"{fig['answer_p50_ms']} / {fig['answer_p95_ms']}", "answer_p50_ms", name)
         if name != main:
             row(f"{name}: ingest, chunks/s ({fig['chunks']:,} chunks)",
                 fig.get("ingest_chunks_per_s"))
