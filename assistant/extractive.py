@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-import pysbd
+import sentencex
 
 from assistant.embeddings import NewsEmbeddings
 from assistant.entities import asks_for_a_name, best_name
@@ -77,20 +77,6 @@ class Sentence:
     end: int
 
 
-_local = threading.local()
-
-
-def _segmenter(lang: str) -> pysbd.Segmenter:
-    """pysbd segmenters keep state per call, so each thread gets its own."""
-    cache = getattr(_local, "segmenters", None)
-    if cache is None:
-        cache = _local.segmenters = {}
-    lang = lang if lang in pysbd.languages.LANGUAGE_CODES else "en"
-    if lang not in cache:
-        cache[lang] = pysbd.Segmenter(language=lang, clean=False, char_span=True)
-    return cache[lang]
-
-
 def split_sentences(passage: Passage) -> list[Sentence]:
     """Sentences of a passage with their offsets in the article body."""
     sentences = []
@@ -98,16 +84,16 @@ def split_sentences(passage: Passage) -> list[Sentence]:
     # CJK sentences carry far more per character than Latin ones.
     min_chars = 6 if passage.lang in ("zh", "ja", "ko") else MIN_SENTENCE_CHARS
     for line_start, line in _lines(text):
-        for span in _segmenter(passage.lang).segment(line):
-            raw = span.sent
+        for span in sentencex.get_sentence_boundaries(passage.lang or "en", line):
+            raw = span["text"]
             stripped = raw.strip()
             # Questions in an article ("Will Japan sell its bonds?") never answer one.
             if not min_chars <= len(stripped) <= MAX_SENTENCE_CHARS or stripped.endswith(
                 ("?", "？")
             ):
                 continue
-            offset = line_start + span.start + (len(raw) - len(raw.lstrip()))
-            if text[offset:offset + len(stripped)] != stripped:  # pysbd lost the alignment
+            offset = line_start + span["start_index"] + (len(raw) - len(raw.lstrip()))
+            if text[offset:offset + len(stripped)] != stripped:  # never seen; be safe
                 offset = text.find(stripped, line_start)
                 if offset < 0:
                     continue
@@ -140,8 +126,7 @@ class ExtractiveAnswerer:
         self._splits: OrderedDict[str, list[tuple[str, int, int]]] = OrderedDict()
 
     def _sentences(self, passage: Passage) -> list[Sentence]:
-        # Splitting is costly (pysbd compiles more regexes than Python's cache holds) and a
-        # chunk's sentences never change: its id names its content.
+        # A chunk's sentences never change (its id names its content), so split it once.
         with self._cache_lock:
             spans = self._splits.get(passage.chunk_id)
             if spans is not None:
