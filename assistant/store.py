@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from typing import Any, ParamSpec, TypeVar
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 
 _GET_PAGE = 5000
 _ID_PAGE = 50_000
+# Chunk rows kept in memory for retrieval (about 3 KB each with the vector).
+_ROW_CACHE_SIZE = 20_000
 _GENERATION = "generation"
 REPAIR_GRACE_S = 600.0
 
@@ -142,6 +146,11 @@ class NewsStore:
         except Exception as exc:
             raise StoreError(f"cannot open the Chroma collections: {exc}") from exc
         self.lexical = LexicalIndex()
+        # Chunks fetched for retrieval (text, metadata, unit vector), valid for one version of
+        # the store: every write, delete and repair changes the generation and empties it.
+        self._rows: OrderedDict[str, tuple[str, dict[str, Any], np.ndarray]] = OrderedDict()
+        self._rows_generation: str | None = None
+        self._rows_lock = threading.Lock()
         found = self.chunks.metadata or {}
         if (found.get("embedding_model"), found.get("embedding_dimension")) != (
             embeddings.name, embeddings.dimension
@@ -238,18 +247,35 @@ class NewsStore:
 
     @_chroma_errors
     def passages(self, ids: Sequence[str], vector: np.ndarray) -> list[Passage]:
-        """These chunks as passages scored by cosine similarity to `vector`, in `ids` order."""
+        """These chunks as passages scored by cosine similarity to `vector`, in `ids` order.
+
+        Rows already fetched since the store last changed (as the keyword index last saw it)
+        come from memory: a busy server asks about the same chunks again and again.
+        """
         if not ids:
             return []
-        got = self.chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        generation = self.lexical.generation
+        with self._rows_lock:
+            if generation is None or generation != self._rows_generation:
+                self._rows.clear()
+                self._rows_generation = generation
+            rows = {cid: self._rows[cid] for cid in ids if cid in self._rows}
+        missing = [cid for cid in ids if cid not in rows]
+        if missing:
+            got = self.chunks.get(ids=missing, include=["documents", "metadatas", "embeddings"])
+            for cid, text, meta, emb in zip(got["ids"], got["documents"], got["metadatas"],
+                                            got["embeddings"], strict=True):
+                emb = np.asarray(emb, dtype=np.float32)
+                rows[cid] = (text or "", meta, emb / (float(np.linalg.norm(emb)) or 1.0))
+            with self._rows_lock:
+                if generation is not None and generation == self._rows_generation:
+                    self._rows.update((cid, rows[cid]) for cid in missing if cid in rows)
+                    while len(self._rows) > _ROW_CACHE_SIZE:
+                        self._rows.popitem(last=False)
         query = np.asarray(vector, dtype=np.float32)
-        found = {}
-        for cid, text, meta, emb in zip(got["ids"], got["documents"], got["metadatas"],
-                                        got["embeddings"], strict=True):
-            emb = np.asarray(emb, dtype=np.float32)
-            cosine = float(emb @ query / ((np.linalg.norm(emb) * np.linalg.norm(query)) or 1.0))
-            found[cid] = _passage(cid, text, meta, cosine)
-        return [found[cid] for cid in ids if cid in found]
+        query = query / (float(np.linalg.norm(query)) or 1.0)
+        return [_passage(cid, rows[cid][0], rows[cid][1], float(rows[cid][2] @ query))
+                for cid in ids if cid in rows]
 
     def keyword_search(self, query: str, k: int, sources: Sequence[str] = ()) -> list[LexicalHit]:
         """The k best chunks for `query` by BM25 over the chunks stored now."""

@@ -133,3 +133,36 @@ def test_articles_from_a_named_date_come_first(ingestor: Ingestor, embeddings: N
         passages, _ = retriever.retrieve(
             f"What did the ferry report published on March {day}, 2026 say about boats?")
         assert passages[0].external_id == f"day-{day}"
+
+
+def test_fetched_chunks_are_reused_until_the_store_changes(ingestor: Ingestor,
+                                                           embeddings: NewsEmbeddings,
+                                                           tmp_path: Path) -> None:
+    store = ingestor.store
+    feed = _write(tmp_path / "news.jsonl", ARTICLES)
+    assert ingestor.ingest([feed]).ok
+    # Few dense candidates, so keyword-only candidates must be fetched from Chroma.
+    retriever = NewsRetriever(store=store, embeddings=embeddings, k=4, candidates=1)
+    question = "What did the transit board approve for the ferry boats?"
+    fetched: list[int] = []
+    get = store.chunks.get
+
+    def counting_get(*args, **kwargs):  # the real Chroma call, counted
+        if kwargs.get("ids") is not None:
+            fetched.append(len(kwargs["ids"]))
+        return get(*args, **kwargs)
+
+    store.chunks.get = counting_get  # type: ignore[method-assign]
+    first, _ = retriever.retrieve(question)
+    assert fetched and len(first) >= 2
+    fetched.clear()
+    again, _ = retriever.retrieve(question)
+    assert again == first and not fetched  # same passages and scores, nothing fetched
+
+    # A new headline (same body) must show at once: the change empties the cache.
+    retitled = [dict(a, title="Ferry timetable doubles, board says") if a["id"] == "ferry"
+                else a for a in ARTICLES]
+    assert ingestor.ingest([_write(feed, retitled)]).counts["updated"] == 1
+    after, _ = retriever.retrieve(question)
+    titles = {p.title for p in after if p.external_id == "ferry"}
+    assert titles == {"Ferry timetable doubles, board says"}
