@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assistant.embeddings import get_embeddings
+from assistant.embeddings import ONNX_MAX_TEXTS, get_embeddings
 from assistant.settings import Settings
 from bench import http_load, latency, scale
 from bench.corpora import CORPORA, PreparedCorpus, prepare, question_rounds
@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         base = offline_settings(tmp / "unused")
         started = time.perf_counter()
         embeddings = get_embeddings(base)
+        # An ingest-sized call: PyTorch loads on the first one, before any clock starts.
+        embeddings.embed(["warm-up"] * (ONNX_MAX_TEXTS + 1))
         results["model_load_s"] = round(time.perf_counter() - started, 1)
         print(f"model loaded in {results['model_load_s']} s")
 
@@ -200,7 +202,7 @@ def _compare_ingest(corpus: PreparedCorpus, embeddings: Any, tmp: Path,
     ceiling.run(batches[:1])  # warm-up: first calls pay for lazy set-up in torch
     plain = LangChainPlain(corpus.chunk_size, corpus.chunk_overlap)
     plain.embeddings.embed_documents(["warm-up"])
-    embeddings.embed(["warm-up"])
+    embeddings.embed(["warm-up"] * (ONNX_MAX_TEXTS + 1))
     slices = _slice_files(corpus, tmp, args.slices)
     ceiling_runs: list[tuple[float]] = []
     newsdesk_runs: list[tuple[float, int, Any, Settings]] = []
