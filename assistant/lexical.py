@@ -118,11 +118,6 @@ class LexicalIndex:
         return list(self._view.ids)
 
     @property
-    def generation(self) -> str | None:
-        """The store generation the index was last brought up to (None before any sync)."""
-        return self._generation
-
-    @property
     def sources(self) -> frozenset[str]:
         """The distinct outlets of the indexed chunks."""
         return self._view.source_names

@@ -146,10 +146,10 @@ class NewsStore:
         except Exception as exc:
             raise StoreError(f"cannot open the Chroma collections: {exc}") from exc
         self.lexical = LexicalIndex()
-        # Chunks fetched for retrieval (text, metadata, unit vector), valid for one version of
-        # the store: every write, delete and repair changes the generation and empties it.
+        # Chunk rows fetched for retrieval (text, metadata, unit vector). A chunk id hashes
+        # everything stored for its article and the index settings, so a row never changes;
+        # an updated or deleted article's old ids simply stop being asked for.
         self._rows: OrderedDict[str, tuple[str, dict[str, Any], np.ndarray]] = OrderedDict()
-        self._rows_generation: str | None = None
         self._rows_lock = threading.Lock()
         found = self.chunks.metadata or {}
         if (found.get("embedding_model"), found.get("embedding_dimension")) != (
@@ -249,17 +249,15 @@ class NewsStore:
     def passages(self, ids: Sequence[str], vector: np.ndarray) -> list[Passage]:
         """These chunks as passages scored by cosine similarity to `vector`, in `ids` order.
 
-        Rows already fetched since the store last changed (as the keyword index last saw it)
-        come from memory: a busy server asks about the same chunks again and again.
+        Rows fetched before come from memory: a busy server asks about the same chunks
+        again and again.
         """
         if not ids:
             return []
-        generation = self.lexical.generation
         with self._rows_lock:
-            if generation is None or generation != self._rows_generation:
-                self._rows.clear()
-                self._rows_generation = generation
             rows = {cid: self._rows[cid] for cid in ids if cid in self._rows}
+            for cid in rows:
+                self._rows.move_to_end(cid)
         missing = [cid for cid in ids if cid not in rows]
         if missing:
             got = self.chunks.get(ids=missing, include=["documents", "metadatas", "embeddings"])
@@ -268,10 +266,9 @@ class NewsStore:
                 emb = np.asarray(emb, dtype=np.float32)
                 rows[cid] = (text or "", meta, emb / (float(np.linalg.norm(emb)) or 1.0))
             with self._rows_lock:
-                if generation is not None and generation == self._rows_generation:
-                    self._rows.update((cid, rows[cid]) for cid in missing if cid in rows)
-                    while len(self._rows) > _ROW_CACHE_SIZE:
-                        self._rows.popitem(last=False)
+                self._rows.update((cid, rows[cid]) for cid in missing if cid in rows)
+                while len(self._rows) > _ROW_CACHE_SIZE:
+                    self._rows.popitem(last=False)
         query = np.asarray(vector, dtype=np.float32)
         query = query / (float(np.linalg.norm(query)) or 1.0)
         return [_passage(cid, rows[cid][0], rows[cid][1], float(rows[cid][2] @ query))

@@ -135,9 +135,9 @@ def test_articles_from_a_named_date_come_first(ingestor: Ingestor, embeddings: N
         assert passages[0].external_id == f"day-{day}"
 
 
-def test_fetched_chunks_are_reused_until_the_store_changes(ingestor: Ingestor,
-                                                           embeddings: NewsEmbeddings,
-                                                           tmp_path: Path) -> None:
+def test_fetched_chunks_are_reused_and_never_stale(ingestor: Ingestor,
+                                                    embeddings: NewsEmbeddings,
+                                                    tmp_path: Path) -> None:
     store = ingestor.store
     feed = _write(tmp_path / "news.jsonl", ARTICLES)
     assert ingestor.ingest([feed]).ok
@@ -159,7 +159,7 @@ def test_fetched_chunks_are_reused_until_the_store_changes(ingestor: Ingestor,
     again, _ = retriever.retrieve(question)
     assert again == first and not fetched  # same passages and scores, nothing fetched
 
-    # A new headline (same body) must show at once: the change empties the cache.
+    # A new headline (same body) shows at once: the new version's chunks have new ids.
     retitled = [dict(a, title="Ferry timetable doubles, board says") if a["id"] == "ferry"
                 else a for a in ARTICLES]
     assert ingestor.ingest([_write(feed, retitled)]).counts["updated"] == 1
