@@ -3,8 +3,9 @@ VENV   ?= .venv
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-# The seed article lives beside the checkout (../shared/data/seed); ingest it when present.
-SEED   := $(wildcard ../shared/data/seed/*.txt)
+# The shared data lives beside the checkout unless NEWSDESK_SHARED_DATA says where; the seed
+# article is ingested when present.
+SEED   := $(wildcard $(or $(NEWSDESK_SHARED_DATA),../shared/data)/seed/*.txt)
 
 # The browser tests drive Debian's chromium (never a browser download).
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)

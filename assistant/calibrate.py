@@ -23,12 +23,13 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from assistant.eval import SHARED_DATA
 from assistant.service import Assistant
 from assistant.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-RGB_EN = ROOT.parent / "shared" / "data" / "rgb" / "en"
-SEED = ROOT.parent / "shared" / "data" / "seed"
+RGB_EN = SHARED_DATA / "rgb" / "en"
+SEED = SHARED_DATA / "seed"
 MAX_FALSE_REJECTION = 0.10
 GRID = [round(0.20 + 0.01 * i, 2) for i in range(61)]
 

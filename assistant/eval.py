@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import os
 import re
 import sys
 import tempfile
@@ -52,6 +53,10 @@ from ingest.readers import from_record
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path(".newsdesk-cache") / "eval"
+# The shared benchmark data (seed article, MultiHop-RAG, RGB) that the tests, the benchmark
+# and calibration read: beside the checkout unless NEWSDESK_SHARED_DATA says where.
+SHARED_DATA = Path(os.environ.get("NEWSDESK_SHARED_DATA")
+                   or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 # The modules that decide what is stored for an article (its text, offsets, chunks and
 # metadata): a cached store built with other versions of them is not reused. Speed-ups
 # elsewhere (pipeline batching, the embedder) keep the cache; `--fresh` ignores it.

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.embeddings import NewsEmbeddings
+from assistant.eval import SHARED_DATA
 from ingest.chunking import chunk_body, embedding_text, make_splitter
 from ingest.metadata import to_article
 from ingest.readers import read_file
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @dataclass(frozen=True)
@@ -31,10 +30,10 @@ class CorpusSpec:
 
 
 CORPORA = {
-    "multihop": CorpusSpec("multihop", SHARED / "multihop" / "articles.jsonl",
-                           SHARED / "multihop" / "queries_dev.jsonl"),
-    "rgb_zh": CorpusSpec("rgb_zh", SHARED / "rgb" / "zh" / "corpus.jsonl",
-                         SHARED / "rgb" / "zh" / "questions.jsonl"),
+    "multihop": CorpusSpec("multihop", SHARED_DATA / "multihop" / "articles.jsonl",
+                           SHARED_DATA / "multihop" / "queries_dev.jsonl"),
+    "rgb_zh": CorpusSpec("rgb_zh", SHARED_DATA / "rgb" / "zh" / "corpus.jsonl",
+                         SHARED_DATA / "rgb" / "zh" / "questions.jsonl"),
 }
 
 

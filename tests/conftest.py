@@ -17,12 +17,12 @@ import pytest
 import uvicorn
 
 from assistant.embeddings import NewsEmbeddings, get_embeddings
+from assistant.eval import SHARED_DATA
 from assistant.service import Assistant
 from assistant.settings import Settings
 from ingest.pipeline import Ingestor
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
 SEED = SHARED_DATA / "seed" / "us-japan-trade-talks.txt"
 SAMPLES = ROOT / "samples"
 
