@@ -81,6 +81,25 @@ class KeywordView:
     dates: np.ndarray
     source_names: frozenset[str] = frozenset()
     rows: dict[str, int] = field(default_factory=dict)
+    # Rows of each outlet and of each date: masks built from these are far cheaper than
+    # comparing the object arrays above on every question.
+    by_source: dict[str, np.ndarray] = field(default_factory=dict)
+    by_date: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def of_source(self, source: str) -> np.ndarray:
+        """True for the rows of this outlet."""
+        return self._mask(self.by_source.get(source))
+
+    def on_dates(self, dates: Sequence[str]) -> np.ndarray:
+        """True for the rows published on any of these dates (YYYY-MM-DD)."""
+        found = [self.by_date[d] for d in dates if d in self.by_date]
+        return self._mask(np.concatenate(found) if found else None)
+
+    def _mask(self, rows: np.ndarray | None) -> np.ndarray:
+        mask = np.zeros(len(self.ids), dtype=bool)
+        if rows is not None:
+            mask[rows] = True
+        return mask
 
     def scores(self, text: str) -> np.ndarray:
         """BM25 score of every row for `text` (zeros when it has no index terms)."""
@@ -96,6 +115,13 @@ class LexicalHit:
 
     chunk_id: str
     score: float
+
+
+def _rows_by(values: list[str]) -> dict[str, np.ndarray]:
+    found: dict[str, list[int]] = {}
+    for i, value in enumerate(values):
+        found.setdefault(value, []).append(i)
+    return {value: np.array(rows, dtype=np.int64) for value, rows in found.items()}
 
 
 _EMPTY = KeywordView(None, [], np.array([], dtype=object), np.array([], dtype=object))
@@ -150,7 +176,8 @@ class LexicalIndex:
             self._view = KeywordView(
                 self._build([r[0] for r in rows]), ids, np.array(sources, dtype=object),
                 np.array([r[2] for r in rows], dtype=object), frozenset(sources) - {""},
-                {cid: i for i, cid in enumerate(ids)})
+                {cid: i for i, cid in enumerate(ids)},
+                _rows_by(sources), _rows_by([r[2] for r in rows]))
             self._generation = generation
 
     def search(self, query: str, k: int, sources: Sequence[str] = ()) -> list[LexicalHit]:
@@ -158,7 +185,8 @@ class LexicalIndex:
         view = self._view
         scores = view.scores(query)
         if sources:
-            scores = np.where(np.isin(view.sources, list(sources)), scores, 0.0)
+            scores = np.where(np.logical_or.reduce([view.of_source(s) for s in sources]),
+                              scores, 0.0)
         k = min(k, len(view.ids))
         if k == 0:
             return []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from dateutil import parser as date_parser
@@ -70,7 +70,7 @@ class _Part:
     """The whole question, or one outlet's sub-query."""
 
     keyword: np.ndarray  # per index row
-    dense: list[Passage]
+    dense: list[str]  # chunk ids from the dense query
     day_boost: np.ndarray | float
     outlet: str | None = None
 
@@ -93,36 +93,41 @@ class NewsRetriever(BaseRetriever):
         view = self.store.keyword_view()
         if not view.ids:
             return [], vector
-        parts = self._parts(query, vector, view)
-        known = {p.chunk_id: p for part in parts for p in part.dense}
+        # Candidates are ranked by ids, index rows and similarities alone; only the k chosen
+        # are read in full (text and metadata).
+        dense = self.store.nearest(vector, self.candidates, total=len(view.ids))
+        parts = self._parts(query, [cid for cid in dense if cid in view.rows], view)
         candidates = {view.ids[i] for part in parts for i in self._top_rows(part, view)}
-        known.update((p.chunk_id, p) for p in self.store.passages(
-            sorted(candidates - known.keys()), vector))
-        rankings = [self._rank(part, view, known) for part in parts]
+        similarity = dict(dense)
+        similarity.update(self.store.similarities(sorted(candidates - dense.keys()), vector))
+        rankings = [self._rank(part, view, similarity) for part in parts]
         whole, subs = rankings[0], rankings[1:]
-        order = self._interleave(subs, whole) if subs else whole
-        return [known[cid] for cid in order[:k]], vector
+        order = (self._interleave(subs, whole) if subs else whole)[:k]
+        passages = {p.chunk_id: p for p in self.store.passages(order, vector)}
+        # The score is the similarity the ranking used (Chroma's distance for dense hits).
+        return [replace(passages[cid], score=similarity[cid]) for cid in order
+                if cid in passages], vector
 
-    def _parts(self, query: str, vector: np.ndarray, view: KeywordView) -> list[_Part]:
+    def _parts(self, query: str, dense: list[str], view: KeywordView) -> list[_Part]:
         whole = view.scores(query)
         dates = dates_named(query)
-        on_dates = np.isin(view.dates, dates) if dates else None
-        parts = [_Part(whole, self.store.query(vector, self.candidates, total=len(view.ids)),
-                       1.0 + DATE_BOOST * on_dates if on_dates is not None else 1.0)]
+        on_dates = view.on_dates(dates) if dates else None
+        parts = [_Part(whole, dense, 1.0 + DATE_BOOST * on_dates if on_dates is not None
+                       else 1.0)]
         for outlet, words in named_outlets(query, view.source_names):
             own_dates = dates_named(words)
             if own_dates:
-                boost = 1.0 + DATE_BOOST * np.isin(view.dates, own_dates)
+                boost = 1.0 + DATE_BOOST * view.on_dates(own_dates)
             elif on_dates is not None:
                 boost = 1.0 + DATE_BOOST / 2 * on_dates
             else:
                 boost = 1.0
-            keyword = np.where(view.sources == outlet,
+            keyword = np.where(view.of_source(outlet),
                                view.scores(words) + WHOLE_QUESTION_WEIGHT * whole, 0.0)
             # The outlet's share of the dense candidates: a filtered Chroma query per outlet
             # costs more and measured no better.
-            dense = [p for p in parts[0].dense if p.source == outlet]
-            parts.append(_Part(keyword, dense, boost, outlet))
+            own = [cid for cid in dense if view.sources[view.rows[cid]] == outlet]
+            parts.append(_Part(keyword, own, boost, outlet))
         return parts
 
     def _top_rows(self, part: _Part, view: KeywordView) -> np.ndarray:
@@ -130,23 +135,22 @@ class NewsRetriever(BaseRetriever):
         top = np.argpartition(-part.keyword, n - 1)[:n]
         return top[part.keyword[top] > 0]
 
-    def _rank(self, part: _Part, view: KeywordView, known: dict[str, Passage]) -> list[str]:
-        ids = {view.ids[i] for i in self._top_rows(part, view)}
-        ids.update(p.chunk_id for p in part.dense)
-        ids &= known.keys()
-        if part.outlet is not None:
-            ids = {cid for cid in ids if known[cid].source == part.outlet}
-        best = float(part.keyword.max()) or 1.0
+    def _rank(self, part: _Part, view: KeywordView, similarity: dict[str, float]) -> list[str]:
         rows = view.rows
+        found = {int(i) for i in self._top_rows(part, view)}
+        found.update(rows[cid] for cid in part.dense)
+        found = {i for i in found if view.ids[i] in similarity}
+        if part.outlet is not None:
+            found = {i for i in found if view.sources[i] == part.outlet}
+        best = float(part.keyword.max()) or 1.0
         boost = part.day_boost
 
-        def score(cid: str) -> float:
-            row = rows.get(cid)
-            keyword = part.keyword[row] / best if row is not None else 0.0
-            factor = boost[row] if isinstance(boost, np.ndarray) and row is not None else 1.0
-            return float((keyword + DENSE_WEIGHT * known[cid].score) * factor)
+        def score(row: int) -> float:
+            factor = boost[row] if isinstance(boost, np.ndarray) else 1.0
+            return float((part.keyword[row] / best
+                          + DENSE_WEIGHT * similarity[view.ids[row]]) * factor)
 
-        return sorted(ids, key=lambda cid: (-score(cid), cid))
+        return [view.ids[i] for i in sorted(found, key=lambda i: (-score(i), view.ids[i]))]
 
     def _interleave(self, rankings: list[list[str]], rest: list[str]) -> list[str]:
         top: list[str] = []

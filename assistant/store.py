@@ -146,10 +146,12 @@ class NewsStore:
         except Exception as exc:
             raise StoreError(f"cannot open the Chroma collections: {exc}") from exc
         self.lexical = LexicalIndex()
-        # Chunk rows fetched for retrieval (text, metadata, unit vector). A chunk id hashes
-        # everything stored for its article and the index settings, so a row never changes;
-        # an updated or deleted article's old ids simply stop being asked for.
-        self._rows: OrderedDict[str, tuple[str, dict[str, Any], np.ndarray]] = OrderedDict()
+        # Chunk rows (text, metadata) and unit vectors fetched for retrieval, each the most
+        # recently used 20,000. A chunk id hashes everything stored for its article and the
+        # index settings, so a row never changes; an updated or deleted article's old ids
+        # simply stop being asked for.
+        self._rows: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._rows_lock = threading.Lock()
         found = self.chunks.metadata or {}
         if (found.get("embedding_model"), found.get("embedding_dimension")) != (
@@ -219,10 +221,14 @@ class NewsStore:
 
     @_chroma_errors
     def generation(self) -> str:
-        """A stamp that changes whenever the stored chunks change (in any process)."""
+        """A stamp that changes whenever the stored chunks change (in any process).
+
+        Every change of the chunks is preceded and followed by a new stamp: a reader that
+        caught up between the two catches up again at the second, and when a crash leaves
+        out the second, the next ingest's `repair` writes it."""
         got = self.state.get(ids=[_GENERATION], include=["metadatas"])
         stamp = (got["metadatas"] or [{}])[0] or {}
-        return f"{self.chunks.count()}:{stamp.get('stamp', '')}"
+        return str(stamp.get("stamp", ""))
 
     @_chroma_errors
     def all_chunk_ids(self) -> list[str]:
@@ -246,6 +252,35 @@ class NewsStore:
         return rows
 
     @_chroma_errors
+    def nearest(self, vector: np.ndarray, k: int, total: int | None = None) -> dict[str, float]:
+        """Ids of the k chunks nearest to `vector`, best first, with cosine similarity: only
+        ids and distances come back, which spares Chroma reading text and metadata for
+        candidates that never make the answer."""
+        n = self.chunks.count() if total is None else total
+        if n == 0:
+            return {}
+        result = self.chunks.query(query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+                                   n_results=min(k, n), include=["distances"])
+        return {cid: 1.0 - float(dist)
+                for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)}
+
+    @_chroma_errors
+    def similarities(self, ids: Sequence[str], vector: np.ndarray) -> dict[str, float]:
+        """Cosine similarity of these chunks to `vector` (ids no longer stored are left out)."""
+        found = self._cached(self._vectors, ids)
+        missing = [cid for cid in ids if cid not in found]
+        if missing:
+            got = self.chunks.get(ids=missing, include=["embeddings"])
+            fresh = {}
+            for cid, emb in zip(got["ids"], got["embeddings"], strict=True):
+                emb = np.asarray(emb, dtype=np.float32)
+                fresh[cid] = emb / (float(np.linalg.norm(emb)) or 1.0)
+            found.update(fresh)
+            self._remember(self._vectors, fresh)
+        query = _unit(vector)
+        return {cid: float(found[cid] @ query) for cid in ids if cid in found}
+
+    @_chroma_errors
     def passages(self, ids: Sequence[str], vector: np.ndarray) -> list[Passage]:
         """These chunks as passages scored by cosine similarity to `vector`, in `ids` order.
 
@@ -254,25 +289,30 @@ class NewsStore:
         """
         if not ids:
             return []
-        with self._rows_lock:
-            rows = {cid: self._rows[cid] for cid in ids if cid in self._rows}
-            for cid in rows:
-                self._rows.move_to_end(cid)
+        rows = self._cached(self._rows, ids)
         missing = [cid for cid in ids if cid not in rows]
         if missing:
-            got = self.chunks.get(ids=missing, include=["documents", "metadatas", "embeddings"])
-            for cid, text, meta, emb in zip(got["ids"], got["documents"], got["metadatas"],
-                                            got["embeddings"], strict=True):
-                emb = np.asarray(emb, dtype=np.float32)
-                rows[cid] = (text or "", meta, emb / (float(np.linalg.norm(emb)) or 1.0))
-            with self._rows_lock:
-                self._rows.update((cid, rows[cid]) for cid in missing if cid in rows)
-                while len(self._rows) > _ROW_CACHE_SIZE:
-                    self._rows.popitem(last=False)
-        query = np.asarray(vector, dtype=np.float32)
-        query = query / (float(np.linalg.norm(query)) or 1.0)
-        return [_passage(cid, rows[cid][0], rows[cid][1], float(rows[cid][2] @ query))
-                for cid in ids if cid in rows]
+            got = self.chunks.get(ids=missing, include=["documents", "metadatas"])
+            fresh = {cid: (text or "", meta) for cid, text, meta in zip(
+                got["ids"], got["documents"], got["metadatas"], strict=True)}
+            rows.update(fresh)
+            self._remember(self._rows, fresh)
+        scores = self.similarities([cid for cid in ids if cid in rows], vector)
+        return [_passage(cid, rows[cid][0], rows[cid][1], scores[cid])
+                for cid in ids if cid in scores]
+
+    def _cached(self, cache: OrderedDict[str, Any], ids: Sequence[str]) -> dict[str, Any]:
+        with self._rows_lock:
+            found = {cid: cache[cid] for cid in ids if cid in cache}
+            for cid in found:
+                cache.move_to_end(cid)
+        return found
+
+    def _remember(self, cache: OrderedDict[str, Any], rows: dict[str, Any]) -> None:
+        with self._rows_lock:
+            cache.update(rows)
+            while len(cache) > _ROW_CACHE_SIZE:
+                cache.popitem(last=False)
 
     def keyword_search(self, query: str, k: int, sources: Sequence[str] = ()) -> list[LexicalHit]:
         """The k best chunks for `query` by BM25 over the chunks stored now."""
@@ -307,6 +347,7 @@ class NewsStore:
         if not items:
             return
         self._upsert_records([(rec, "pending") for rec, _, _ in items])
+        self._bump_generation()
         ids: list[str] = []
         docs: list[str] = []
         metas: list[dict[str, Any]] = []
@@ -349,6 +390,7 @@ class NewsStore:
     @_chroma_errors
     def delete_article(self, article_id: str) -> None:
         """Remove an article and all its chunks."""
+        self._bump_generation()
         self.chunks.delete(where={"article_id": article_id})
         self.articles.delete(ids=[article_id])
         self._bump_generation()
@@ -361,6 +403,8 @@ class NewsStore:
         if grace_s > 0:
             where = {"$and": [where, {"pending_since": {"$lt": time.time() - grace_s}}]}
         pending = self.articles.get(where=where, include=["metadatas"])
+        if pending["ids"]:
+            self._bump_generation()
         for aid, meta in zip(pending["ids"], pending["metadatas"] or [], strict=True):
             new_hash = str(meta.get("content_hash", ""))
             expected = int(meta.get("n_chunks", 0))
@@ -432,6 +476,11 @@ class NewsStore:
     def _raw_records(self, article_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         got = self.articles.get(ids=list(dict.fromkeys(article_ids)), include=["metadatas"])
         return dict(zip(got["ids"], got["metadatas"] or [], strict=True))
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    vector = np.asarray(vector, dtype=np.float32)
+    return vector / (float(np.linalg.norm(vector)) or 1.0)
 
 
 def _passage(chunk_id: str, text: str | None, meta: dict[str, Any], score: float) -> Passage:
