@@ -30,6 +30,8 @@ class NewsEmbeddings(Embeddings):
     name: str
     dimension: int
     max_tokens: int
+    # True when `embed_with_spans` pools real sentence vectors from token states.
+    sentence_vectors: bool = False
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for `text`, special tokens included."""
@@ -38,6 +40,15 @@ class NewsEmbeddings(Embeddings):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-normalised embeddings as a float32 matrix (one row per text)."""
         raise NotImplementedError
+
+    def embed_with_spans(self, texts: Sequence[str],
+                         spans: Sequence[Sequence[tuple[int, int]]]) -> tuple[np.ndarray,
+                                                                            list[np.ndarray]]:
+        """`embed(texts)`, plus for each text a unit vector per (start, end) character span
+        of it, pooled from the same model call's token states; a row of NaN where the model
+        gives none (here: always; a model that exposes its token states does better)."""
+        return self.embed(texts), [np.full((len(s), self.dimension), np.nan, dtype=np.float32)
+                                   for s in spans]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed(texts).tolist()
@@ -54,6 +65,8 @@ class LocalEmbeddings(NewsEmbeddings):
     sentence-transformers takes seconds, and a server whose ONNX export is in place answers
     without ever needing them.
     """
+
+    sentence_vectors = True
 
     def __init__(self, batch_size: int = 64, onnx_cache_dir: Path | None = None,
                  onnx_threads: int = 1) -> None:
@@ -75,6 +88,10 @@ class LocalEmbeddings(NewsEmbeddings):
         self._counter = Tokenizer.from_file(str(self._path / "tokenizer.json"))
         self._counter.no_truncation()
         self._counter.no_padding()
+        # Another copy that truncates as the model does: token offsets for pooled spans.
+        self._spanner = Tokenizer.from_file(str(self._path / "tokenizer.json"))
+        self._spanner.enable_truncation(max_length=self.max_tokens)
+        self._spanner.no_padding()
         # Torch modules and the model's own tokenizer (whose truncation and padding settings
         # each call changes) are not safe to use from several threads at once.
         self._lock = threading.Lock()
@@ -98,8 +115,24 @@ class LocalEmbeddings(NewsEmbeddings):
         return len(self._counter.encode(text).ids)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, None)[0]
+
+    def embed_with_spans(self, texts: Sequence[str],
+                         spans: Sequence[Sequence[tuple[int, int]]]) -> tuple[np.ndarray,
+                                                                            list[np.ndarray]]:
+        """`embed(texts)`, plus for each text a unit vector per (start, end) character span:
+        the mean of the token states (of the same model call) that lie inside the span, as the
+        model pools a whole text ("late chunking"). A span cut by the token limit gets NaN."""
+        vectors, pooled = self._encode(texts, spans)
+        assert pooled is not None
+        return vectors, pooled
+
+    def _encode(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]] | None
+                ) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        pooled = None if spans is None else [
+            np.full((len(s), self.dimension), np.nan, dtype=np.float32) for s in spans]
         if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
+            return np.zeros((0, self.dimension), dtype=np.float32), pooled
         texts = list(texts)
         # Sort by token count (characters are a poor proxy once Latin and CJK text mix) and
         # cut into batches that pad little; take the lock per batch so a large ingest never
@@ -112,9 +145,18 @@ class LocalEmbeddings(NewsEmbeddings):
         for start, end in _batches([lengths[i] for i in order], self.batch_size):
             batch = order[start:end]
             batch_texts = [texts[i] for i in batch]
-            vectors[batch] = (self._onnx.encode(batch_texts) if small
-                              else self._torch_encode(batch_texts))
-        return vectors
+            if pooled is None or spans is None:
+                vectors[batch] = (self._onnx.encode(batch_texts) if small
+                                  else self._torch_encode(batch_texts))
+                continue
+            if small:
+                vectors[batch], hidden, encodings = self._onnx.states(batch_texts)
+            else:
+                vectors[batch], hidden, encodings = self._torch_states(batch_texts)
+            for row, i in enumerate(batch):
+                if encodings[row] is not None:
+                    pooled[i] = _pool(hidden[row], encodings[row], spans[i])
+        return vectors, pooled
 
     def _torch_model(self) -> Any:
         """The sentence-transformers model, loaded on first use."""
@@ -139,6 +181,42 @@ class LocalEmbeddings(NewsEmbeddings):
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
+
+
+    def _torch_states(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray,
+                                                           list[Any | None]]:
+        """PyTorch's unit vectors and token states for one batch, with the Rust tokenizer's
+        encodings (None where its tokens differ from those PyTorch saw)."""
+        import torch
+
+        model = self._torch_model()
+        encodings = self._spanner.encode_batch(list(texts))
+        with self._lock, torch.inference_mode():
+            features = model.preprocess(list(texts))
+            out = model(features)
+            hidden = out["token_embeddings"].float().numpy()
+            vectors = torch.nn.functional.normalize(out["sentence_embedding"], p=2, dim=1)
+            ids = features["input_ids"].numpy()
+        checked = [e if ids[row, :len(e.ids)].tolist() == e.ids else None
+                   for row, e in enumerate(encodings)]
+        return vectors.float().numpy(), hidden, checked
+
+
+def _pool(hidden: np.ndarray, encoding: Any, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+    """One unit vector per character span: the mean of the token states inside it (NaN for
+    a span the tokens do not reach, i.e. cut by the token limit)."""
+    offsets = np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2)
+    real = ((np.array(encoding.special_tokens_mask) == 0)
+            & (np.array(encoding.attention_mask) == 1) & (offsets[:, 1] > offsets[:, 0]))
+    reach = int(offsets[real, 1].max()) if real.any() else 0
+    out = np.full((len(spans), hidden.shape[-1]), np.nan, dtype=np.float32)
+    for k, (start, end) in enumerate(spans):
+        inside = real & (offsets[:, 0] >= start) & (offsets[:, 1] <= end)
+        if end > reach or not inside.any():
+            continue
+        mean = hidden[: len(offsets)][inside].mean(axis=0)
+        out[k] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return out
 
 
 def _json(path: Path) -> dict[str, Any]:

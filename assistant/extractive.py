@@ -13,24 +13,26 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-import sentencex
 
+from assistant import sentences
 from assistant.embeddings import NewsEmbeddings
 from assistant.entities import asks_for_a_name, best_name
 from assistant.models import Answer, Citation, Passage
 
 REFUSAL = "The ingested news does not say anything that answers this question."
-MIN_SENTENCE_CHARS = 20
-MAX_SENTENCE_CHARS = 600
 # A sentence joins the answer only if it scores this close to the best one.
 RELATIVE_MARGIN = 0.20
 # Sentences this similar to one already chosen would only repeat it.
 REDUNDANCY = 0.88
-# Only this many candidates (the best by passage score and shared words) are embedded: the
-# model call is most of an answer's time. Measured with newsdesk-eval, 4 instead of 16 cut the
-# answer p50 ~40% and cost no quality on either corpus (MultiHop-RAG dev citation precision
-# .845 -> .853, inference accuracy equal; RGB zh answer accuracy .763 -> .789).
+# Only the most promising candidates are embedded on their own and scored: the model call is
+# most of an answer's time. A sentence vector pooled from its chunk's token states at ingest
+# (stored with the chunk) ranks them well but is a poor judge between sentences of one chunk
+# (the chunk's context dominates it), so it only chooses which sentences are embedded.
+# Measured with newsdesk-eval, 8 instead of 16 (chosen by passage score and shared words) cut
+# the answer p50 ~40% (MultiHop-RAG dev citation precision .845 -> .833).
 MAX_EMBEDDED = 8
+# When every candidate has a pooled vector, only this many are embedded.
+PRESELECTED = 5
 SENTENCE_CACHE_SIZE = 50_000
 SPLIT_CACHE_SIZE = 20_000  # chunks
 
@@ -79,36 +81,8 @@ class Sentence:
 
 def split_sentences(passage: Passage) -> list[Sentence]:
     """Sentences of a passage with their offsets in the article body."""
-    sentences = []
-    text = passage.text
-    # CJK sentences carry far more per character than Latin ones.
-    min_chars = 6 if passage.lang in ("zh", "ja", "ko") else MIN_SENTENCE_CHARS
-    for line_start, line in _lines(text):
-        for span in sentencex.get_sentence_boundaries(passage.lang or "en", line):
-            raw = span["text"]
-            stripped = raw.strip()
-            # Questions in an article ("Will Japan sell its bonds?") never answer one.
-            if not min_chars <= len(stripped) <= MAX_SENTENCE_CHARS or stripped.endswith(
-                ("?", "？")
-            ):
-                continue
-            offset = line_start + span["start_index"] + (len(raw) - len(raw.lstrip()))
-            if text[offset:offset + len(stripped)] != stripped:  # never seen; be safe
-                offset = text.find(stripped, line_start)
-                if offset < 0:
-                    continue
-            start = passage.start + offset
-            sentences.append(Sentence(passage, stripped, start, start + len(stripped)))
-    return sentences
-
-
-def _lines(text: str) -> list[tuple[int, str]]:
-    out, pos = [], 0
-    for line in text.split("\n"):
-        if line.strip():
-            out.append((pos, line))
-        pos += len(line) + 1
-    return out
+    return [Sentence(passage, text, start, end)
+            for text, start, end in sentences.split(passage.text, passage.lang, passage.start)]
 
 
 class ExtractiveAnswerer:
@@ -153,24 +127,42 @@ class ExtractiveAnswerer:
                     self._cache.popitem(last=False)
         return np.stack([found[k] for k in keys])
 
-    def score(self, query_vector: np.ndarray, passages: list[Passage],
-              question: str = "") -> tuple[list[Sentence], np.ndarray, np.ndarray]:
-        """Candidate sentences, their relevance scores and their vectors."""
+    def score(self, query_vector: np.ndarray, passages: list[Passage], question: str = "",
+              naming: re.Pattern[str] | None = None
+              ) -> tuple[list[Sentence], np.ndarray, np.ndarray]:
+        """Candidate sentences, their relevance scores and their vectors; with `naming`, the
+        most promising sentence that matches it is among them (when any does)."""
         candidates = [s for p in passages[: self.max_passages] for s in self._sentences(p)]
         if not candidates:
             return [], np.zeros(0), np.zeros((0, 1))
+        query = np.asarray(query_vector, dtype=np.float32)
         passage_score = np.array([s.passage.score for s in candidates], dtype=np.float32)
         wanted = terms(question)
         overlap = np.array(
             [len(wanted & terms(s.text)) / len(wanted) if wanted else 0.0 for s in candidates],
             dtype=np.float32,
         )
-        if len(candidates) > MAX_EMBEDDED:
-            keep = np.sort(np.argsort(-(passage_score + overlap), kind="stable")[:MAX_EMBEDDED])
+        # Which candidates are worth a model call: ranked by the sentence vectors stored with
+        # the chunks (pooled from their token states at ingest) when every candidate has one,
+        # else by passage score and shared words.
+        packed = {p.chunk_id: sentences.unpack(p.sentence_vectors)
+                  for p in passages[: self.max_passages]}
+        pooled = [packed[s.passage.chunk_id].get(s.start) for s in candidates]
+        if all(v is not None for v in pooled):
+            rough = np.stack(pooled) @ query
+            prior, limit = 0.7 * rough + 0.15 * passage_score + 0.15 * overlap, PRESELECTED
+        else:
+            prior, limit = passage_score + overlap, MAX_EMBEDDED
+        if len(candidates) > limit:
+            ranked = [int(i) for i in np.argsort(-prior, kind="stable")]
+            keep = ranked[:limit]
+            if naming is not None and not any(naming.search(candidates[i].text) for i in keep):
+                keep += [i for i in ranked if naming.search(candidates[i].text)][:1]
+            keep = sorted(keep)
             candidates = [candidates[i] for i in keep]
             passage_score, overlap = passage_score[keep], overlap[keep]
         vectors = self._vectors(candidates)
-        similarity = vectors @ np.asarray(query_vector, dtype=np.float32)
+        similarity = vectors @ query
         # Mostly the sentence's own meaning; the passage's score pulls toward the context
         # retrieval trusted, and shared words toward sentences naming what was asked about.
         return candidates, 0.7 * similarity + 0.15 * passage_score + 0.15 * overlap, vectors
@@ -178,7 +170,9 @@ class ExtractiveAnswerer:
     def answer(self, query_vector: np.ndarray, passages: list[Passage], question: str = "",
                threshold: float | None = None) -> Answer:
         """An answer whose every sentence is quoted from a passage and ends with its `[n]`."""
-        candidates, scores, vectors = self.score(query_vector, passages, question)
+        name = self._name_asked_for(question, passages)
+        candidates, scores, vectors = self.score(query_vector, passages, question,
+                                                 name[1] if name else None)
         threshold = self.threshold if threshold is None else threshold
         if not candidates or float(scores.max()) < threshold:
             return Answer(answer=REFUSAL, citations=[], refused=True, mode="extractive")
@@ -190,7 +184,7 @@ class ExtractiveAnswerer:
             if chosen and float((vectors[chosen] @ vectors[i]).max()) > REDUNDANCY:
                 continue
             chosen.append(int(i))
-        lead = self._lead_name(question, passages, candidates, scores, chosen)
+        lead = self._lead_name(name, candidates, scores, chosen) if name else None
         parts, citations = [], []
         for n, i in enumerate(chosen, start=1):
             s = candidates[i]
@@ -207,10 +201,10 @@ class ExtractiveAnswerer:
         return Answer(answer=" ".join(parts), citations=citations, refused=False,
                       mode="extractive")
 
-    def _lead_name(self, question: str, passages: list[Passage], candidates: list[Sentence],
-                   scores: np.ndarray, chosen: list[int]) -> tuple[str, list[int]] | None:
-        """For a "who / which ...?" question, the name to lead with and the chosen sentences
-        that name it (one is added to `chosen` when none does)."""
+    def _name_asked_for(self, question: str, passages: list[Passage]
+                        ) -> tuple[str, re.Pattern[str]] | None:
+        """For a "who / which ...?" question, the name to lead with and a pattern matching
+        any of its forms."""
         if not asks_for_a_name(question):
             return None
         found = best_name(question, [p.text for p in passages],
@@ -218,7 +212,13 @@ class ExtractiveAnswerer:
         if found is None:
             return None
         name, forms = found
-        pattern = re.compile("|".join(r"(?<!\w)" + re.escape(f) + r"(?!\w)" for f in forms))
+        return name, re.compile("|".join(r"(?<!\w)" + re.escape(f) + r"(?!\w)" for f in forms))
+
+    def _lead_name(self, name: tuple[str, re.Pattern[str]], candidates: list[Sentence],
+                   scores: np.ndarray, chosen: list[int]) -> tuple[str, list[int]] | None:
+        """The name and the chosen sentences that name it (one is added to `chosen` when
+        none does); None when no candidate names it."""
+        pattern = name[1]
         naming = [i for i in chosen if pattern.search(candidates[i].text)]
         if not naming:
             extra = [int(i) for i in np.argsort(-scores) if pattern.search(candidates[i].text)]
@@ -226,4 +226,4 @@ class ExtractiveAnswerer:
                 return None
             chosen.append(extra[0])
             naming = [extra[0]]
-        return name, naming
+        return name[0], naming

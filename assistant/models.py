@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -52,6 +52,8 @@ class Passage:
     end: int
     score: float
     external_id: str = ""
+    # The chunk's sentence vectors as stored (`assistant.sentences.pack`), for the answerer.
+    sentence_vectors: str = field(default="", repr=False, compare=False)
 
 
 class Message(BaseModel):

@@ -54,6 +54,11 @@ class OnnxEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors, one row per text."""
+        return self.states(texts)[0]
+
+    def states(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+        """Unit vectors, the token states they pool (batch x tokens x dimension) and the
+        tokenizer's encodings (token offsets) of the texts."""
         encodings = self._tokenizer.encode_batch(list(texts))
         feed = {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
@@ -64,7 +69,7 @@ class OnnxEncoder:
         mask = feed["attention_mask"][..., None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
         norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return (pooled / norms).astype(np.float32)
+        return (pooled / norms).astype(np.float32), hidden, encodings
 
 
 def export_path(model_dir: Path, cache_dir: Path) -> Path:

@@ -42,6 +42,8 @@ def _mentions(question: str, names: Iterable[str], case_sensitive: bool
         if len(name) < 3:
             continue
         needle = name if case_sensitive else name.lower()
+        if needle not in text:  # most names are not there: skip the regex
+            continue
         pattern = r"(?<!\w)" + re.escape(needle) + r"(?!\w)"
         found.extend((m.start(), m.end(), name) for m in re.finditer(pattern, text))
     return found

@@ -165,4 +165,6 @@ class NewsRetriever(BaseRetriever):
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[Document]:
         passages, _ = self.retrieve(query)
-        return [Document(page_content=p.text, metadata=asdict(p)) for p in passages]
+        return [Document(page_content=p.text,
+                         metadata={k: v for k, v in asdict(p).items() if k != "sentence_vectors"})
+                for p in passages]

@@ -39,7 +39,10 @@ log = logging.getLogger(__name__)
 _GET_PAGE = 5000
 _ID_PAGE = 50_000
 # Chunk rows kept in memory for retrieval (about 3 KB each with the vector).
-_ROW_CACHE_SIZE = 20_000
+# Chunk rows (text and metadata, sentence vectors included: ~4 KB) and chunk vectors kept in
+# memory for retrieval, the most recently used of each.
+_ROW_CACHE_SIZE = 5_000
+_VECTOR_CACHE_SIZE = 20_000
 _GENERATION = "generation"
 REPAIR_GRACE_S = 600.0
 
@@ -107,6 +110,12 @@ def _hint(exc: Exception) -> str:
     return ""
 
 
+# One article to write: its record, chunks and chunk vectors, and optionally each chunk's
+# sentence vectors packed by `assistant.sentences.pack`.
+ArticleWrite = (tuple[ArticleRecord, Sequence[Chunk], np.ndarray]
+                | tuple[ArticleRecord, Sequence[Chunk], np.ndarray, Sequence[str]])
+
+
 def chunk_id(article_id: str, content_hash: str, index: int) -> str:
     return f"{article_id}:{content_hash[:12]}:{index:05d}"
 
@@ -146,10 +155,9 @@ class NewsStore:
         except Exception as exc:
             raise StoreError(f"cannot open the Chroma collections: {exc}") from exc
         self.lexical = LexicalIndex()
-        # Chunk rows (text, metadata) and unit vectors fetched for retrieval, each the most
-        # recently used 20,000. A chunk id hashes everything stored for its article and the
-        # index settings, so a row never changes; an updated or deleted article's old ids
-        # simply stop being asked for.
+        # Chunk rows (text, metadata) and unit vectors fetched for retrieval. A chunk id
+        # hashes everything stored for its article and the index settings, so a row never
+        # changes; an updated or deleted article's old ids simply stop being asked for.
         self._rows: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._rows_lock = threading.Lock()
@@ -276,7 +284,7 @@ class NewsStore:
                 emb = np.asarray(emb, dtype=np.float32)
                 fresh[cid] = emb / (float(np.linalg.norm(emb)) or 1.0)
             found.update(fresh)
-            self._remember(self._vectors, fresh)
+            self._remember(self._vectors, fresh, _VECTOR_CACHE_SIZE)
         query = _unit(vector)
         return {cid: float(found[cid] @ query) for cid in ids if cid in found}
 
@@ -296,7 +304,7 @@ class NewsStore:
             fresh = {cid: (text or "", meta) for cid, text, meta in zip(
                 got["ids"], got["documents"], got["metadatas"], strict=True)}
             rows.update(fresh)
-            self._remember(self._rows, fresh)
+            self._remember(self._rows, fresh, _ROW_CACHE_SIZE)
         scores = self.similarities([cid for cid in ids if cid in rows], vector)
         return [_passage(cid, rows[cid][0], rows[cid][1], scores[cid])
                 for cid in ids if cid in scores]
@@ -308,10 +316,10 @@ class NewsStore:
                 cache.move_to_end(cid)
         return found
 
-    def _remember(self, cache: OrderedDict[str, Any], rows: dict[str, Any]) -> None:
+    def _remember(self, cache: OrderedDict[str, Any], rows: dict[str, Any], size: int) -> None:
         with self._rows_lock:
             cache.update(rows)
-            while len(cache) > _ROW_CACHE_SIZE:
+            while len(cache) > size:
                 cache.popitem(last=False)
 
     def keyword_search(self, query: str, k: int, sources: Sequence[str] = ()) -> list[LexicalHit]:
@@ -342,20 +350,22 @@ class NewsStore:
     # -- writing -------------------------------------------------------------------------
 
     @_chroma_errors
-    def write(self, items: Sequence[tuple[ArticleRecord, Sequence[Chunk], np.ndarray]]) -> None:
-        """Store several articles with their chunks and chunk vectors, replacing old versions."""
+    def write(self, items: Sequence[ArticleWrite]) -> None:
+        """Store several articles with their chunks and chunk vectors (and, optionally, each
+        chunk's packed sentence vectors), replacing old versions."""
         if not items:
             return
-        self._upsert_records([(rec, "pending") for rec, _, _ in items])
+        self._upsert_records([(rec, "pending") for rec, *_ in items])
         self._bump_generation()
         ids: list[str] = []
         docs: list[str] = []
         metas: list[dict[str, Any]] = []
         vectors: list[np.ndarray] = []
-        for rec, chunks, matrix in items:
+        for rec, chunks, matrix, *rest in items:
             if len(chunks) != len(matrix):
                 raise ValueError(f"{rec.article_id}: {len(chunks)} chunks, {len(matrix)} vectors")
-            for chunk, vector in zip(chunks, matrix, strict=True):
+            packed = rest[0] if rest else [""] * len(chunks)
+            for chunk, vector, sentence_vectors in zip(chunks, matrix, packed, strict=True):
                 ids.append(chunk_id(rec.article_id, rec.content_hash, chunk.index))
                 docs.append(chunk.text)
                 metas.append(_clean_metadata({
@@ -371,6 +381,7 @@ class NewsStore:
                     "n_chunks": rec.n_chunks,
                     "start": chunk.start,
                     "end": chunk.end,
+                    "sentence_vectors": sentence_vectors or None,
                 }))
                 vectors.append(vector)
         max_batch = self.client.get_max_batch_size()
@@ -382,9 +393,9 @@ class NewsStore:
                 metadatas=metas[start:end],
                 embeddings=np.asarray(vectors[start:end], dtype=np.float32),
             )
-        for rec, _, _ in items:
+        for rec, *_ in items:
             self._delete_other_versions(rec.article_id, rec.content_hash, rec.n_chunks)
-        self._upsert_records([(rec, "committed") for rec, _, _ in items])
+        self._upsert_records([(rec, "committed") for rec, *_ in items])
         self._bump_generation()
 
     @_chroma_errors
@@ -498,6 +509,7 @@ def _passage(chunk_id: str, text: str | None, meta: dict[str, Any], score: float
         end=int(meta.get("end", 0)),
         score=score,
         external_id=str(meta.get("external_id", "")),
+        sentence_vectors=str(meta.get("sentence_vectors", "")),
     )
 
 

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from assistant import sentences
 from assistant.embeddings import NewsEmbeddings, get_embeddings
 from assistant.models import ArticleRecord, Chunk
 from assistant.settings import Settings
-from assistant.store import REPAIR_GRACE_S, NewsStore
+from assistant.store import REPAIR_GRACE_S, ArticleWrite, NewsStore
 from ingest.article import Article, IngestError, RawArticle
 from ingest.chunking import chunk_body, embedding_text, make_splitter
 from ingest.metadata import to_article
@@ -95,6 +96,8 @@ class _Pending:
     article: Article
     chunks: list[Chunk]
     status: Status
+    # Per chunk: its sentences' (start, end) in the article body, as the answerer splits them.
+    sentences: list[list[tuple[int, int]]]
 
 
 # What preparing a group of articles decided before any model call: failures and unchanged
@@ -129,6 +132,9 @@ class Ingestor:
         # What the stored chunks of an article depend on besides its content: a change of
         # chunking re-indexes every article on the next ingest.
         self.index_key = f"{self.embeddings.name}|{settings.chunk_tokens}|{settings.chunk_overlap}"
+        if self.embeddings.sentence_vectors:
+            # Stores written before sentence vectors existed are re-indexed to get them.
+            self.index_key += "|sentence-vectors-1"
 
     def version(self, article: Article) -> str:
         """The hash stored with an article's chunks: its content plus the index settings."""
@@ -284,7 +290,11 @@ class Ingestor:
             if not chunks:
                 outcomes.append(IngestError(article.location, "article has no text to index"))
                 continue
-            pending.append(_Pending(article, chunks, "updated" if aid in known else "added"))
+            spans = [[(start, end) for _, start, end in sentences.split(c.text, article.lang,
+                                                                      c.start)]
+                     for c in chunks]
+            pending.append(_Pending(article, chunks, "updated" if aid in known else "added",
+                                    spans))
         return pending, outcomes
 
     def _record(self, article: Article, n_chunks: int) -> ArticleRecord:
@@ -305,13 +315,25 @@ class Ingestor:
     def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
         if not batch:
             return
-        texts = [embedding_text(p.article.title, c, self.embeddings)
-                 for p in batch for c in p.chunks]
-        vectors = self.embeddings.embed(texts)
-        items, offset = [], 0
+        texts, spans = [], []
+        for p in batch:
+            for chunk, found in zip(p.chunks, p.sentences, strict=True):
+                text = embedding_text(p.article.title, chunk, self.embeddings)
+                # The chunk ends the embedded text (after the headline line).
+                shift = len(text) - len(chunk.text) - chunk.start
+                texts.append(text)
+                spans.append([(start + shift, end + shift) for start, end in found])
+        # One model call gives the chunk vectors and, pooled from its token states, a vector
+        # for every sentence: the answerer scores sentences without a model call of its own.
+        vectors, pooled = self.embeddings.embed_with_spans(texts, spans)
+        items: list[ArticleWrite] = []
+        offset = 0
         for p in batch:
             n = len(p.chunks)
-            items.append((self._record(p.article, n), p.chunks, vectors[offset:offset + n]))
+            packed = [sentences.pack([start for start, _ in found], pooled[offset + j])
+                      for j, found in enumerate(p.sentences)]
+            items.append((self._record(p.article, n), p.chunks, vectors[offset:offset + n],
+                          packed))
             offset += n
         self.store.write(items)
         report.chunks_written += len(texts)

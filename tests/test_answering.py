@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from assistant import extractive, sentences
+from assistant.embeddings import NewsEmbeddings
+from assistant.extractive import ExtractiveAnswerer
 from assistant.models import Answer, Message
 from assistant.service import Assistant, QuestionError
 from ingest.metadata import to_article
@@ -118,3 +123,42 @@ def test_question_about_an_outlet_the_store_lacks_says_so(news_assistant: Assist
     assert "no articles from Reuters" in answer.answer
     # The same question without the outlet is answered.
     assert not news_assistant.ask("What did the reports say about the Elmstead budget?").refused
+
+
+def test_ingest_stores_a_vector_for_every_sentence_the_answerer_splits(
+        news_assistant: Assistant) -> None:
+    got = news_assistant.store.chunks.get(include=["documents", "metadatas"])
+    assert got["ids"]
+    for text, meta in zip(got["documents"], got["metadatas"], strict=True):
+        stored = sentences.unpack(str(meta.get("sentence_vectors", "")))
+        split = sentences.split(text, str(meta.get("lang", "")), int(meta["start"]))
+        assert set(stored) == {start for _, start, _ in split}
+
+
+class _CountingEmbeddings:
+    """The real model, counting the texts it is asked to embed."""
+
+    def __init__(self, inner: NewsEmbeddings) -> None:
+        self.inner = inner
+        self.texts = 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+@pytest.mark.parametrize(("question", "fact", "_file"), SAMPLE_QUESTIONS)
+def test_stored_sentence_vectors_choose_which_sentences_are_embedded(
+        news_assistant: Assistant, question: str, fact: str, _file: str) -> None:
+    passages, vector = news_assistant.retriever.retrieve(question)
+    older = [replace(p, sentence_vectors="") for p in passages]  # a store built before them
+    answers = {}
+    for label, given, limit in (("stored", passages, extractive.PRESELECTED),
+                                ("older", older, extractive.MAX_EMBEDDED)):
+        counting = _CountingEmbeddings(news_assistant.embeddings)
+        answerer = ExtractiveAnswerer(counting,
+                                      threshold=news_assistant.settings.refusal_threshold)
+        answers[label] = answerer.answer(vector, given, question)
+        # One more when the question asks for a name and none of them names it.
+        assert limit <= counting.texts <= limit + 1, label
+    assert not answers["stored"].refused

@@ -125,3 +125,39 @@ print(sorted(m for m in ("torch", "sentence_transformers") if m in sys.modules))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=300, check=True)
     assert result.stdout.split("\n")[:2] == ["[]", "['sentence_transformers', 'torch']"]
+
+
+def _spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of `text` (split on ". ")."""
+    spans, start = [], 0
+    for piece in text.split(". "):
+        spans.append((start, start + len(piece)))
+        start += len(piece) + 2
+    return spans
+
+
+def test_sentence_vectors_pooled_from_token_states(onnx_model: LocalEmbeddings) -> None:
+    text = ("Headline about the bridge\nThe bridge reopened on Monday. Repairs cost 61 million "
+            "dollars. The contractor was Brightwater")
+    spans = _spans(text)
+    vectors, pooled = onnx_model.embed_with_spans([text], [spans])  # one text: ONNX Runtime
+    np.testing.assert_allclose(vectors, onnx_model.embed([text]), atol=1e-5)
+    assert pooled[0].shape == (len(spans), onnx_model.dimension)
+    np.testing.assert_allclose(np.linalg.norm(pooled[0], axis=1), 1.0, atol=1e-5)
+    # Each sentence gets its own vector, nearer to that sentence alone than to the others.
+    alone = onnx_model.embed([text[a:b] for a, b in spans])
+    similarity = pooled[0] @ alone.T
+    assert (similarity.argmax(axis=1) == np.arange(len(spans))).all(), similarity
+    # PyTorch (ingest-sized calls) pools the same vectors as ONNX Runtime.
+    texts = [text] + [f"Filler {i}. Nothing here about bridges at all." for i in range(40)]
+    assert len(texts) > ONNX_MAX_TEXTS
+    _, from_torch = onnx_model.embed_with_spans(texts, [spans] + [_spans(t) for t in texts[1:]])
+    np.testing.assert_allclose(from_torch[0], pooled[0], atol=1e-4)
+
+
+def test_a_span_past_the_token_limit_gets_no_vector(onnx_model: LocalEmbeddings) -> None:
+    text = "First sentence is short. " + "word " * 400 + ". Last sentence is cut off"
+    spans = [(0, 23), (len(text) - 24, len(text))]
+    _, pooled = onnx_model.embed_with_spans([text], [spans])
+    assert not np.isnan(pooled[0][0]).any()
+    assert np.isnan(pooled[0][1]).all()
