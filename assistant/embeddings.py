@@ -182,7 +182,6 @@ class LocalEmbeddings(NewsEmbeddings):
                 show_progress_bar=False,
             )
 
-
     def _torch_states(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray,
                                                            list[Any | None]]:
         """PyTorch's unit vectors and token states for one batch, with the Rust tokenizer's
