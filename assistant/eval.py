@@ -60,8 +60,9 @@ SHARED_DATA = Path(os.environ.get("NEWSDESK_SHARED_DATA")
 # The modules that decide what is stored for an article (its text, offsets, chunks and
 # metadata): a cached store built with other versions of them is not reused. Speed-ups
 # elsewhere (pipeline batching, the embedder) keep the cache; `--fresh` ignores it.
-INGEST_CODE = [ROOT / "ingest" / f"{name}.py"
-               for name in ("readers", "cleaning", "metadata", "article", "chunking")]
+INGEST_CODE = [*(ROOT / "ingest" / f"{name}.py"
+                 for name in ("readers", "cleaning", "metadata", "article", "chunking")),
+               ROOT / "assistant" / "sentences.py"]
 INGEST_SLICE = 32  # articles per ingest call: the progress bar moves, batches stay full
 
 

@@ -176,11 +176,7 @@ class ExtractiveAnswerer:
             if chosen and float((vectors[chosen] @ vectors[i]).max()) > REDUNDANCY:
                 continue
             chosen.append(int(i))
-        # A name leads only when one of the embedded candidates names it: that is what keeps
-        # a name merely common to the passages from leading (always embedding a sentence
-        # naming it put wrong names first in 6 of 19 sample answers).
-        name = self._name_asked_for(question, passages)
-        lead = self._lead_name(name, candidates, scores, chosen) if name else None
+        lead = self._lead_name(question, passages, candidates, scores, chosen)
         parts, citations = [], []
         for n, i in enumerate(chosen, start=1):
             s = candidates[i]
@@ -197,10 +193,13 @@ class ExtractiveAnswerer:
         return Answer(answer=" ".join(parts), citations=citations, refused=False,
                       mode="extractive")
 
-    def _name_asked_for(self, question: str, passages: list[Passage]
-                        ) -> tuple[str, re.Pattern[str]] | None:
-        """For a "who / which ...?" question, the name to lead with and a pattern matching
-        any of its forms."""
+    def _lead_name(self, question: str, passages: list[Passage], candidates: list[Sentence],
+                   scores: np.ndarray, chosen: list[int]) -> tuple[str, list[int]] | None:
+        """For a "who / which ...?" question, the name to lead with and the chosen sentences
+        that name it (one is added to `chosen` when none does). Only the embedded candidates
+        count: that keeps a name merely common to the passages from leading (always
+        embedding a sentence naming it put wrong names first in 6 more of 19 sample answers).
+        """
         if not asks_for_a_name(question):
             return None
         found = best_name(question, [p.text for p in passages],
@@ -208,13 +207,7 @@ class ExtractiveAnswerer:
         if found is None:
             return None
         name, forms = found
-        return name, re.compile("|".join(r"(?<!\w)" + re.escape(f) + r"(?!\w)" for f in forms))
-
-    def _lead_name(self, name: tuple[str, re.Pattern[str]], candidates: list[Sentence],
-                   scores: np.ndarray, chosen: list[int]) -> tuple[str, list[int]] | None:
-        """The name and the chosen sentences that name it (one is added to `chosen` when
-        none does); None when no candidate names it."""
-        pattern = name[1]
+        pattern = re.compile("|".join(r"(?<!\w)" + re.escape(f) + r"(?!\w)" for f in forms))
         naming = [i for i in chosen if pattern.search(candidates[i].text)]
         if not naming:
             extra = [int(i) for i in np.argsort(-scores) if pattern.search(candidates[i].text)]
@@ -222,4 +215,4 @@ class ExtractiveAnswerer:
                 return None
             chosen.append(extra[0])
             naming = [extra[0]]
-        return name[0], naming
+        return name, naming

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from dateutil import parser as date_parser
@@ -103,10 +103,8 @@ class NewsRetriever(BaseRetriever):
         rankings = [self._rank(part, view, similarity) for part in parts]
         whole, subs = rankings[0], rankings[1:]
         order = (self._interleave(subs, whole) if subs else whole)[:k]
-        passages = {p.chunk_id: p for p in self.store.passages(order, vector)}
-        # The score is the similarity the ranking used (Chroma's distance for dense hits).
-        return [replace(passages[cid], score=similarity[cid]) for cid in order
-                if cid in passages], vector
+        # Scored with the similarity the ranking used (Chroma's distance for dense hits).
+        return self.store.read(order, similarity), vector
 
     def _parts(self, query: str, dense: list[str], view: KeywordView) -> list[_Part]:
         whole = view.scores(query)

@@ -13,6 +13,10 @@ from collections.abc import Sequence
 import numpy as np
 import sentencex
 
+# Names what `split` and `pack` store. Part of every article's index key: change it with
+# either of them and the next ingest re-indexes, so no store keeps vectors under offsets the
+# answerer no longer splits at.
+FORMAT = "sentence-vectors-1"
 MIN_SENTENCE_CHARS = 20
 MAX_SENTENCE_CHARS = 600
 _CJK_LANGS = ("zh", "ja", "ko")

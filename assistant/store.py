@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any, ParamSpec, TypeVar
 
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 _GET_PAGE = 5000
 _ID_PAGE = 50_000
-# Chunk rows kept in memory for retrieval (about 3 KB each with the vector).
 # Chunk rows (text and metadata, sentence vectors included: ~4 KB) and chunk vectors kept in
 # memory for retrieval, the most recently used of each.
 _ROW_CACHE_SIZE = 5_000
@@ -290,11 +289,18 @@ class NewsStore:
 
     @_chroma_errors
     def passages(self, ids: Sequence[str], vector: np.ndarray) -> list[Passage]:
-        """These chunks as passages scored by cosine similarity to `vector`, in `ids` order.
+        """These chunks as passages scored by cosine similarity to `vector`, in `ids` order."""
+        return self.read(ids, self.similarities(ids, vector))
+
+    @_chroma_errors
+    def read(self, ids: Sequence[str], scores: Mapping[str, float]) -> list[Passage]:
+        """These chunks as passages with the given scores, in `ids` order (ids no longer
+        stored, or without a score, are left out).
 
         Rows fetched before come from memory: a busy server asks about the same chunks
         again and again.
         """
+        ids = [cid for cid in ids if cid in scores]
         if not ids:
             return []
         rows = self._cached(self._rows, ids)
@@ -305,9 +311,8 @@ class NewsStore:
                 got["ids"], got["documents"], got["metadatas"], strict=True)}
             rows.update(fresh)
             self._remember(self._rows, fresh, _ROW_CACHE_SIZE)
-        scores = self.similarities([cid for cid in ids if cid in rows], vector)
         return [_passage(cid, rows[cid][0], rows[cid][1], scores[cid])
-                for cid in ids if cid in scores]
+                for cid in ids if cid in rows]
 
     def _cached(self, cache: OrderedDict[str, Any], ids: Sequence[str]) -> dict[str, Any]:
         with self._rows_lock:

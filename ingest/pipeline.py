@@ -134,7 +134,7 @@ class Ingestor:
         self.index_key = f"{self.embeddings.name}|{settings.chunk_tokens}|{settings.chunk_overlap}"
         if self.embeddings.sentence_vectors:
             # Stores written before sentence vectors existed are re-indexed to get them.
-            self.index_key += "|sentence-vectors-1"
+            self.index_key += f"|{sentences.FORMAT}"
 
     def version(self, article: Article) -> str:
         """The hash stored with an article's chunks: its content plus the index settings."""
