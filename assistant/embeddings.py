@@ -145,7 +145,7 @@ class LocalEmbeddings(NewsEmbeddings):
         for start, end in _batches([lengths[i] for i in order], self.batch_size):
             batch = order[start:end]
             batch_texts = [texts[i] for i in batch]
-            if spans is None or pooled is None:  # (both or neither)
+            if pooled is None:  # no spans asked for
                 vectors[batch] = (self._onnx.encode(batch_texts) if small
                                   else self._torch_encode(batch_texts))
                 continue

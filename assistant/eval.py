@@ -299,8 +299,9 @@ def _external_ids(assistant: Assistant) -> dict[str, str]:
 
 def _timed_retrieve(assistant: Assistant, query: str, k: int) -> tuple[list[Passage], float]:
     """The top k passages and the milliseconds taken, retrieved on a fresh worker thread as the
-    answering chain does: on a busy machine, torch on the main thread can take ten times
-    longer for the same query, which would time this process rather than the product."""
+    server's requests are (FastAPI and Gradio run the sync handlers on worker threads): on a
+    busy machine, torch on the main thread can take ten times longer for the same query,
+    which would time this process rather than the product."""
 
     def run() -> tuple[list[Passage], float]:
         started = time.perf_counter()

@@ -94,7 +94,7 @@ class Assistant:
 
     def _build_chain(self) -> Runnable:
         # Two steps, not one per stage: each `RunnablePassthrough.assign` runs its step on a
-        # thread pool, which cost ~10 ms a question for no concurrency.
+        # thread pool, which cost ~8 ms a question for no concurrency.
         return RunnableLambda(self._retrieve) | RunnableGenerator(self._answer)
 
     def _standalone(self, inputs: dict[str, Any]) -> str:
@@ -108,7 +108,8 @@ class Assistant:
         return {**inputs, "query": query, "retrieved": self.retriever.retrieve(query, inputs["k"])}
 
     def _answer(self, inputs: Iterator[dict[str, Any]]) -> Iterator[str | Answer]:
-        # Upstream steps stream their output as partial dicts; the answer needs all of it.
+        # A generator step receives its input as a stream of dicts (here the one from
+        # `_retrieve`); merge them all.
         state: dict[str, Any] = {}
         for piece in inputs:
             state.update(piece)
