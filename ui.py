@@ -7,7 +7,10 @@
 from __future__ import annotations
 
 import html
+import logging
+import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -15,12 +18,20 @@ from urllib.parse import quote, urlsplit
 import gradio as gr
 from fastapi import FastAPI
 
+from assistant import store_owner
+from assistant.errors import PLAIN_CAUSES, StoreError
 from assistant.http import ExposureError, check_exposure, create_app, key_matches
 from assistant.models import Answer, Citation, Message
 from assistant.service import Assistant, QuestionError
 from assistant.settings import Settings, get_settings
 
+log = logging.getLogger("newsdesk")
+
 SOURCES_HEADING = "**Sources**"
+# Open streams (a Gradio heartbeat, an answer being streamed) get this long to end after
+# SIGTERM; the process is gone within `_EXIT_DEADLINE_S` whatever they do.
+_GRACEFUL_S = 5
+_EXIT_DEADLINE_S = 9
 EXAMPLES = [
     "What did the US refuse to exempt Japan from in the trade talks?",
     "What was the final bill for fixing the Tessaly bridge?",
@@ -99,6 +110,9 @@ def history_from_chat(history: list[dict[str, Any]]) -> list[Message]:
 
 def status_line(assistant: Assistant) -> str:
     health = assistant.health()
+    if health["status"] != "ok":
+        plain = PLAIN_CAUSES.get(health.get("cause") or "", PLAIN_CAUSES["unavailable"])
+        return f"**The service is degraded**: {plain}."
     mode = ("extractive, offline: answers quote the articles"
             if health["mode"] == "extractive" else f"LLM ({assistant.settings.llm_model})")
     return (f"**{health['articles']} articles indexed** ({health['chunks']} passages) · "
@@ -119,6 +133,10 @@ def make_respond(assistant: Assistant) -> Callable[[str, list[dict[str, Any]]], 
                     yield format_answer(text)
         except QuestionError as exc:
             yield f"Sorry: {escape_text(str(exc))}."
+        except StoreError as exc:  # the cause in plain words; details stay in the server log
+            log.warning("chat answer failed: %s", exc)
+            yield (f"Sorry, the service is unavailable right now: {exc.plain}. Please try "
+                   "again in a few minutes.")
         except Exception as exc:  # shown to the user; details stay in the server log
             yield f"Sorry, the answer failed ({escape_text(type(exc).__name__)})."
             raise
@@ -159,17 +177,73 @@ def create_server(settings: Settings | None = None) -> tuple[FastAPI, Assistant]
     return app, assistant
 
 
+def own_store(settings: Settings) -> store_owner.StoreLock | None:
+    """Hold the embedded store directory for this server (waiting for an ingest that holds
+    it to finish); `StoreBusyError` when another server serves it."""
+    if settings.chroma_host:
+        return None
+    return store_owner.acquire(
+        settings.data_dir, role="server", wait=True,
+        on_wait=lambda owner: print(
+            f"newsdesk: waiting for {owner.describe() if owner else 'another process'} to "
+            f"finish with {settings.data_dir}...", flush=True))
+
+
+def local_url(settings: Settings) -> str:
+    """Where a process on this machine reaches the server."""
+    host = settings.host
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
+
+
 def main() -> None:
     import uvicorn
 
     settings = get_settings()
     try:
         check_exposure(settings)
-    except ExposureError as exc:
+        lock = own_store(settings)
+    except (ExposureError, StoreError) as exc:
         raise SystemExit(f"newsdesk: {exc}") from None
     app, _ = create_server(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
+                            timeout_graceful_shutdown=_GRACEFUL_S)
+    server = _server_class()(config)
     print(f"newsdesk: chat and API on http://{settings.host}:{settings.port}  (docs: /docs)")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+    def announce() -> None:
+        # newsdesk-ingest sends its articles here once the server listens.
+        while not server.started and not server.should_exit:
+            threading.Event().wait(0.1)
+        if lock is not None and server.started:
+            lock.publish(local_url(settings))
+
+    threading.Thread(target=announce, daemon=True).start()
+    server.run()
+    if lock is not None:
+        lock.release()
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, with a deadline: a stuck request (a store call that never
+        returns) must not keep the process alive after SIGTERM or Ctrl-C. uvicorn shuts
+        down gracefully (open streams get `_GRACEFUL_S`), and a timer ends the process
+        `_EXIT_DEADLINE_S` after the signal if it is still there."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if not self.should_exit:
+                timer = threading.Timer(_EXIT_DEADLINE_S, os._exit, args=(1,))
+                timer.daemon = True
+                timer.start()
+            super().handle_exit(sig, frame)
+
+    return Server
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -24,6 +24,12 @@ from assistant.models import Message as ChatMessage
 from assistant.service import Assistant, QuestionError
 from assistant.settings import Settings
 from assistant.store import StoreError
+from assistant.store_owner import LOCAL_INGEST_ROUTE
+
+
+def local_request_limit(settings: Settings) -> int:
+    """The largest body the local ingest route takes: an article at the size limit, escaped."""
+    return max(settings.max_request_bytes, 2 * settings.max_article_bytes + 1_048_576)
 
 
 class ExposureError(RuntimeError):
@@ -62,6 +68,23 @@ def _require_key(settings: Settings) -> Callable[..., None]:
     return require
 
 
+def _require_owner_token(assistant: Assistant) -> Callable[..., None]:
+    """The local ingest route takes only the token this server wrote in its store directory
+    (readable by whoever may write the store anyway)."""
+    bearer = HTTPBearer(auto_error=False)
+
+    def require(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        lock = assistant.store.lock
+        if lock is None or credentials is None or not key_matches(credentials.credentials,
+                                                                  lock.token):
+            raise HTTPException(403, "the local ingest route takes only the token in the "
+                                     "store directory of this server")
+
+    return require
+
+
 def _rate_limit(settings: Settings) -> Callable[[Request], None]:
     limit = parse(settings.rate_limit)
     limiter = MovingWindowRateLimiter(MemoryStorage())
@@ -82,17 +105,19 @@ def _rate_limit(settings: Settings) -> Callable[[Request], None]:
 class BodyLimit:
     """ASGI middleware: requests whose body exceeds `max_bytes` get 413 before any parsing."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}  # paths with a limit of their own
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(scope, receive, send, limit)
             return
         seen = 0
 
@@ -101,17 +126,17 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise _TooLarge
             return message
 
         try:
             await self.app(scope, counted, send)
         except _TooLarge:
-            await self._reject(scope, receive, send)
+            await self._reject(scope, receive, send, limit)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, 413)
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = JSONResponse({"detail": f"request body over {limit} bytes"}, 413)
         await response(scope, receive, send)
 
 
@@ -120,9 +145,14 @@ class _TooLarge(Exception):
 
 
 class Health(BaseModel):
-    status: str
-    articles: int
-    chunks: int
+    status: Literal["ok", "degraded"] = Field(
+        description='"degraded" (with HTTP 503) when the store cannot serve or cannot take '
+                    "new articles; `reason` says why")
+    reason: str | None = None
+    cause: str | None = Field(None, description="disk_full, read_only, missing, timeout, "
+                                                "busy or unavailable, when degraded")
+    articles: int | None = None
+    chunks: int | None = None
     mode: str
     embedding_model: str
 
@@ -157,6 +187,28 @@ class IngestResult(BaseModel):
     unchanged: int
     failed: int
     errors: list[IngestError]
+    chunks_written: int = 0
+    repaired: int = 0
+
+
+class RawArticleIn(BaseModel):
+    """An article as `newsdesk-ingest` read it from a file (see `ingest.article.RawArticle`)."""
+
+    location: str = Field(max_length=4096)
+    body: str
+    title: str = ""
+    url: str = ""
+    published_at: str = ""
+    author: str = ""
+    source: str = ""
+    lang: str = ""
+    external_id: str = ""
+    has_title: bool = False
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class LocalIngestRequest(BaseModel):
+    articles: list[RawArticleIn] = Field(min_length=1, max_length=1000)
 
 
 class ArticlePage(BaseModel):
@@ -187,16 +239,19 @@ def create_app(assistant: Assistant) -> FastAPI:
         version="0.1.0",
     )
     app.state.assistant = assistant
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes,
+                       larger={LOCAL_INGEST_ROUTE: local_request_limit(settings)})
     guarded = [Depends(_require_key(settings)), Depends(_rate_limit(settings))]
 
-    @app.get("/health", response_model=Health)
-    def health() -> dict[str, Any]:
-        """Liveness plus what is indexed and which answer mode is active."""
-        try:
-            return assistant.health()
-        except Exception as exc:
-            raise HTTPException(503, f"store unavailable: {type(exc).__name__}") from exc
+    @app.get("/health", response_model=Health, response_model_exclude_none=True,
+             responses={503: {"model": Health}})
+    def health() -> Any:
+        """What is indexed and which answer mode is active; HTTP 503 with `"status":
+        "degraded"` and a `reason` when the store cannot serve or take new articles."""
+        found = assistant.health()
+        if found["status"] != "ok":
+            return JSONResponse(Health(**found).model_dump(exclude_none=True), status_code=503)
+        return found
 
     @app.post("/answer", response_model=Answer, dependencies=guarded)
     def answer(request: AnswerRequest) -> Answer:
@@ -241,24 +296,38 @@ def create_app(assistant: Assistant) -> FastAPI:
     ingest_lock = threading.Lock()
     ingestor: list[Any] = []  # built on first use: the read-only API never needs it
 
-    @app.post("/articles", response_model=IngestResult, dependencies=guarded)
-    def ingest_articles(request: IngestRequest) -> IngestResult:
-        """Ingest articles into the running server's store; they are answerable at once.
-        Bad records are reported one by one and never stop the others."""
+    def run_ingest(work: Callable[[Any], Any]) -> IngestResult:
         from ingest.pipeline import Ingestor
 
-        with ingest_lock:  # one writer per process; Chroma serialises the rest
+        with ingest_lock:  # one writer: this process owns the store
             if not ingestor:
                 ingestor.append(Ingestor(settings, store=assistant.store,
                                          embeddings=assistant.embeddings))
             try:
-                report = ingestor[0].ingest_records(request.articles, origin="articles")
+                report = work(ingestor[0])
             except StoreError as exc:
                 raise HTTPException(503, str(exc)) from exc
         return IngestResult(
             **report.counts,
             errors=[IngestError(location=e.location, reason=e.reason) for e in report.errors],
+            chunks_written=report.chunks_written, repaired=report.repaired,
         )
+
+    @app.post("/articles", response_model=IngestResult, dependencies=guarded)
+    def ingest_articles(request: IngestRequest) -> IngestResult:
+        """Ingest articles into the running server's store; they are answerable at once.
+        Bad records are reported one by one and never stop the others."""
+        return run_ingest(lambda ing: ing.ingest_records(request.articles, origin="articles"))
+
+    @app.post(LOCAL_INGEST_ROUTE, response_model=IngestResult, include_in_schema=False,
+              dependencies=[Depends(_require_owner_token(assistant))])
+    def ingest_local(request: LocalIngestRequest) -> IngestResult:
+        """Articles that `newsdesk-ingest` read from files on this machine: it finds this
+        route and its token in the store directory, which this server owns."""
+        from ingest.article import RawArticle
+
+        raws = [RawArticle(**article.model_dump()) for article in request.articles]
+        return run_ingest(lambda ing: ing.ingest_raw(raws))
 
     @app.get("/articles", response_model=ArticlePage, dependencies=guarded)
     def articles(offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> ArticlePage:

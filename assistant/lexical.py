@@ -2,7 +2,9 @@
 
 The index is derived from Chroma, never written on its own: `sync()` compares the store's
 generation stamp and re-reads only what changed, so it cannot drift from the chunks that are
-actually stored (re-ingest, update, delete, crash repair). English words are lower-cased and
+actually stored (re-ingest, update, delete, crash repair). It holds only chunks of committed
+article versions, and retrieval takes its candidates from it, so a write in progress or one
+that failed (a full disk) is never cited. English words are lower-cased and
 stemmed (Snowball); Chinese runs are segmented with jieba.
 """
 
@@ -161,7 +163,7 @@ class LexicalIndex:
         with self._lock:
             if generation == self._generation:
                 return
-            ids = store.all_chunk_ids()
+            ids = store.visible_chunk_ids()
             missing = [cid for cid in ids if cid not in self._rows]
             for cid, text, meta in store.get_chunks(missing):
                 self._rows[cid] = (tokenize(indexed_text(meta, text)),

@@ -18,6 +18,7 @@ from langchain_core.runnables import (
 )
 
 from assistant.embeddings import get_embeddings
+from assistant.errors import StoreError
 from assistant.extractive import ExtractiveAnswerer
 from assistant.followup import standalone_query
 from assistant.llm import LLMAnswerer
@@ -79,13 +80,17 @@ class Assistant:
         yield from self.chain.stream(inputs)
 
     def health(self) -> dict[str, Any]:
-        return {
-            "status": "ok",
-            "articles": self.store.count_articles(),
-            "chunks": self.store.count_chunks(),
-            "mode": self.mode,
-            "embedding_model": self.embeddings.name,
-        }
+        """`status` "ok", or "degraded" with a `reason` when the store cannot serve or cannot
+        take new articles; what is indexed, and the answer mode."""
+        found: dict[str, Any] = {"status": "ok", "articles": None, "chunks": None}
+        try:
+            found["articles"], found["chunks"] = self.store.probe()
+            problem = self.store.write_problem()
+        except StoreError as exc:
+            problem = exc
+        if problem is not None:
+            found.update(status="degraded", reason=str(problem), cause=problem.cause)
+        return {**found, "mode": self.mode, "embedding_model": self.embeddings.name}
 
     def articles(self, offset: int = 0, limit: int = 50) -> list[ArticleRecord]:
         return self.store.list_articles(offset=offset, limit=limit)

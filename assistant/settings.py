@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     chroma_timeout_s: float = Field(
         30.0, gt=0, description="Per request to a Chroma server: a stalled server is an error, "
         "not a hang.")
+    store_timeout_s: float = Field(
+        20.0, gt=0, description="Bound on one read of the store (a stalled store answers 503 "
+        "instead of hanging a request); writes get ten times as long.")
+    min_free_disk_mb: int = Field(
+        32, ge=0, description="Writes to the embedded store that would leave less free disk "
+        "than this are refused with a clear error (Chroma handles a full disk badly).")
 
     host: str = Field("127.0.0.1", description="Address the server binds to.")
     port: int = Field(7860, description="Port the server binds to.")

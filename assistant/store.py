@@ -6,22 +6,26 @@ chunks are added under ids that include that hash, (3) chunks of any other versi
 (4) the record is marked `committed`. `repair()` finishes or rolls back pending records.
 
 Re-ingesting an article rewrites it whole (chunk ids are deterministic), so an interrupted
-write heals when its article comes again; `repair()` is for the others. Automatic repair at
-the start of an ingest only touches records pending for longer than `REPAIR_GRACE_S`, so it
-never rolls back a write that another process (a CLI ingest, the server's ingest route) is
-still making.
+write heals when its article comes again; `repair()` is for the others. Only one process
+writes an embedded store (`assistant.store_owner`), so repair never meets a write in progress.
+
+Readers see only committed versions: `committed_versions()` says which chunk ids those are,
+and retrieval never returns a chunk of a pending or failed write. Every Chroma call is bounded
+(`assistant.store_calls`): a stalled store is a `StoreTimeoutError`, never a hung request.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import chromadb
@@ -29,10 +33,13 @@ import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
+from assistant import store_owner
 from assistant.embeddings import NewsEmbeddings
+from assistant.errors import EmbeddingMismatchError, StoreError, StoreTimeoutError
 from assistant.lexical import KeywordView, LexicalHit, LexicalIndex
 from assistant.models import ArticleRecord, Chunk, Passage
 from assistant.settings import Settings
+from assistant.store_calls import bounded
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +50,10 @@ _ID_PAGE = 50_000
 _ROW_CACHE_SIZE = 5_000
 _VECTOR_CACHE_SIZE = 20_000
 _GENERATION = "generation"
+# Writes to a shared Chroma server pending for longer than this are taken as interrupted.
 REPAIR_GRACE_S = 600.0
 
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or used; the message says what to do."""
-
-
-class EmbeddingMismatchError(StoreError):
-    """The collection was built with another embedding model."""
+__all__ = ["EmbeddingMismatchError", "NewsStore", "StoreError", "chunk_id", "open_client"]
 
 
 def open_client(settings: Settings) -> chromadb.ClientAPI:
@@ -68,7 +70,6 @@ def open_client(settings: Settings) -> chromadb.ClientAPI:
             if isinstance(session, httpx.Client):
                 session.timeout = httpx.Timeout(settings.chroma_timeout_s)
             return client
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.data_dir), settings=chroma_settings)
     except Exception as exc:  # chromadb raises several unrelated types here
         where = (
@@ -76,37 +77,95 @@ def open_client(settings: Settings) -> chromadb.ClientAPI:
             if settings.chroma_host
             else f"store directory {settings.data_dir}"
         )
-        raise StoreError(f"cannot open the {where}: {exc}{_hint(exc)}") from exc
+        cause = _cause(exc, settings)
+        raise StoreError(f"cannot open the {where}: {_first_line(exc)}{_HINTS.get(cause, '')}",
+                         cause) from exc
+
+
+def forget_embedded_client(directory: Path) -> None:
+    """Make the next embedded client of `directory` in this process start a new Chroma core.
+
+    The old core is not stopped: calls still running on it finish there (stopping it could
+    block on the very call that is stuck)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    with SharedSystemClient._refcount_lock:
+        SharedSystemClient._identifier_to_system.pop(str(directory), None)
+        SharedSystemClient._identifier_to_refcount.pop(str(directory), None)
 
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _chroma_errors(method: Callable[P, R]) -> Callable[P, R]:
-    """Turn any failure of Chroma (server down, timeout, full disk) into a `StoreError`."""
+def _chroma_errors(method: Callable[P, R], bound: float = 1.0) -> Callable[P, R]:
+    """Run a store method within the store's time bound (`bound` times the setting), and turn
+    any failure of Chroma (server down, stall, full disk, missing directory) into a
+    `StoreError` naming the cause."""
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
+        store: NewsStore = args[0]  # type: ignore[assignment]
+
+        def call() -> R:
+            if store._broken:
+                store._reopen()
             return method(*args, **kwargs)
-        except StoreError:
+
+        try:
+            return bounded(call, bound * store.settings.store_timeout_s, what=method.__name__)
+        except StoreError as exc:
+            if isinstance(exc, StoreTimeoutError):
+                store._mark_broken()
             raise
         except Exception as exc:
-            raise StoreError(f"the Chroma store failed: {type(exc).__name__}: {exc}"
-                             f"{_hint(exc)}") from exc
+            store._mark_broken()
+            raise store.fault(exc) from exc
 
     return wrapper
 
 
-def _hint(exc: Exception) -> str:
+def _chroma_writes(method: Callable[P, R]) -> Callable[P, R]:
+    """`_chroma_errors` with the longer bound of a write (a large batch takes a while)."""
+    return _chroma_errors(method, bound=10.0)
+
+
+def disk_nearly_full(directory: Path, reserve: int = 4 * 1024 * 1024) -> bool:
+    """True when the file system holding `directory` has less than `reserve` bytes free."""
+    try:
+        stat = os.statvfs(directory)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < reserve
+
+
+_HINTS = {
+    "read_only": " (the store directory is read-only: NEWSDESK_DATA_DIR must be writable)",
+    "disk_full": (" (the disk is full: free space and run newsdesk-ingest again; committed "
+                  "articles are intact and half-written ones are finished or rolled back)"),
+}
+
+
+def _cause(exc: BaseException, settings: Settings) -> str:
+    """The kind of fault behind a Chroma failure (a key of `errors.PLAIN_CAUSES`)."""
     text = str(exc).lower()
     if "readonly" in text or "read-only" in text:
-        return " (the store directory is read-only: NEWSDESK_DATA_DIR must be writable)"
-    if "disk is full" in text or "no space" in text:
-        return (" (the disk is full: free space and run newsdesk-ingest again; committed "
-                "articles are intact and half-written ones are finished or rolled back)")
-    return ""
+        return "read_only"
+    if "disk is full" in text or "no space" in text or "disk full" in text:
+        return "disk_full"
+    if settings.chroma_host:
+        return "unavailable"
+    if not settings.data_dir.is_dir():
+        return "missing"
+    # Chroma often reports a full disk as a failed compaction, without saying why.
+    if disk_nearly_full(settings.data_dir):
+        return "disk_full"
+    return "unavailable"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 # One article to write: its record, chunks and chunk vectors, and optionally each chunk's
@@ -130,11 +189,40 @@ class NewsStore:
                  client: chromadb.ClientAPI | None = None) -> None:
         self.settings = settings
         self.embeddings = embeddings
+        # An embedded store is opened only while this process owns its directory.
+        self.lock: store_owner.StoreLock | None = None
+        if client is None and not settings.chroma_host:
+            self.lock = store_owner.acquire(settings.data_dir)
+        # Set when a call failed in a way that can leave Chroma's embedded core stuck (a write
+        # that ran out of disk: the next write on that client hangs, holding the GIL); the
+        # next call opens a fresh client first.
+        self._broken = False
+        self._open_lock = threading.Lock()
+        try:
+            self._open(client)
+        except BaseException:
+            self.close()
+            raise
+        self.lexical = LexicalIndex()
+        # Chunk rows (text, metadata) and unit vectors fetched for retrieval. A chunk id
+        # hashes everything stored for its article and the index settings, so a row never
+        # changes; an updated or deleted article's old ids simply stop being asked for.
+        self._rows: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._rows_lock = threading.Lock()
+        try:
+            self._check_model()
+        except EmbeddingMismatchError:
+            self.close()
+            raise
+
+    def _open(self, client: chromadb.ClientAPI | None = None) -> None:
+        """Open the client (unless given) and the three collections."""
+        settings, embeddings = self.settings, self.embeddings
         self.client = client or open_client(settings)
-        chunks_name = f"{settings.collection}_chunks"
         try:
             self.chunks = self.client.get_or_create_collection(
-                chunks_name,
+                f"{settings.collection}_chunks",
                 metadata={
                     "hnsw:space": "cosine",
                     "embedding_model": embeddings.name,
@@ -152,14 +240,25 @@ class NewsStore:
             self.state = self.client.get_or_create_collection(
                 f"{settings.collection}_state", embedding_function=None)
         except Exception as exc:
-            raise StoreError(f"cannot open the Chroma collections: {exc}") from exc
-        self.lexical = LexicalIndex()
-        # Chunk rows (text, metadata) and unit vectors fetched for retrieval. A chunk id
-        # hashes everything stored for its article and the index settings, so a row never
-        # changes; an updated or deleted article's old ids simply stop being asked for.
-        self._rows: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._rows_lock = threading.Lock()
+            fault = self.fault(exc)
+            raise StoreError(f"cannot open the Chroma collections: {fault}", fault.cause) from exc
+
+    def _reopen(self) -> None:
+        """Replace a client that may be stuck by a fresh one (embedded store only)."""
+        with self._open_lock:
+            if not self._broken:
+                return
+            # Chroma shares one core per directory inside a process: forget this one, so
+            # the next client starts a new core instead of getting the stuck one back.
+            forget_embedded_client(self.settings.data_dir)
+            self._open()
+            self._broken = False
+            log.warning("reopened the Chroma store at %s after a failed call",
+                        self.settings.data_dir)
+
+    def _check_model(self) -> None:
+        chunks_name = f"{self.settings.collection}_chunks"
+        embeddings = self.embeddings
         found = self.chunks.metadata or {}
         if (found.get("embedding_model"), found.get("embedding_dimension")) != (
             embeddings.name, embeddings.dimension
@@ -172,7 +271,48 @@ class NewsStore:
                 "newsdesk-ingest again, or switch NEWSDESK_EMBEDDINGS back."
             )
 
+    def close(self) -> None:
+        """Give up this store's hold on its directory (the last store of the process to close
+        frees it for other processes). The store must not be used afterwards."""
+        lock, self.lock = self.lock, None
+        if lock is not None:
+            lock.release()
+
+    def _mark_broken(self) -> None:
+        if self.lock is not None:  # only the embedded core gets stuck; a server reconnects
+            self._broken = True
+
+    def fault(self, exc: BaseException) -> StoreError:
+        """A `StoreError` for a failure of Chroma, naming the cause when it is known."""
+        cause = _cause(exc, self.settings)
+        if cause == "missing":
+            return StoreError(
+                f"the store directory {self.settings.data_dir} is missing (deleted while in "
+                "use?): restart the server, then run newsdesk-ingest again", cause)
+        return StoreError(f"the Chroma store failed: {type(exc).__name__}: {_first_line(exc)}"
+                          f"{_HINTS.get(cause, '')}", cause)
+
     # -- reading -------------------------------------------------------------------------
+
+    def probe(self) -> tuple[int, int]:
+        """(articles, chunks) as the store reports them now; raises `StoreError` naming the
+        fault when it cannot serve (a missing directory, a stalled or failed store)."""
+        data_dir = self.settings.data_dir
+        if self.lock is not None and not (data_dir / "chroma.sqlite3").is_file():
+            raise StoreError(f"the store directory {data_dir} is missing or was emptied while "
+                             "the server ran: restart the server, then run newsdesk-ingest "
+                             "again", "missing")
+        return self.count_articles(), self.count_chunks()
+
+    def write_problem(self) -> StoreError | None:
+        """Why new articles cannot be stored now (a full disk), or None."""
+        reserve = self.settings.min_free_disk_mb * 1024 * 1024
+        if self.lock is not None and disk_nearly_full(self.settings.data_dir, reserve):
+            return StoreError(f"the disk holding {self.settings.data_dir} is full (less than "
+                              f"{self.settings.min_free_disk_mb} MB free): answers still work "
+                              "but new articles cannot be stored until space is freed",
+                              "disk_full")
+        return None
 
     @_chroma_errors
     def committed_hashes(self, article_ids: Sequence[str]) -> dict[str, str]:
@@ -190,6 +330,20 @@ class NewsStore:
     def count_articles(self) -> int:
         """Articles whose chunks are committed (a write in progress is not counted)."""
         return len(self.articles.get(where={"status": "committed"}, include=[])["ids"])
+
+    @_chroma_errors
+    def committed_versions(self) -> dict[str, str]:
+        """Per article, the content hash whose chunks readers may see: the committed version,
+        or while a new version is being written, the previous one (if it was committed)."""
+        got = self.articles.get(include=["metadatas"])
+        versions = {}
+        for aid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+            meta = meta or {}
+            if meta.get("status") == "committed":
+                versions[aid] = str(meta.get("content_hash", ""))
+            elif meta.get("previous_hash"):
+                versions[aid] = str(meta["previous_hash"])
+        return versions
 
     @_chroma_errors
     def count_chunks(self) -> int:
@@ -246,6 +400,16 @@ class NewsStore:
             ids.extend(page)
             if len(page) < _ID_PAGE:
                 return ids
+
+    def visible_chunk_ids(self) -> list[str]:
+        """Ids of the stored chunks that belong to a committed version of their article."""
+        versions = self.committed_versions()
+        visible = []
+        for cid in self.all_chunk_ids():
+            article_id, version, _ = cid.split(":")
+            if versions.get(article_id, "")[:12] == version:
+                visible.append(cid)
+        return visible
 
     @_chroma_errors
     def get_chunks(self, ids: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -354,12 +518,13 @@ class NewsStore:
 
     # -- writing -------------------------------------------------------------------------
 
-    @_chroma_errors
+    @_chroma_writes
     def write(self, items: Sequence[ArticleWrite]) -> None:
         """Store several articles with their chunks and chunk vectors (and, optionally, each
         chunk's packed sentence vectors), replacing old versions."""
         if not items:
             return
+        self._ensure_space(items)
         self._upsert_records([(rec, "pending") for rec, *_ in items])
         self._bump_generation()
         ids: list[str] = []
@@ -403,7 +568,30 @@ class NewsStore:
         self._upsert_records([(rec, "committed") for rec, *_ in items])
         self._bump_generation()
 
-    @_chroma_errors
+    def _ensure_space(self, items: Sequence[ArticleWrite]) -> None:
+        """Refuse a write that would leave less than the reserve free: Chroma's embedded core
+        handles a full disk badly (failed compactions, then a stuck client), so it should
+        not meet one."""
+        if self.lock is None:
+            return
+        # Text, metadata and sentence vectors land in SQLite and its log, the vector in the
+        # log and the HNSW index: a generous factor over their raw size.
+        raw = 0
+        for _, chunks, matrix, *rest in items:
+            packed = rest[0] if rest else ()
+            raw += (sum(len(c.text.encode("utf-8")) + 500 for c in chunks)
+                    + 4 * int(matrix.size) + sum(len(p) for p in packed))
+        need = 3 * raw
+        reserve = self.settings.min_free_disk_mb * 1024 * 1024
+        if disk_nearly_full(self.settings.data_dir, reserve + need):
+            raise StoreError(
+                f"not enough free disk space for the store at {self.settings.data_dir}: this "
+                f"write needs about {need / 1e6:.1f} MB plus a reserve of "
+                f"{self.settings.min_free_disk_mb} MB (NEWSDESK_MIN_FREE_DISK_MB), and the "
+                "disk is full: free space and run newsdesk-ingest again; nothing was written, "
+                "committed articles are intact", "disk_full")
+
+    @_chroma_writes
     def delete_article(self, article_id: str) -> None:
         """Remove an article and all its chunks."""
         self._bump_generation()
@@ -411,10 +599,16 @@ class NewsStore:
         self.articles.delete(ids=[article_id])
         self._bump_generation()
 
-    @_chroma_errors
+    def repair_grace_s(self) -> float:
+        """The grace `repair` gives pending writes: none on an embedded store (one writer)."""
+        return REPAIR_GRACE_S if self.settings.chroma_host else 0.0
+
+    @_chroma_writes
     def repair(self, grace_s: float = 0.0) -> int:
-        """Finish or roll back writes a crash interrupted (pending for more than `grace_s`
-        seconds); returns how many articles it touched."""
+        """Finish or roll back writes that a crash or a failed write (a full disk)
+        interrupted, pending for more than `grace_s` seconds; returns how many articles it
+        touched. An embedded store has one writer, its owner, so no grace is needed there;
+        a Chroma server has many, and a grace spares the writes they are still making."""
         where: dict[str, Any] = {"status": "pending"}
         if grace_s > 0:
             where = {"$and": [where, {"pending_since": {"$lt": time.time() - grace_s}}]}

@@ -1,20 +1,31 @@
-"""`newsdesk-ingest PATH... [--data-dir DIR]`: ingest files and folders into the store."""
+"""`newsdesk-ingest PATH... [--data-dir DIR]`: ingest files and folders into the store.
+
+With the embedded store, a running newsdesk server owns the store directory: the articles
+are then sent to that server (which answers from them at once) instead of being written
+here. Another ingest that holds the directory is waited for."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from assistant import store_owner
 from assistant.embeddings import EmbeddingError
+from assistant.errors import StoreBusyError, StoreError
 from assistant.settings import Settings
-from assistant.store import StoreError
+
+if TYPE_CHECKING:
+    from ingest.pipeline import Ingestor
+    from ingest.remote import RemoteIngestor
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,11 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False)
     logging.basicConfig(level=logging.WARNING)
 
-    from ingest.pipeline import Ingestor  # loads the model: after argument errors are reported
-
+    ingestor: Ingestor | RemoteIngestor | None = None
     try:
-        with err.status("Loading the embedding model and opening the store..."):
-            ingestor = Ingestor(settings)
+        ingestor = _open(settings, err)
         progress = Progress(
             TextColumn("[bold]Ingesting"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[current]}"), TimeElapsedColumn(),
@@ -59,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     except (StoreError, EmbeddingError) as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return 2
+    finally:
+        if ingestor is not None:
+            ingestor.close()
 
     for error in report.errors:
         err.print(f"[red]failed:[/red] {escape(str(error))}", soft_wrap=True)
@@ -72,6 +84,38 @@ def main(argv: list[str] | None = None) -> int:
     if report.repaired:
         out.print(f"Repaired {report.repaired} article(s) left half-written by an earlier run.")
     return 0 if report.ok else 1
+
+
+def _open(settings: Settings, err: Console) -> Ingestor | RemoteIngestor:
+    """Where this run writes: the store itself, or the server that owns it."""
+    from ingest.pipeline import Ingestor  # loads the model: after argument errors are reported
+    from ingest.remote import RemoteIngestor
+
+    def say(message: str) -> None:
+        err.print(escape(message), soft_wrap=True)
+
+    if settings.chroma_host:  # a Chroma server takes every writer
+        with err.status("Loading the embedding model and connecting to Chroma..."):
+            return Ingestor(settings)
+    while True:
+        owner = store_owner.current_owner(settings.data_dir)
+        if owner is not None and owner.role == "server" and owner.pid != os.getpid():
+            remote = RemoteIngestor(settings, owner, on_wait=say)
+            say(f"Sending the articles to the newsdesk server at {remote.url}, which owns "
+                f"{settings.data_dir}.")
+            return remote
+        try:
+            lock = store_owner.acquire(
+                settings.data_dir, wait=True,
+                on_wait=lambda o: say(f"Waiting for {o.describe() if o else 'another process'}"
+                                      f" to finish with {settings.data_dir}..."))
+        except StoreBusyError:
+            continue  # a server took the directory meanwhile: send to it
+        try:
+            with err.status("Loading the embedding model and opening the store..."):
+                return Ingestor(settings)
+        finally:
+            lock.release()  # the ingestor's store holds the directory now
 
 
 if __name__ == "__main__":

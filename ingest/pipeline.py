@@ -21,7 +21,7 @@ from assistant import sentences
 from assistant.embeddings import NewsEmbeddings, get_embeddings
 from assistant.models import ArticleRecord, Chunk
 from assistant.settings import Settings
-from assistant.store import REPAIR_GRACE_S, ArticleWrite, NewsStore
+from assistant.store import ArticleWrite, NewsStore
 from ingest.article import Article, IngestError, RawArticle
 from ingest.chunking import chunk_body, embedding_text, make_splitter
 from ingest.metadata import to_article
@@ -123,6 +123,7 @@ class Ingestor:
                  embeddings: NewsEmbeddings | None = None) -> None:
         self.settings = settings
         self.embeddings = embeddings or get_embeddings(settings)
+        self._own_store = store is None
         self.store = store or NewsStore(settings, self.embeddings)
         self.splitter = make_splitter(self.embeddings, settings.chunk_tokens,
                                       settings.chunk_overlap)
@@ -136,6 +137,12 @@ class Ingestor:
             # Stores written before sentence vectors existed are re-indexed to get them.
             self.index_key += f"|{sentences.FORMAT}"
 
+    def close(self) -> None:
+        """Release the store this ingestor opened (another process may open its directory
+        afterwards); a store it was given stays open."""
+        if self._own_store:
+            self.store.close()
+
     def version(self, article: Article) -> str:
         """The hash stored with an article's chunks: its content plus the index settings."""
         return hashlib.sha1(f"{article.content_hash}|{self.index_key}".encode()).hexdigest()
@@ -145,7 +152,7 @@ class Ingestor:
                on_total: Callable[[int], None] | None = None) -> IngestReport:
         """Ingest files and folders; `on_file` is called after each file (for progress bars)."""
         report = IngestReport()
-        report.repaired = self.store.repair(grace_s=REPAIR_GRACE_S)
+        report.repaired = self.store.repair(self.store.repair_grace_s())
         exclude = None if self.settings.chroma_host else self.settings.data_dir
         found = list(discover((Path(p) for p in paths), exclude=exclude))
         if on_total:
@@ -222,14 +229,23 @@ class Ingestor:
     def ingest_records(self, records: Sequence[object], origin: str = "request") -> IngestReport:
         """Ingest article objects (the fields of a .json article) without files, e.g. from
         the HTTP API; record i is reported as `origin[i]`."""
-        report = IngestReport()
-        report.repaired = self.store.repair(grace_s=REPAIR_GRACE_S)
-        result = ReadResult()
+        raws: list[RawArticle | IngestError] = []
         for i, record in enumerate(records):
             try:
-                raw = from_record(f"{origin}[{i}]", record)
+                raws.append(from_record(f"{origin}[{i}]", record))
             except IngestError as exc:
-                result.errors.append(exc)
+                raws.append(exc)
+        return self.ingest_raw(raws)
+
+    def ingest_raw(self, raws: Sequence[RawArticle | IngestError]) -> IngestReport:
+        """Ingest articles that a reader already read (errors pass through to the report):
+        the server's route for `newsdesk-ingest` and for API records."""
+        report = IngestReport()
+        report.repaired = self.store.repair(self.store.repair_grace_s())
+        result = ReadResult()
+        for raw in raws:
+            if isinstance(raw, IngestError):
+                result.errors.append(raw)
                 continue
             size = len(raw.body.encode("utf-8"))
             if size > self.settings.max_article_bytes:
