@@ -306,10 +306,11 @@ class NewsStore:
 
     def write_problem(self) -> StoreError | None:
         """Why new articles cannot be stored now (a full disk), or None."""
-        reserve = self.settings.min_free_disk_mb * 1024 * 1024
+        # Below a few MB the disk is full for Chroma whatever the reserve says.
+        reserve = max(self.settings.min_free_disk_mb, 4) * 1024 * 1024
         if self.lock is not None and disk_nearly_full(self.settings.data_dir, reserve):
             return StoreError(f"the disk holding {self.settings.data_dir} is full (less than "
-                              f"{self.settings.min_free_disk_mb} MB free): answers still work "
+                              f"{reserve // 2**20} MB free): answers still work "
                               "but new articles cannot be stored until space is freed",
                               "disk_full")
         return None

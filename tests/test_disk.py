@@ -3,15 +3,20 @@ These tests mount a small tmpfs and a read-only bind mount, so they run as root 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from conftest import SAMPLES, SHARED_DATA, make_settings
+from conftest import SAMPLES, SHARED_DATA, live_server, make_settings
+from fastapi.testclient import TestClient
 
+from assistant.http import create_app
+from assistant.service import Assistant
 from assistant.store import NewsStore, StoreError
 from ingest.pipeline import Ingestor
 
@@ -86,3 +91,68 @@ def test_read_only_store_is_a_clear_error_and_stays_intact(tmp_path: Path, embed
         subprocess.run(["umount", "--lazy", str(view)], check=False)
     store = NewsStore(make_settings(store_dir), embeddings)
     assert store.count_articles() == 7 and _consistent(store)
+
+
+def _multihop(n: int) -> list[dict]:
+    lines = (SHARED_DATA / "multihop" / "articles.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines[:n]]
+
+
+def test_server_on_a_full_disk_refuses_writes_before_chroma_meets_it(small_disk: Path) -> None:
+    # The default reserve: the write is refused up front, nothing is half-written.
+    _mount("-o", "remount,size=8m", str(small_disk))
+    assistant = Assistant(make_settings(small_disk / "store", min_free_disk_mb=32))
+    client = TestClient(create_app(assistant))
+    response = client.post("/articles", json={"articles": _multihop(3)})
+    assert response.status_code == 503
+    assert "disk is full" in response.json()["detail"] and "nothing was written" in \
+        response.json()["detail"]
+    health = client.get("/health")
+    assert health.status_code == 503
+    assert health.json()["status"] == "degraded" and health.json()["cause"] == "disk_full"
+    assert assistant.store.count_chunks() == 0
+    _mount("-o", "remount,size=200m", str(small_disk))
+    assert client.post("/articles", json={"articles": _multihop(3)}).json()["added"] == 3
+    assert client.get("/health").json()["status"] == "ok"
+
+
+def test_chroma_failing_on_a_full_disk_cites_nothing_uncommitted_and_recovers(
+        small_disk: Path) -> None:
+    # No reserve: Chroma itself runs out of space mid-write (its core then hangs on the next
+    # write of that client unless the store reopens it).
+    _mount("-o", "remount,size=5m", str(small_disk))
+    assistant = Assistant(make_settings(small_disk / "store", min_free_disk_mb=0))
+    articles = _multihop(25)
+    first_client = assistant.store.client
+    with live_server(create_app(assistant)) as url:
+        full = httpx.post(f"{url}/articles", json={"articles": articles}, timeout=300)
+        assert full.status_code == 503, full.text
+        assert "disk is full" in full.json()["detail"]
+        listed = {a["article_id"] for a in
+                  httpx.get(f"{url}/articles?limit=500").json()["articles"]}
+        for article in articles[:5]:
+            answer = httpx.post(f"{url}/answer", json={"question": article["title"]},
+                                timeout=60)
+            if answer.status_code == 200:  # or 503 while the disk is full: never a hang
+                cited = {c["article_id"] for c in answer.json()["citations"]}
+                assert cited <= listed, "an uncommitted article was cited"
+            else:
+                assert answer.status_code == 503 and "disk is full" in answer.text
+        # The failed batch was rolled back, so what is free decides: degraded while less
+        # than a few MB are, ok (after reopening the client) otherwise; never a hang.
+        health = httpx.get(f"{url}/health", timeout=60)
+        assert health.json()["status"] == ("degraded" if health.status_code == 503 else "ok")
+        assert health.json().get("cause") in (None, "disk_full")
+
+        # The client that failed was replaced by a fresh one (the failed one can hang).
+        assert assistant.store.client is not first_client
+        _mount("-o", "remount,size=200m", str(small_disk))
+        again = httpx.post(f"{url}/articles", json={"articles": articles}, timeout=300)
+        assert again.status_code == 200, again.text
+        assert again.json()["failed"] == 0
+        health = httpx.get(f"{url}/health", timeout=60).json()
+        assert health["status"] == "ok" and health["articles"] == 25
+        answer = httpx.post(f"{url}/answer", json={"question": articles[7]["title"]},
+                            timeout=60).json()
+        assert answer["citations"]
+    assert _consistent(assistant.store)

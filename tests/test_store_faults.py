@@ -1,0 +1,66 @@
+"""Store faults as people meet them: /health says degraded and why (HTTP 503), the chat says
+the service is unavailable in plain words, never a library error."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLES, make_settings
+from fastapi.testclient import TestClient
+
+from assistant.http import create_app
+from assistant.service import Assistant
+from ingest.pipeline import Ingestor
+from ui import make_respond, status_line
+
+
+@pytest.fixture
+def assistant(tmp_path: Path, embeddings) -> Assistant:
+    settings = make_settings(tmp_path / "store")
+    Ingestor(settings, embeddings=embeddings).ingest([SAMPLES])
+    return Assistant(settings)
+
+
+def _stall(assistant: Assistant) -> None:
+    """Every store call now outlives its bound, as on a stalled disk."""
+    assistant.store.settings = assistant.store.settings.model_copy(
+        update={"store_timeout_s": 1e-9})
+
+
+def test_health_is_degraded_with_a_reason_when_the_store_directory_is_deleted(
+        assistant: Assistant) -> None:
+    client = TestClient(create_app(assistant))
+    assert client.get("/health").json()["status"] == "ok"
+    shutil.rmtree(assistant.settings.data_dir)
+    response = client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "degraded" and body["cause"] == "missing"
+    assert str(assistant.settings.data_dir) in body["reason"] and "restart" in body["reason"]
+    assert "read-only" not in body["reason"]
+
+
+def test_health_is_degraded_when_the_store_stalls(assistant: Assistant) -> None:
+    _stall(assistant)
+    response = TestClient(create_app(assistant)).get("/health")
+    assert response.status_code == 503
+    assert response.json()["cause"] == "timeout"
+    assert "did not answer within" in response.json()["reason"]
+
+
+def test_answers_on_a_stalled_store_are_503_not_a_hang(assistant: Assistant) -> None:
+    _stall(assistant)
+    response = TestClient(create_app(assistant)).post(
+        "/answer", json={"question": "What did the council approve?"})
+    assert response.status_code == 503 and "did not answer within" in response.json()["detail"]
+
+
+def test_the_chat_says_the_service_is_unavailable_in_plain_words(assistant: Assistant) -> None:
+    _stall(assistant)
+    replies = list(make_respond(assistant)("What did the council approve?", []))
+    assert replies == ["Sorry, the service is unavailable right now: the news store is not "
+                       "responding. Please try again in a few minutes."]
+    assert status_line(assistant) == "**The service is degraded**: the news store is not " \
+                                     "responding."
