@@ -24,6 +24,7 @@ from assistant.http import ExposureError, check_exposure, create_app, key_matche
 from assistant.models import Answer, Citation, Message
 from assistant.service import Assistant, QuestionError
 from assistant.settings import Settings, get_settings
+from assistant.text import strip_bidi
 
 log = logging.getLogger("newsdesk")
 
@@ -42,10 +43,12 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 
 def escape_text(text: str) -> str:
-    """Article text as inert Markdown: no HTML, no links, no formatting survives."""
+    """Article text as inert Markdown: no HTML, no links, no formatting, no bidi controls
+    (ingest removes them too, but not from stores written before it did) survive."""
     # Only &, < and > need HTML escaping here; escaping quotes would make entities (&#x27;)
     # whose "#" the Markdown escaping then breaks.
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False)).replace("\n", " ")
+    text = html.escape(strip_bidi(text), quote=False)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
 
 
 def safe_url(url: str) -> str:

@@ -10,12 +10,14 @@ from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.llm import LLMError
@@ -25,6 +27,7 @@ from assistant.service import Assistant, QuestionError
 from assistant.settings import Settings
 from assistant.store import StoreError
 from assistant.store_owner import LOCAL_INGEST_ROUTE
+from assistant.text import invalid_unicode, printable
 
 
 def local_request_limit(settings: Settings) -> int:
@@ -168,7 +171,67 @@ class ArticleOut(BaseModel):
     n_chunks: int
 
 
-class IngestRequest(BaseModel):
+class _JsonBody(BaseModel):
+    """A request body: every string in it, and every key, must be valid Unicode text."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        if problem := _invalid_text(data):
+            raise ValueError(problem)
+        return data
+
+
+def _invalid_text(data: Any) -> str | None:
+    """Where in a JSON value a string is not valid Unicode, and why; None when none is."""
+    pending: list[tuple[str, Any]] = [("", data)]
+    while pending:  # a loop, not recursion: the client chooses how deep the JSON nests
+        where, value = pending.pop()
+        if isinstance(value, str):
+            if problem := invalid_unicode(value):
+                return f"{where or 'the body'} {problem}"
+        elif isinstance(value, dict):
+            for key in value:
+                if problem := invalid_unicode(str(key)):
+                    return f"a key of {where or 'the body'} {problem}"
+            pending.extend((f"{where}.{key}" if where else str(key), item)
+                           for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            pending.extend((f"{where}[{i}]", item) for i, item in reversed(list(enumerate(value))))
+    return None
+
+
+# A validation error quotes at most this much of the input it rejects.
+_ECHO_CHARS = 200
+
+
+def _echo(value: Any) -> Any:
+    """A rejected input as a 422 quotes it: unchanged when short, else shortened text."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=str)
+        except (RecursionError, ValueError):
+            return "(not shown: nested too deeply)"
+    shown = printable(text)
+    if len(shown) <= _ECHO_CHARS:
+        return value if shown == text else shown
+    return shown[:_ECHO_CHARS] + f"… ({len(text):,} characters)"
+
+
+async def _short_validation_errors(request: Request,
+                                   exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, but quoting at most `_ECHO_CHARS` of each rejected input (a request of
+    10,000 articles came back whole) and never a lone surrogate (it cannot be encoded)."""
+    errors = [{**error, "msg": printable(error["msg"]), "input": _echo(error["input"])}
+              if "input" in error else error for error in exc.errors()]
+    return await request_validation_exception_handler(request, RequestValidationError(errors))
+
+
+class IngestRequest(_JsonBody):
     articles: list[dict[str, Any]] = Field(
         min_length=1, max_length=500,
         description="Article objects with the fields of a .json article: title, "
@@ -226,12 +289,15 @@ def create_app(assistant: Assistant) -> FastAPI:
     """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles, /docs."""
     settings = assistant.settings
 
-    class AnswerRequest(BaseModel):
-        question: str = Field(min_length=1, max_length=settings.max_question_chars,
-                              description="The question, in plain text.")
+    class AnswerRequest(_JsonBody):
+        # Its length is checked without the surrounding white space, as the assistant does.
+        question: Annotated[str, StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=settings.max_question_chars,
+        )] = Field(description="The question, in plain text.")
         history: list[ChatMessage] = Field(default_factory=list, max_length=50,
                                        description="Earlier turns, oldest first.")
-        k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve.")
+        k: int | None = Field(None, ge=1, le=50, strict=True,
+                              description="Passages to retrieve.")
 
     app = FastAPI(
         title="newsdesk",
@@ -239,6 +305,7 @@ def create_app(assistant: Assistant) -> FastAPI:
         version="0.1.0",
     )
     app.state.assistant = assistant
+    app.add_exception_handler(RequestValidationError, _short_validation_errors)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes,
                        larger={LOCAL_INGEST_ROUTE: local_request_limit(settings)})
     guarded = [Depends(_require_key(settings)), Depends(_rate_limit(settings))]

@@ -27,13 +27,14 @@ from assistant.outlets import missing_outlets
 from assistant.retrieval import NewsRetriever
 from assistant.settings import Settings, get_settings
 from assistant.store import NewsStore
+from assistant.text import invalid_unicode
 
 # Where an extractive answer's pieces meet: after a citation marker (or the lead's period).
 _SENTENCE_END = re.compile(r"(?<=\]|\.) (?=\S)")
 
 
 class QuestionError(ValueError):
-    """The question is empty or too long."""
+    """The question is empty, too long or not valid Unicode text."""
 
 
 class Assistant:
@@ -76,6 +77,11 @@ class Assistant:
             raise QuestionError(f"the question is longer than {self.settings.max_question_chars} "
                                 "characters")
         messages = [m if isinstance(m, Message) else Message.model_validate(m) for m in history]
+        if problem := invalid_unicode(question):
+            raise QuestionError(f"the question {problem}")
+        for message in messages:
+            if problem := invalid_unicode(message.content):
+                raise QuestionError(f"a message of the history {problem}")
         inputs = {"question": question, "history": messages, "k": k or self.settings.k}
         yield from self.chain.stream(inputs)
 

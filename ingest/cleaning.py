@@ -5,8 +5,24 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Zero-width and control characters (tab and newline excepted) never belong in indexed text.
-_INVISIBLE = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u2060\ufeff]")
+import regex
+
+from assistant.text import BIDI_CHARS
+
+# Control characters (tab and newline excepted), the word joiner and the BOM carry no text;
+# bidi controls could make the text read otherwise than it is.
+_INVISIBLE = re.compile(f"[\x00-\x08\x0e-\x1f\x7f\u2060\ufeff{BIDI_CHARS}]")
+# Line breaks besides \n (those str.splitlines knows); removing them would join words.
+_LINE_BREAKS = re.compile("[\r\x0b\x0c\x85\u2028\u2029]")
+# A zero-width space marks a break between words: it becomes a space there.
+_WORD_BREAK = regex.compile(r"(?<=\w)\u200b+(?=\w)")
+# Zero-width (non-)joiners shape emoji sequences and Indic and Arabic-script words; anywhere
+# else they only hide inside words.
+_STRAY_JOINER = regex.compile(
+    r"(?<![\p{Extended_Pictographic}\p{Emoji_Modifier}\ufe0f\p{Arabic}\p{Syriac}\p{Thaana}"
+    r"\p{Nko}\p{Mongolian}\p{Devanagari}\p{Bengali}\p{Gurmukhi}\p{Gujarati}\p{Oriya}"
+    r"\p{Tamil}\p{Telugu}\p{Kannada}\p{Malayalam}\p{Sinhala}])[\u200c\u200d]"
+)
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]+")
 _SOURCE_LINE = re.compile(r"^\s*(?:original\s+source|source\s+url|source\s+link)\s*[:：]\s*"
                           r"(?P<url>https?://\S+)\s*$", re.IGNORECASE | re.MULTILINE)
@@ -19,9 +35,15 @@ _TRAILING_BOILERPLATE = re.compile(
 
 
 def normalise(text: str) -> str:
-    """NFC, one kind of newline, no invisible characters, single spaces, at most one blank line."""
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = _INVISIBLE.sub("", text)
+    """NFC, one kind of newline, no invisible or bidi control characters, single spaces, at
+    most one blank line."""
+    text = _INVISIBLE.sub("", _LINE_BREAKS.sub("\n", text.replace("\r\n", "\n")))
+    if "\u200b" in text:
+        text = _WORD_BREAK.sub(" ", text).replace("\u200b", "")
+    if "\u200c" in text or "\u200d" in text:
+        text = _STRAY_JOINER.sub("", text)
+    # After the removals: one may have brought a letter and its accent together.
+    text = unicodedata.normalize("NFC", text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     text = "\n".join(lines)
     text = re.sub(r"\n{3,}", "\n\n", text)

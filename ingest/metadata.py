@@ -102,18 +102,22 @@ def to_article(raw: RawArticle) -> Article:
         raise IngestError(raw.location, "article has no text after cleaning")
     url = canonical_url(raw.url) or canonical_url(source_url)
     published = parse_date(raw.published_at) or date_in_text(body)
-    source = raw.source.strip() or _host(url) or Path(raw.location.split(":")[0]).parent.name
+    source = _one_line(raw.source) or _host(url) or Path(raw.location.split(":")[0]).parent.name
     return Article(
         location=raw.location,
         title=shorten(title, MAX_TITLE_CHARS),
         body=body,
         url=url,
         published_at=published,
-        author=" ".join(raw.author.split()),
+        author=_one_line(raw.author),
         source=source,
-        lang=(raw.lang.strip().lower() or detect_lang(body))[:8],
+        lang=(_one_line(raw.lang).lower() or detect_lang(body))[:8],
         external_id=raw.external_id[:200],
     )
+
+
+def _one_line(text: str) -> str:
+    return " ".join(normalise(text).split())
 
 
 def _host(url: str) -> str:

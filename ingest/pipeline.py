@@ -22,6 +22,7 @@ from assistant.embeddings import NewsEmbeddings, get_embeddings
 from assistant.models import ArticleRecord, Chunk
 from assistant.settings import Settings
 from assistant.store import ArticleWrite, NewsStore
+from assistant.text import printable_path
 from ingest.article import Article, IngestError, RawArticle
 from ingest.chunking import chunk_body, embedding_text, make_splitter
 from ingest.metadata import to_article
@@ -58,37 +59,68 @@ class IngestReport:
 def discover(paths: Iterable[Path], exclude: Path | None = None) -> Iterator[Path | IngestError]:
     """Every file under `paths` (recursively, sorted), or an error for a path that is unusable.
 
-    `exclude` (the store's own directory) is never walked into.
+    `exclude` (the store's own directory) is never walked into. Inside a folder, a symbolic
+    link is followed only when its target lies inside that folder too; a path given itself
+    is read wherever it points.
     """
     skip = exclude.resolve() if exclude else None
     for path in paths:
         if path.is_dir():
-            seen: set[tuple[int, int]] = set()
-            for root, dirs, files in os.walk(path, followlinks=True, onerror=None):
-                try:
-                    st = os.stat(root)
-                except OSError as exc:
-                    yield IngestError(root, f"cannot read directory: {exc.strerror}")
-                    dirs[:] = []
-                    continue
-                if (st.st_dev, st.st_ino) in seen:  # a symlink loop
-                    yield IngestError(root, "directory symlink loop, skipped")
-                    dirs[:] = []
-                    continue
-                seen.add((st.st_dev, st.st_ino))
-                if skip is not None and Path(root).resolve() == skip:
-                    dirs[:] = []
-                    continue
-                dirs.sort()
-                for name in sorted(files):
-                    if not name.startswith("."):
-                        yield Path(root) / name
+            yield from _walk(path, skip)
         elif path.exists():
             yield path
         elif path.is_symlink():
-            yield IngestError(str(path), "broken symbolic link")
+            yield IngestError(printable_path(path), "broken symbolic link")
         else:
-            yield IngestError(str(path), "no such file or directory")
+            yield IngestError(printable_path(path), "no such file or directory")
+
+
+def _walk(folder: Path, skip: Path | None) -> Iterator[Path | IngestError]:
+    """The files under a folder named by the user, as `discover` describes."""
+    inside = folder.resolve()
+    first_path: dict[tuple[int, int], Path] = {}  # each directory, by the path it was found at
+
+    def escapes(path: Path) -> IngestError | None:
+        if not path.is_symlink():
+            return None
+        try:
+            target = path.resolve()
+        except (OSError, RuntimeError):  # a link loop: reading it reports the error
+            return None
+        if target.is_relative_to(inside):
+            return None
+        return IngestError(printable_path(path), f"symbolic link to {printable_path(target)}, "
+                                                 f"outside {printable_path(folder)}: skipped")
+
+    for top, dirs, files in os.walk(folder, followlinks=True, onerror=None):
+        root = Path(top)
+        try:
+            st = os.stat(root)
+        except OSError as exc:
+            yield IngestError(printable_path(root), f"cannot read directory: {exc.strerror}")
+            dirs[:] = []
+            continue
+        first = first_path.setdefault((st.st_dev, st.st_ino), root)
+        if first != root:
+            if root.is_relative_to(first):  # a link to a directory above it
+                yield IngestError(printable_path(root), "directory symlink loop, skipped")
+            # else a second way to the same directory (a link inside the folder), walked once
+            dirs[:] = []
+            continue
+        if skip is not None and root.resolve() == skip:
+            dirs[:] = []
+            continue
+        kept = []
+        for name in sorted(dirs):
+            if error := escapes(root / name):
+                yield error
+            else:
+                kept.append(name)
+        dirs[:] = kept
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            yield escapes(root / name) or root / name
 
 
 @dataclass

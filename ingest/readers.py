@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,10 +13,19 @@ from typing import Any
 
 import trafilatura
 
+from assistant.text import invalid_unicode, printable_path
 from ingest.article import IngestError, RawArticle
+from ingest.metadata import parse_date
 
 BODY_FIELDS = ("body", "text", "content")
 DATE_FIELDS = ("published_at", "date", "published", "pubDate")
+TOO_DEEP = "JSON is nested too deeply to read"
+
+# A record's bad value, quoted in its error, shortened (the error is one line).
+_QUOTE = reprlib.Repr()
+_QUOTE.maxstring = _QUOTE.maxother = 40
+_QUOTE.maxlist = _QUOTE.maxdict = 4
+_QUOTE.maxlevel = 2
 
 
 @dataclass
@@ -41,7 +51,7 @@ def read_file(path: Path, max_bytes: int) -> ReadResult:
     `max_bytes` limits one article: a whole file of the single-article formats, each record of
     a .json list or .jsonl file.
     """
-    location = str(path)
+    location = printable_path(path)
     suffix = path.suffix.lower()
     reader = _READERS.get(suffix)
     if reader is None:
@@ -145,30 +155,56 @@ def _read_html(location: str, text: str) -> ReadResult:
 
 
 def from_record(location: str, record: Any) -> RawArticle:
-    """A raw article from a JSON object with the fields of a .json article."""
+    """A raw article from a JSON object with the fields of a .json article.
+
+    A field of the wrong type, text that is not valid Unicode or a date that does not parse
+    rejects the whole record: an `IngestError` names the field and quotes its value.
+    """
     if not isinstance(record, dict):
         raise IngestError(location, f"expected a JSON object, got {type(record).__name__}")
-    body = next((record[f] for f in BODY_FIELDS if isinstance(record.get(f), str)
-                 and record[f].strip()), None)
-    if body is None:
-        raise IngestError(location, "missing article text (one of the fields "
-                                    f"{', '.join(BODY_FIELDS)} must be a non-empty string)")
-    date = next((str(record[f]) for f in DATE_FIELDS if record.get(f)), "")
 
-    def text_field(name: str) -> str:
+    def reject(name: str, problem: str) -> IngestError:
+        return IngestError(location, f"field {name!r} {problem}; record not ingested")
+
+    def text_field(name: str, integer: bool = False) -> str:
         value = record.get(name)
         if value is None:
             return ""
-        if not isinstance(value, str | int | float):
-            raise IngestError(location, f"field {name!r} must be a string")
-        return str(value).strip()
+        if integer and type(value) is int:  # ids and dates such as 20260301
+            return str(value)
+        if not isinstance(value, str):
+            raise reject(name, f"must be a string, not {_json_type(value)}: "
+                               f"{_QUOTE.repr(value)}")
+        if problem := invalid_unicode(value):
+            raise reject(name, problem)
+        return value.strip()
 
+    body_field = next((f for f in BODY_FIELDS if isinstance(record.get(f), str)
+                       and record[f].strip()), None)
+    if body_field is None:
+        raise IngestError(location, "missing article text (one of the fields "
+                                    f"{', '.join(BODY_FIELDS)} must be a non-empty string)")
+    if problem := invalid_unicode(record[body_field]):
+        raise reject(body_field, problem)
+    dates = [(name, text_field(name, integer=True)) for name in DATE_FIELDS]
+    date_field, date = next(((name, d) for name, d in dates if d), ("", ""))
+    if date and not parse_date(date):
+        raise reject(date_field, f"is not a valid date: {_QUOTE.repr(record[date_field])}")
     title = text_field("title")
     return RawArticle(
-        location=location, body=body, title=title, has_title=bool(title), url=text_field("url"),
-        published_at=date, author=text_field("author"), source=text_field("source"),
-        lang=text_field("lang"), external_id=text_field("id"),
+        location=location, body=record[body_field], title=title, has_title=bool(title),
+        url=text_field("url"), published_at=date, author=text_field("author"),
+        source=text_field("source"), lang=text_field("lang"),
+        external_id=text_field("id", integer=True),
     )
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
 
 
 def _read_json(location: str, text: str) -> ReadResult:
@@ -177,6 +213,8 @@ def _read_json(location: str, text: str) -> ReadResult:
     except json.JSONDecodeError as exc:
         raise IngestError(location, f"malformed JSON at line {exc.lineno} column {exc.colno}: "
                                     f"{exc.msg}") from exc
+    except RecursionError as exc:  # lists or objects thousands deep
+        raise IngestError(location, TOO_DEEP) from exc
     records = data if isinstance(data, list) else [data]
     if not records:
         raise IngestError(location, "JSON list holds no articles")
@@ -200,6 +238,8 @@ def _read_jsonl(location: str, text: str) -> ReadResult:
             result.articles.append(from_record(where, json.loads(line)))
         except json.JSONDecodeError as exc:
             result.errors.append(IngestError(where, f"malformed JSON: {exc.msg}"))
+        except RecursionError:
+            result.errors.append(IngestError(where, TOO_DEEP))
         except IngestError as exc:
             result.errors.append(exc)
     if not result.articles and not result.errors:

@@ -65,6 +65,11 @@ def test_escaping_and_url_rules() -> None:
     assert safe_url("https://a.test/x (1)") == "https://a.test/x%20%281%29"
 
 
+def test_bidi_controls_never_reach_the_chat() -> None:
+    shown = escape_text("Invoice \u202eexe.txt\u202c \u2066x\u2069 \u200f\u061c")
+    assert shown == r"Invoice exe\.txt x "
+
+
 def test_server_serves_chat_and_api_together(news_store: Settings) -> None:
     app, assistant = create_server(news_store)
     client = TestClient(app)

@@ -1,0 +1,42 @@
+"""Unicode rules every entry point shares: only valid Unicode text gets in (no lone
+surrogates), and bidirectional controls never reach a reader."""
+
+from __future__ import annotations
+
+import os
+import re
+
+# Embeddings, overrides, isolates and marks that reorder how the text around them is shown
+# (U+202E makes "exe.txt" read "txt.exe").
+BIDI_CHARS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # a regex character class
+_BIDI_CONTROLS = re.compile(f"[{BIDI_CHARS}]")
+# JSON's \udfff escape and undecodable file-name bytes give Python strings that hold lone
+# surrogates; nothing downstream (UTF-8, the tokenizer, Chroma) can encode them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def strip_bidi(text: str) -> str:
+    """`text` without bidirectional control characters."""
+    return _BIDI_CONTROLS.sub("", text)
+
+
+def printable(text: str) -> str:
+    """`text` safe to encode as UTF-8: each lone surrogate shown as its escape, `\\udfff`."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def invalid_unicode(text: str) -> str | None:
+    """Why `text` is not valid Unicode text (it holds a lone surrogate), or None."""
+    match = None if text.isascii() else _SURROGATE.search(text)
+    if match is None:
+        return None
+    return (f"holds a lone surrogate ({printable(match.group())} at character "
+            f"{match.start()}), which is not valid Unicode text")
+
+
+def printable_path(path: os.PathLike[str] | str) -> str:
+    """A file path as text; bytes of its name that are not UTF-8 shown as `\\xe9`."""
+    try:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeError:  # a lone surrogate that no file-name byte stands for
+        return printable(os.fspath(path))
