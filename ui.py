@@ -18,13 +18,13 @@ from urllib.parse import quote, urlsplit
 import gradio as gr
 from fastapi import FastAPI
 
-from assistant import store_owner
-from assistant.errors import PLAIN_CAUSES, StoreError
-from assistant.http import ExposureError, check_exposure, create_app, key_matches
-from assistant.models import Answer, Citation, Message
-from assistant.service import Assistant, QuestionError
+from assistant.errors import PLAIN_CAUSES, ExposureError, QuestionError, StoreError
+from assistant.index import store_owner
+from assistant.server.http import check_exposure, create_app, key_matches
+from assistant.service import Assistant
 from assistant.settings import Settings, get_settings
 from assistant.text import strip_bidi
+from assistant.types import Answer, Citation, Message
 
 log = logging.getLogger("newsdesk")
 

@@ -17,24 +17,20 @@ from langchain_core.runnables import (
     RunnableLambda,
 )
 
-from assistant.embeddings import get_embeddings
-from assistant.errors import StoreError
-from assistant.extractive import ExtractiveAnswerer
-from assistant.followup import standalone_query
-from assistant.llm import LLMAnswerer
-from assistant.models import Answer, ArticleRecord, Message
-from assistant.outlets import missing_outlets
-from assistant.retrieval import NewsRetriever
+from assistant.answer.extractive import ExtractiveAnswerer
+from assistant.answer.followup import standalone_query
+from assistant.answer.llm import LLMAnswerer
+from assistant.answer.outlets import missing_outlets
+from assistant.answer.retrieval import NewsRetriever
+from assistant.errors import QuestionError, StoreError
+from assistant.index.embeddings import get_embeddings
+from assistant.index.store import NewsStore
 from assistant.settings import Settings, get_settings
-from assistant.store import NewsStore
 from assistant.text import invalid_unicode
+from assistant.types import Answer, ArticleRecord, Message
 
 # Where an extractive answer's pieces meet: after a citation marker (or the lead's period).
 _SENTENCE_END = re.compile(r"(?<=\]|\.) (?=\S)")
-
-
-class QuestionError(ValueError):
-    """The question is empty, too long or not valid Unicode text."""
 
 
 class Assistant:

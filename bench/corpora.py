@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.embeddings import NewsEmbeddings
-from assistant.eval import SHARED_DATA
+from assistant.index.embeddings import NewsEmbeddings
+from evals.data import SHARED_DATA
 from ingest.chunking import chunk_body, embedding_text, make_splitter
 from ingest.metadata import to_article
 from ingest.readers import read_file

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assistant.embeddings import NewsEmbeddings
+from assistant.index.embeddings import NewsEmbeddings
 from assistant.settings import Settings
 from ingest.chunking import SEPARATORS
 from ingest.pipeline import Ingestor, IngestReport

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assistant.embeddings import ONNX_MAX_TEXTS, get_embeddings
+from assistant.index.embeddings import ONNX_MAX_TEXTS, get_embeddings
 from assistant.settings import Settings
 from bench import http_load, latency, scale
 from bench.corpora import CORPORA, PreparedCorpus, prepare, question_rounds

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from assistant.embeddings import NewsEmbeddings
+from assistant.index.embeddings import NewsEmbeddings
+from assistant.index.store import NewsStore
 from assistant.settings import Settings
-from assistant.store import NewsStore
 
 COLLECTION = "bench_scale"
 NOISE = 0.01  # per dimension, before renormalising

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from assistant.embeddings import NewsEmbeddings
-from assistant.models import Chunk
+from assistant.index.embeddings import NewsEmbeddings
+from assistant.types import Chunk
 
 # Paragraphs first, then lines, then sentence ends (Latin and CJK), then clauses, then words.
 SEPARATORS = ["\n\n", "\n", ". ", "。", "! ", "? ", "！", "？", "; ", "；", ", ", "，", " ", ""]

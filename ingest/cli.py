@@ -18,9 +18,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from assistant import store_owner
-from assistant.embeddings import EmbeddingError
-from assistant.errors import StoreBusyError, StoreError
+from assistant.errors import EmbeddingError, StoreBusyError, StoreError
+from assistant.index import store_owner
 from assistant.settings import Settings
 
 if TYPE_CHECKING:

@@ -10,7 +10,8 @@ import py3langid
 from courlan import normalize_url
 from dateutil import parser as dateparser
 
-from ingest.article import Article, IngestError, RawArticle
+from assistant.errors import IngestError
+from assistant.types import Article, RawArticle
 from ingest.cleaning import clean_body, normalise
 
 MAX_TITLE_CHARS = 160

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from assistant import sentences
-from assistant.embeddings import NewsEmbeddings, get_embeddings
-from assistant.models import ArticleRecord, Chunk
+from assistant.errors import IngestError
+from assistant.index import sentences
+from assistant.index.embeddings import NewsEmbeddings, get_embeddings
+from assistant.index.store import ArticleWrite, NewsStore
 from assistant.settings import Settings
-from assistant.store import ArticleWrite, NewsStore
 from assistant.text import printable_path
-from ingest.article import Article, IngestError, RawArticle
+from assistant.types import Article, ArticleRecord, Chunk, RawArticle
 from ingest.chunking import chunk_body, embedding_text, make_splitter
 from ingest.metadata import to_article
 from ingest.readers import ReadResult, from_record, read_file

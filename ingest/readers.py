@@ -13,8 +13,9 @@ from typing import Any
 
 import trafilatura
 
+from assistant.errors import IngestError
 from assistant.text import invalid_unicode, printable_path
-from ingest.article import IngestError, RawArticle
+from assistant.types import RawArticle
 from ingest.metadata import parse_date
 
 BODY_FIELDS = ("body", "text", "content")

@@ -1,6 +1,6 @@
 """Ingest through the running server that owns the store directory.
 
-A newsdesk server owns its embedded store (`assistant.store_owner`): another process must not
+A newsdesk server owns its embedded store (`assistant.index.store_owner`): another process must not
 write there. So `newsdesk-ingest` reads, checks and cleans nothing itself beyond reading the
 files, and sends the articles it read to the server's local ingest route, in batches; the
 server chunks, embeds and commits them with the same code as a direct ingest, and answers
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import httpx
 
-from assistant.errors import StoreError
+from assistant.errors import IngestError, StoreError
+from assistant.index.store_owner import LOCAL_INGEST_ROUTE, Owner, current_owner
 from assistant.settings import Settings
-from assistant.store_owner import LOCAL_INGEST_ROUTE, Owner, current_owner
-from ingest.article import IngestError, RawArticle
+from assistant.types import RawArticle
 from ingest.pipeline import IngestReport, discover
 from ingest.readers import read_file
 

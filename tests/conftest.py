@@ -16,10 +16,10 @@ import httpx
 import pytest
 import uvicorn
 
-from assistant.embeddings import NewsEmbeddings, get_embeddings
-from assistant.eval import SHARED_DATA
+from assistant.index.embeddings import NewsEmbeddings, get_embeddings
 from assistant.service import Assistant
 from assistant.settings import Settings
+from evals.data import SHARED_DATA
 from ingest.pipeline import Ingestor
 
 ROOT = Path(__file__).resolve().parents[1]

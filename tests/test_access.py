@@ -6,7 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from assistant.http import ExposureError, check_exposure, create_app
+from assistant.errors import ExposureError
+from assistant.server.http import check_exposure, create_app
 from assistant.service import Assistant
 from assistant.settings import Settings
 

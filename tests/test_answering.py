@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from assistant import extractive, sentences
-from assistant.embeddings import NewsEmbeddings
-from assistant.extractive import ExtractiveAnswerer
-from assistant.models import Answer, Message
-from assistant.service import Assistant, QuestionError
+from assistant.answer.extractive import ExtractiveAnswerer
+from assistant.errors import QuestionError
+from assistant.index.embeddings import NewsEmbeddings
+from assistant.service import Assistant
+from assistant.types import Answer, Message
 from ingest.metadata import to_article
 from ingest.readers import read_file
 

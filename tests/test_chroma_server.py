@@ -14,10 +14,10 @@ import pytest
 from conftest import free_port, make_settings
 from fastapi.testclient import TestClient
 
-from assistant.http import create_app
+from assistant.errors import StoreError
+from assistant.server.http import create_app
 from assistant.service import Assistant
 from assistant.settings import Settings
-from assistant.store import StoreError
 from ingest.pipeline import Ingestor
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]

@@ -18,10 +18,10 @@ import httpx
 import pytest
 from conftest import SAMPLES, live_server, make_settings
 
-from assistant.http import create_app
-from assistant.models import Answer
+from assistant.server.http import create_app
 from assistant.service import Assistant
 from assistant.settings import Settings
+from assistant.types import Answer
 from ingest.pipeline import Ingestor
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]

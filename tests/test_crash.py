@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_DATA, make_settings
 
-from assistant.store import NewsStore
+from assistant.index.store import NewsStore
 from ingest.pipeline import Ingestor
 
 pytestmark = pytest.mark.slow

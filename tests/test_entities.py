@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.entities import asks_for_a_name, best_name, names_in
+from assistant.answer.entities import asks_for_a_name, best_name, names_in
 
 
 def test_questions_that_want_a_name_are_recognised() -> None:

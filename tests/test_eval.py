@@ -13,8 +13,8 @@ import pytest
 from conftest import ROOT, SHARED_DATA
 from openai_stub import REFUSAL, OpenAIStub, last_user_text
 
-from assistant.eval import load_articles, load_questions, main
-from assistant.eval_metrics import (
+from assistant.types import Passage
+from evals.metrics import (
     METRIC_KEYS,
     EvidenceItem,
     QuestionResult,
@@ -26,7 +26,7 @@ from assistant.eval_metrics import (
     summarise,
     summarise_by_type,
 )
-from assistant.models import Passage
+from evals.run import load_articles, load_questions, main
 from ingest.metadata import to_article
 from ingest.readers import from_record
 

@@ -7,9 +7,9 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.http import create_app
-from assistant.models import Answer
+from assistant.server.http import create_app
 from assistant.service import Assistant
+from assistant.types import Answer
 
 
 @pytest.fixture(scope="module")

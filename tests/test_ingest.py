@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.store import NewsStore
-from ingest.article import make_article_id
+from assistant.index.store import NewsStore
+from assistant.types import make_article_id
 from ingest.metadata import to_article
 from ingest.pipeline import Ingestor
 from ingest.readers import read_file

@@ -16,12 +16,12 @@ from fastapi.testclient import TestClient
 from openai import OpenAI
 from openai_stub import REFUSAL, OpenAIStub, find_passages, last_user_text, system_text
 
-from assistant.embeddings import NewsEmbeddings
-from assistant.http import create_app
-from assistant.llm import SYSTEM_PROMPT
-from assistant.models import Answer, Message, Passage
+from assistant.answer.llm import SYSTEM_PROMPT
+from assistant.index.embeddings import NewsEmbeddings
+from assistant.server.http import create_app
 from assistant.service import Assistant
 from assistant.settings import Settings
+from assistant.types import Answer, Message, Passage
 from ingest.pipeline import Ingestor
 
 KEY = "test-key"

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from openai_stub import EMBED_DIMENSION, OpenAIStub
 
-from assistant.embeddings import EmbeddingError, OpenAIEmbeddingModel, get_embeddings
+from assistant.errors import EmbeddingError, EmbeddingMismatchError
+from assistant.index.embeddings import OpenAIEmbeddingModel, get_embeddings
+from assistant.index.store import NewsStore
 from assistant.service import Assistant
 from assistant.settings import Settings
-from assistant.store import EmbeddingMismatchError, NewsStore
 from ingest.pipeline import Ingestor
 
 

@@ -11,7 +11,7 @@ from conftest import make_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.embeddings import NewsEmbeddings
+from assistant.index.embeddings import NewsEmbeddings
 from ingest.chunking import chunk_body, embedding_text, make_splitter
 from ingest.cleaning import clean_body, normalise
 from ingest.pipeline import Ingestor

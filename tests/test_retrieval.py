@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from assistant.embeddings import NewsEmbeddings
-from assistant.lexical import tokenize
-from assistant.outlets import missing_outlets, named_outlets
-from assistant.retrieval import NewsRetriever, dates_named, reciprocal_rank_fusion
-from assistant.store import NewsStore
+from assistant.answer.outlets import missing_outlets, named_outlets
+from assistant.answer.retrieval import NewsRetriever, dates_named, reciprocal_rank_fusion
+from assistant.index.embeddings import NewsEmbeddings
+from assistant.index.lexical import tokenize
+from assistant.index.store import NewsStore
 from ingest.pipeline import Ingestor
 
 ARTICLES = [

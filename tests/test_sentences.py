@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from assistant import sentences
+from assistant.index import sentences
 
 
 def test_split_gives_offsets_in_the_article_body() -> None:

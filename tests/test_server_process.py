@@ -19,8 +19,7 @@ import httpx
 import pytest
 from conftest import ROOT, SAMPLES, SHARED_DATA, free_port, make_settings
 
-from assistant.models import Answer
-from ingest.article import make_article_id
+from assistant.types import Answer, make_article_id
 from ingest.pipeline import Ingestor
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]

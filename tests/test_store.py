@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.embeddings import NewsEmbeddings
-from assistant.models import ArticleRecord, Chunk
-from assistant.store import EmbeddingMismatchError, NewsStore, StoreError, chunk_id
+from assistant.errors import EmbeddingMismatchError, StoreError
+from assistant.index.embeddings import NewsEmbeddings
+from assistant.index.store import NewsStore, chunk_id
+from assistant.types import ArticleRecord, Chunk
 from ingest.pipeline import Ingestor
 
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from conftest import make_settings
 
-from assistant import store_owner
 from assistant.errors import StoreBusyError, StoreError
-from assistant.store import NewsStore
+from assistant.index import store_owner
+from assistant.index.store import NewsStore
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from assistant import store_owner
+from assistant.index import store_owner
 lock = store_owner.acquire(Path(sys.argv[1]), role=sys.argv[2])
 if sys.argv[2] == "server":
     lock.publish("http://127.0.0.1:1")

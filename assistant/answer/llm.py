@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from assistant.models import Answer, Citation, Message, Passage
+from assistant.errors import LLMError
 from assistant.settings import Settings
+from assistant.types import Answer, Citation, Message, Passage
 
 REFUSAL = "The ingested news does not say."
 SYSTEM_PROMPT = f"""You answer questions about news using only the numbered passages in the \
@@ -32,10 +33,6 @@ understood without the conversation. Reply with the question only."""
 _MARKER = re.compile(r"(\s*)\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
 # The tail of a stream that may still become a marker: "[", "[1", "[1, 2", ...
 _OPEN_MARKER = re.compile(r"\s*\[[\d\s,;]{0,64}$")
-
-
-class LLMError(RuntimeError):
-    """The language model server could not be reached or failed; the message says which."""
 
 
 def passages_message(question: str, passages: list[Passage]) -> str:

@@ -7,11 +7,11 @@ chunks are added under ids that include that hash, (3) chunks of any other versi
 
 Re-ingesting an article rewrites it whole (chunk ids are deterministic), so an interrupted
 write heals when its article comes again; `repair()` is for the others. Only one process
-writes an embedded store (`assistant.store_owner`), so repair never meets a write in progress.
+writes an embedded store (`assistant.index.store_owner`), so repair never meets a write in progress.
 
 Readers see only committed versions: `committed_versions()` says which chunk ids those are,
 and retrieval never returns a chunk of a pending or failed write. Every Chroma call is bounded
-(`assistant.store_calls`): a stalled store is a `StoreTimeoutError`, never a hung request.
+(`assistant.index.store_calls`): a stalled store is a `StoreTimeoutError`, never a hung request.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
-from assistant import store_owner
-from assistant.embeddings import NewsEmbeddings
 from assistant.errors import EmbeddingMismatchError, StoreError, StoreTimeoutError
-from assistant.lexical import KeywordView, LexicalHit, LexicalIndex
-from assistant.models import ArticleRecord, Chunk, Passage
+from assistant.index import store_owner
+from assistant.index.embeddings import NewsEmbeddings
+from assistant.index.lexical import KeywordView, LexicalHit, LexicalIndex
+from assistant.index.store_calls import bounded
 from assistant.settings import Settings
-from assistant.store_calls import bounded
+from assistant.types import ArticleRecord, Chunk, Passage
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 # One article to write: its record, chunks and chunk vectors, and optionally each chunk's
-# sentence vectors packed by `assistant.sentences.pack`.
+# sentence vectors packed by `assistant.index.sentences.pack`.
 ArticleWrite = (tuple[ArticleRecord, Sequence[Chunk], np.ndarray]
                 | tuple[ArticleRecord, Sequence[Chunk], np.ndarray, Sequence[str]])
 

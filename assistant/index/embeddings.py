@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from assistant.errors import EmbeddingError
 from assistant.settings import Settings
 
 LOCAL_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -249,10 +250,6 @@ def _batches(lengths: list[int], max_size: int) -> list[tuple[int, int]]:
         spans.append((cut[end], end))
         end = cut[end]
     return spans[::-1]
-
-
-class EmbeddingError(RuntimeError):
-    """The embedding model cannot be loaded or reached; the message says which and why."""
 
 
 class OpenAIEmbeddingModel(NewsEmbeddings):

@@ -1,7 +1,7 @@
 """Evaluation metrics: does a ranked passage list hit the evidence, is an answer right, and
 the summary figures over many questions (see ../shared/data/README.md for the definitions).
 
-Pure functions over plain data, so every metric can be checked by hand; `assistant.eval` runs
+Pure functions over plain data, so every metric can be checked by hand; `evals.run` runs
 the product and feeds them.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.models import Passage
+from assistant.types import Passage
 
 # The order of the figures in the JSON report and the table.
 METRIC_KEYS = (

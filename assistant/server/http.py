@@ -20,23 +20,18 @@ from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.llm import LLMError
-from assistant.models import Answer
-from assistant.models import Message as ChatMessage
-from assistant.service import Assistant, QuestionError
+from assistant.errors import ExposureError, LLMError, QuestionError, StoreError
+from assistant.index.store_owner import LOCAL_INGEST_ROUTE
+from assistant.service import Assistant
 from assistant.settings import Settings
-from assistant.store import StoreError
-from assistant.store_owner import LOCAL_INGEST_ROUTE
 from assistant.text import invalid_unicode, printable
+from assistant.types import Answer
+from assistant.types import Message as ChatMessage
 
 
 def local_request_limit(settings: Settings) -> int:
     """The largest body the local ingest route takes: an article at the size limit, escaped."""
     return max(settings.max_request_bytes, 2 * settings.max_article_bytes + 1_048_576)
-
-
-class ExposureError(RuntimeError):
-    """The server would be reachable from the network without an API key."""
 
 
 def check_exposure(settings: Settings) -> None:
@@ -391,7 +386,7 @@ def create_app(assistant: Assistant) -> FastAPI:
     def ingest_local(request: LocalIngestRequest) -> IngestResult:
         """Articles that `newsdesk-ingest` read from files on this machine: it finds this
         route and its token in the store directory, which this server owns."""
-        from ingest.article import RawArticle
+        from assistant.types import RawArticle
 
         raws = [RawArticle(**article.model_dump()) for article in request.articles]
         return run_ingest(lambda ing: ing.ingest_raw(raws))

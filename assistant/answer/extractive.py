@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant import sentences
-from assistant.embeddings import NewsEmbeddings
-from assistant.entities import asks_for_a_name, best_name
-from assistant.models import Answer, Citation, Passage
+from assistant.answer.entities import asks_for_a_name, best_name
+from assistant.index import sentences
+from assistant.index.embeddings import NewsEmbeddings
+from assistant.types import Answer, Citation, Passage
 
 REFUSAL = "The ingested news does not say anything that answers this question."
 # A sentence joins the answer only if it scores this close to the best one.

@@ -1,8 +1,8 @@
 """The news outlets a question names: which the store holds, and which it does not.
 
 News questions are often about what one outlet reported ("the TechCrunch article on ...").
-An outlet the store holds focuses retrieval (see `assistant.retrieval`); a well-known outlet it
-holds no article from means the question cannot be answered from the ingested news.
+An outlet the store holds focuses retrieval (see `assistant.answer.retrieval`); a well-known
+outlet it holds no article from means the question cannot be answered from the ingested news.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_CHINESE, STOPWORDS_EN_PLUS
 
 if TYPE_CHECKING:
-    from assistant.store import NewsStore
+    from assistant.index.store import NewsStore
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)

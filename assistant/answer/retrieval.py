@@ -1,6 +1,6 @@
 """Retrieval: a question -> the best passages in the store, as a LangChain retriever.
 
-Hybrid: each chunk's keyword score (BM25, `assistant.lexical`, scaled to the best one) plus
+Hybrid: each chunk's keyword score (BM25, `assistant.index.lexical`, scaled to the best one) plus
 DENSE_WEIGHT times its cosine similarity to the question (the packaged embedder, from
 Chroma). News questions are also about who reported what and when:
 - each outlet the question names that the store holds ("the TechCrunch article on X and The
@@ -23,11 +23,11 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from assistant.embeddings import NewsEmbeddings
-from assistant.lexical import KeywordView
-from assistant.models import Passage
-from assistant.outlets import named_outlets
-from assistant.store import NewsStore
+from assistant.answer.outlets import named_outlets
+from assistant.index.embeddings import NewsEmbeddings
+from assistant.index.lexical import KeywordView
+from assistant.index.store import NewsStore
+from assistant.types import Passage
 
 # Weight of cosine similarity against the keyword score scaled to [0, 1]. The packaged
 # MiniLM is a weak judge of long multi-part news questions (and knows no Chinese), so

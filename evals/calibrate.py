@@ -1,6 +1,6 @@
 """Calibrate the extractive refusal threshold on answerable vs unanswerable questions.
 
-`python -m assistant.calibrate` scores two question sets with the product's own ingest and
+`python -m evals.calibrate` scores two question sets with the product's own ingest and
 answerer (each corpus ingested once into a cached store) and prints refusal figures per
 threshold:
 - RGB en (../shared/data/rgb/en): real news questions; its unanswerable questions keep
@@ -23,9 +23,9 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from assistant.eval import SHARED_DATA
 from assistant.service import Assistant
 from assistant.settings import Settings
+from evals.data import SHARED_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 RGB_EN = SHARED_DATA / "rgb" / "en"
@@ -108,7 +108,7 @@ def _store_settings(cache_dir: Path, qs: QuestionSet) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m assistant.calibrate",
+    parser = argparse.ArgumentParser(prog="python -m evals.calibrate",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache-dir", type=Path, default=Path(".newsdesk-cache"))
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")

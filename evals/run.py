@@ -3,7 +3,7 @@
 The articles go through the product's own ingest (cleaning, metadata, chunking, embeddings,
 store) into a store cached per articles file and ingest code; every question goes through the
 product's own retriever and answering chain (`Assistant`). Reads MultiHop-RAG and RGB files
-(../shared/data); the metrics are in `assistant.eval_metrics`.
+(../shared/data); the metrics are in `evals.metrics`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
 import re
 import sys
 import tempfile
@@ -29,8 +28,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from assistant.embeddings import EmbeddingError, NewsEmbeddings, get_embeddings
-from assistant.eval_metrics import (
+from assistant.answer.llm import is_refusal
+from assistant.errors import EmbeddingError, IngestError, LLMError, QuestionError, StoreError
+from assistant.index.embeddings import NewsEmbeddings, get_embeddings
+from assistant.service import Assistant
+from assistant.settings import Settings
+from assistant.types import Passage
+from evals.metrics import (
     METRIC_KEYS,
     EvalQuestion,
     EvidenceItem,
@@ -41,28 +45,18 @@ from assistant.eval_metrics import (
     summarise,
     summarise_by_type,
 )
-from assistant.llm import LLMError, is_refusal
-from assistant.models import Passage
-from assistant.service import Assistant, QuestionError
-from assistant.settings import Settings
-from assistant.store import StoreError
-from ingest.article import IngestError
 from ingest.cleaning import normalise
 from ingest.metadata import to_article
 from ingest.readers import from_record
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path(".newsdesk-cache") / "eval"
-# The shared benchmark data (seed article, MultiHop-RAG, RGB) that the tests, the benchmark
-# and calibration read: beside the checkout unless NEWSDESK_SHARED_DATA says where.
-SHARED_DATA = Path(os.environ.get("NEWSDESK_SHARED_DATA")
-                   or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 # The modules that decide what is stored for an article (its text, offsets, chunks and
 # metadata): a cached store built with other versions of them is not reused. Speed-ups
 # elsewhere (pipeline batching, the embedder) keep the cache; `--fresh` ignores it.
 INGEST_CODE = [*(ROOT / "ingest" / f"{name}.py"
-                 for name in ("readers", "cleaning", "metadata", "article", "chunking")),
-               ROOT / "assistant" / "sentences.py"]
+                 for name in ("readers", "cleaning", "metadata", "chunking")),
+               ROOT / "assistant" / "types.py", ROOT / "assistant" / "index" / "sentences.py"]
 INGEST_SLICE = 32  # articles per ingest call: the progress bar moves, batches stay full
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from assistant.models import Message
+from assistant.types import Message
 
 _PRONOUN_LEAD = re.compile(
     r"^(?:and|but|so|also|what about|how about|he|she|it|its|they|them|their|his|her|this|that|"

@@ -1,0 +1,1 @@
+"""Answering: retrieval, follow-ups, and the two answerers (extractive and LLM)."""

@@ -1,0 +1,1 @@
+"""Indexing: the embedding model, the Chroma store and the keyword index beside it."""

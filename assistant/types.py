@@ -1,0 +1,165 @@
+"""Every data type of the path, in the order data flows:
+
+file -> RawArticle (a reader's fields) -> Article (cleaned) -> Chunk -> ArticleRecord (stored)
+-> Passage (retrieved) -> Citation -> Answer (with the chat's Message history beside it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+@dataclass
+class RawArticle:
+    """Fields as a reader found them, before cleaning. Only `body` is required."""
+
+    location: str
+    body: str
+    title: str = ""
+    url: str = ""
+    published_at: str = ""
+    author: str = ""
+    source: str = ""
+    lang: str = ""
+    # The publisher's own id for the article (a JSON `id` field), when it has one.
+    external_id: str = ""
+    # True when the reader's title came from the document itself (HTML <h1>, JSON field, ...).
+    has_title: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Article:
+    """A cleaned article ready to chunk. `body` is the text that chunk offsets refer to."""
+
+    location: str
+    title: str
+    body: str
+    url: str = ""
+    published_at: str = ""
+    author: str = ""
+    source: str = ""
+    lang: str = ""
+    external_id: str = ""
+
+    @property
+    def article_id(self) -> str:
+        """Stable id: from the publisher's id when given, else the canonical URL, else the
+        normalised text."""
+        return make_article_id(self.external_id, self.url, self.body)
+
+    @property
+    def content_hash(self) -> str:
+        """Changes whenever anything stored for this article would change."""
+        parts = [self.title, self.body, self.url, self.published_at, self.author, self.source,
+                 self.lang, self.external_id]
+        return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def make_article_id(external_id: str = "", url: str = "", body: str = "") -> str:
+    """The store's id for an article with this publisher id, canonical URL or body text."""
+    if external_id:
+        key = "id:" + external_id
+    elif url:
+        key = "url:" + url
+    else:
+        key = "text:" + " ".join(body.lower().split())
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
+
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """What the store keeps about one article (its chunks carry the same fields)."""
+
+    article_id: str
+    content_hash: str
+    title: str
+    url: str = ""
+    source: str = ""
+    author: str = ""
+    published_at: str = ""
+    lang: str = ""
+    external_id: str = ""
+    path: str = ""
+    n_chunks: int = 0
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of an article's cleaned body: `body[start:end] == text`."""
+
+    index: int
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its article's metadata and its similarity to the question."""
+
+    chunk_id: str
+    article_id: str
+    title: str
+    url: str
+    source: str
+    published_at: str
+    lang: str
+    text: str
+    index: int
+    start: int
+    end: int
+    score: float
+    external_id: str = ""
+    # The chunk's sentence vectors as stored (`assistant.index.sentences.pack`), for the answerer.
+    sentence_vectors: str = field(default="", repr=False, compare=False)
+
+
+class Message(BaseModel):
+    """One turn of chat history."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
+class Citation(BaseModel):
+    """The passage a `[n]` marker stands for, with its exact place in the article body."""
+
+    n: int
+    article_id: str
+    title: str
+    url: str
+    source: str
+    published_at: str
+    passage: str
+    start: int
+    end: int
+    score: float
+
+    @classmethod
+    def of(cls, n: int, passage: Passage, text: str | None = None, start: int | None = None,
+           end: int | None = None, score: float | None = None) -> Citation:
+        """Marker `n` standing for `passage`, or for the part of it given by `text` and its
+        offsets in the article body (a quoted sentence)."""
+        return cls(
+            n=n, article_id=passage.article_id, title=passage.title, url=passage.url,
+            source=passage.source, published_at=passage.published_at,
+            passage=passage.text if text is None else text,
+            start=passage.start if start is None else start,
+            end=passage.end if end is None else end,
+            score=round(passage.score if score is None else score, 4),
+        )
+
+
+class Answer(BaseModel):
+    """The one answer shape of the Python API, the HTTP API and the UI."""
+
+    answer: str
+    citations: list[Citation]
+    refused: bool
+    mode: Literal["extractive", "llm"]

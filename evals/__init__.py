@@ -1,0 +1,1 @@
+"""Yardsticks, not product: `newsdesk-eval`, the refusal calibration and their metrics."""
