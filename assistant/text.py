@@ -1,10 +1,25 @@
-"""Unicode rules every entry point shares: only valid Unicode text gets in (no lone
-surrogates), and bidirectional controls never reach a reader."""
+"""Text rules shared across the stages: which characters are CJK or word characters, how a
+written-out date looks, and the Unicode rules every entry point applies (only valid Unicode
+gets in, no lone surrogates; bidirectional controls never reach a reader)."""
 
 from __future__ import annotations
 
 import os
 import re
+
+# CJK ideographs (unified, extension A, compatibility): a regex character class.
+CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# A calendar date written out: "March 3, 2026", "Oct. 7th 2023", "Sept 12, 2023".
+MONTH_DATE = re.compile(
+    r"\b(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?\s+\d{1,2}"
+    r"(?:st|nd|rd|th)?,?\s+\d{4}\b")
+
+
+def is_word_char(char: str) -> bool:
+    """True for a letter, digit or underscore of any script (what `\\w` matches)."""
+    return char.isalnum() or char == "_"
+
 
 # Embeddings, overrides, isolates and marks that reorder how the text around them is shown
 # (U+202E makes "exe.txt" read "txt.exe").

@@ -134,7 +134,9 @@ def score_retrieval(ranked: Sequence[Passage],
 # -- answers -----------------------------------------------------------------------------
 
 
-def _is_word_char(ch: str) -> bool:
+def _is_ascii_word_char(ch: str) -> bool:
+    # ASCII only, unlike `assistant.text.is_word_char`: a Chinese answer inside Chinese text
+    # has no word boundary to respect.
     return ch.isascii() and ch.isalnum()
 
 
@@ -148,9 +150,9 @@ def contains_answer(text: str, answer: str) -> bool:
     for match in re.finditer(re.escape(answer), text):
         before = text[match.start() - 1] if match.start() else " "
         after = text[match.end()] if match.end() < len(text) else " "
-        if _is_word_char(answer[0]) and _is_word_char(before):
+        if _is_ascii_word_char(answer[0]) and _is_ascii_word_char(before):
             continue
-        if _is_word_char(answer[-1]) and _is_word_char(after):
+        if _is_ascii_word_char(answer[-1]) and _is_ascii_word_char(after):
             continue
         return True
     return False

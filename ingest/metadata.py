@@ -11,14 +11,11 @@ from courlan import normalize_url
 from dateutil import parser as dateparser
 
 from assistant.errors import IngestError
+from assistant.text import MONTH_DATE
 from assistant.types import Article, RawArticle
 from ingest.cleaning import clean_body, normalise
 
 MAX_TITLE_CHARS = 160
-_MONTH_DATE = re.compile(
-    r"\b(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
-    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.? \d{1,2}, \d{4}\b"
-)
 _ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
 
@@ -53,7 +50,7 @@ def parse_date(value: str) -> str:
 def date_in_text(body: str) -> str:
     """A dateline such as `March 3, 2026` in the article's opening, if any."""
     opening = body[:400]
-    match = _MONTH_DATE.search(opening) or _ISO_DATE.search(opening)
+    match = MONTH_DATE.search(opening) or _ISO_DATE.search(opening)
     return parse_date(match.group(0)) if match else ""
 
 

@@ -12,6 +12,8 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
+from assistant.text import is_word_char
+
 _ASKS_FOR_NAME = re.compile(
     r"^\s*(?:(?:who|whom)\b|(?:which|what)\s+(?!(?:is|are|was|were|did|does|do|has|have|had|"
     r"can|could|will|would|should|might|may|must|happened|kind|sort|type)\b)\w+)",
@@ -57,15 +59,11 @@ def _has_word(text: str, word: str) -> bool:
     at = text.find(word)
     while at >= 0:
         end = at + len(word)
-        if (at == 0 or not _is_word_char(text[at - 1])) and (
-                end == len(text) or not _is_word_char(text[end])):
+        if (at == 0 or not is_word_char(text[at - 1])) and (
+                end == len(text) or not is_word_char(text[end])):
             return True
         at = text.find(word, at + 1)
     return False
-
-
-def _is_word_char(char: str) -> bool:
-    return char.isalnum() or char == "_"
 
 
 def best_name(question: str, passages: Sequence[str],

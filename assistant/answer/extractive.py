@@ -8,15 +8,15 @@ question (threshold calibrated on RGB en; see README).
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from assistant.answer.entities import asks_for_a_name, best_name
+from assistant.cache import LRU
 from assistant.index import sentences
 from assistant.index.embeddings import NewsEmbeddings
+from assistant.text import CJK_CHARS
 from assistant.types import Answer, Citation, Passage
 
 REFUSAL = "The ingested news does not say anything that answers this question."
@@ -38,7 +38,7 @@ SPLIT_CACHE_SIZE = 20_000  # chunks
 
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_CJK = re.compile(f"[{CJK_CHARS}]")
 _STOPWORDS = frozenset((
     "a an the and or but of to in on at by for with from as is are was were be been "
     "being do does did has have had what which who whom whose when where why how that "
@@ -95,36 +95,26 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
         self.max_passages = max_passages
         # Sentence vectors by (chunk id, offset): popular articles are asked about repeatedly.
-        self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
-        self._cache_lock = threading.Lock()
-        self._splits: OrderedDict[str, list[tuple[str, int, int]]] = OrderedDict()
+        self._cache: LRU[tuple[str, int], np.ndarray] = LRU(SENTENCE_CACHE_SIZE)
+        self._splits: LRU[str, list[tuple[str, int, int]]] = LRU(SPLIT_CACHE_SIZE)
 
     def _sentences(self, passage: Passage) -> list[Sentence]:
         # A chunk's sentences never change (its id names its content), so split it once.
-        with self._cache_lock:
-            spans = self._splits.get(passage.chunk_id)
-            if spans is not None:
-                self._splits.move_to_end(passage.chunk_id)
+        spans = self._splits.get(passage.chunk_id)
         if spans is None:
             spans = [(x.text, x.start, x.end) for x in split_sentences(passage)]
-            with self._cache_lock:
-                self._splits[passage.chunk_id] = spans
-                while len(self._splits) > SPLIT_CACHE_SIZE:
-                    self._splits.popitem(last=False)
+            self._splits.put_many({passage.chunk_id: spans})
         return [Sentence(passage, text, start, end) for text, start, end in spans]
 
     def _vectors(self, sentences: list[Sentence]) -> np.ndarray:
         keys = [(s.passage.chunk_id, s.start) for s in sentences]
-        with self._cache_lock:
-            found = {k: self._cache[k] for k in keys if k in self._cache}
+        found = self._cache.get_many(keys)
         missing = [i for i, k in enumerate(keys) if k not in found]
         if missing:
             fresh = self.embeddings.embed([sentences[i].text for i in missing])
-            with self._cache_lock:
-                for i, vector in zip(missing, fresh, strict=True):
-                    found[keys[i]] = self._cache[keys[i]] = vector
-                while len(self._cache) > SENTENCE_CACHE_SIZE:
-                    self._cache.popitem(last=False)
+            new = {keys[i]: vector for i, vector in zip(missing, fresh, strict=True)}
+            found.update(new)
+            self._cache.put_many(new)
         return np.stack([found[k] for k in keys])
 
     def score(self, query_vector: np.ndarray, passages: list[Passage],

@@ -27,6 +27,7 @@ from assistant.answer.outlets import named_outlets
 from assistant.index.embeddings import NewsEmbeddings
 from assistant.index.lexical import KeywordView
 from assistant.index.store import NewsStore
+from assistant.text import MONTH_DATE
 from assistant.types import Passage
 
 # Weight of cosine similarity against the keyword score scaled to [0, 1]. The packaged
@@ -37,15 +38,12 @@ DENSE_WEIGHT = 0.3
 WHOLE_QUESTION_WEIGHT = 0.3
 # Score factor for chunks of articles published on a date the question names.
 DATE_BOOST = 1.0
-_MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|"
-           "December")
-_DATE = re.compile(rf"\b(?:{_MONTHS})\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b")
 
 
 def dates_named(text: str) -> list[str]:
     """Calendar dates written out in `text` ("October 7, 2023"), as YYYY-MM-DD."""
     found = []
-    for match in _DATE.finditer(text):
+    for match in MONTH_DATE.finditer(text):
         cleaned = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", match.group())
         try:
             found.append(date_parser.parse(cleaned).strftime("%Y-%m-%d"))

@@ -16,17 +16,33 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import bm25s
 import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_CHINESE, STOPWORDS_EN_PLUS
 
-if TYPE_CHECKING:
-    from assistant.index.store import NewsStore
+from assistant.text import CJK_CHARS
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+class ChunkSource(Protocol):
+    """What the index needs from the store (`NewsStore` is one)."""
+
+    def generation(self) -> str:
+        """A stamp that changes whenever the stored chunks change."""
+        ...
+
+    def visible_chunk_ids(self) -> list[str]:
+        """Ids of the chunks readers may see (committed versions)."""
+        ...
+
+    def get_chunks(self, ids: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(id, text, metadata) of these chunks."""
+        ...
+
+
+_CJK = re.compile(f"[{CJK_CHARS}]+")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _STOP = frozenset(STOPWORDS_EN_PLUS) | frozenset(STOPWORDS_CHINESE)
 
@@ -150,12 +166,12 @@ class LexicalIndex:
         """The distinct outlets of the indexed chunks."""
         return self._view.source_names
 
-    def view(self, store: NewsStore) -> KeywordView:
+    def view(self, store: ChunkSource) -> KeywordView:
         """The index as of the store's current contents."""
         self.sync(store)
         return self._view
 
-    def sync(self, store: NewsStore) -> None:
+    def sync(self, store: ChunkSource) -> None:
         """Bring the index up to date with the store (cheap when nothing changed)."""
         generation = store.generation()
         if generation == self._generation:

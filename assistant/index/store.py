@@ -22,7 +22,6 @@ import os
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -33,6 +32,7 @@ import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
+from assistant.cache import LRU
 from assistant.errors import EmbeddingMismatchError, StoreError, StoreTimeoutError
 from assistant.index import store_owner
 from assistant.index.embeddings import NewsEmbeddings
@@ -207,9 +207,8 @@ class NewsStore:
         # Chunk rows (text, metadata) and unit vectors fetched for retrieval. A chunk id
         # hashes everything stored for its article and the index settings, so a row never
         # changes; an updated or deleted article's old ids simply stop being asked for.
-        self._rows: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._rows_lock = threading.Lock()
+        self._rows: LRU[str, tuple[str, dict[str, Any]]] = LRU(_ROW_CACHE_SIZE)
+        self._vectors: LRU[str, np.ndarray] = LRU(_VECTOR_CACHE_SIZE)
         try:
             self._check_model()
         except EmbeddingMismatchError:
@@ -439,7 +438,7 @@ class NewsStore:
     @_chroma_errors
     def similarities(self, ids: Sequence[str], vector: np.ndarray) -> dict[str, float]:
         """Cosine similarity of these chunks to `vector` (ids no longer stored are left out)."""
-        found = self._cached(self._vectors, ids)
+        found = self._vectors.get_many(ids)
         missing = [cid for cid in ids if cid not in found]
         if missing:
             got = self.chunks.get(ids=missing, include=["embeddings"])
@@ -448,7 +447,7 @@ class NewsStore:
                 emb = np.asarray(emb, dtype=np.float32)
                 fresh[cid] = emb / (float(np.linalg.norm(emb)) or 1.0)
             found.update(fresh)
-            self._remember(self._vectors, fresh, _VECTOR_CACHE_SIZE)
+            self._vectors.put_many(fresh)
         query = _unit(vector)
         return {cid: float(found[cid] @ query) for cid in ids if cid in found}
 
@@ -468,29 +467,16 @@ class NewsStore:
         ids = [cid for cid in ids if cid in scores]
         if not ids:
             return []
-        rows = self._cached(self._rows, ids)
+        rows = self._rows.get_many(ids)
         missing = [cid for cid in ids if cid not in rows]
         if missing:
             got = self.chunks.get(ids=missing, include=["documents", "metadatas"])
             fresh = {cid: (text or "", meta) for cid, text, meta in zip(
                 got["ids"], got["documents"], got["metadatas"], strict=True)}
             rows.update(fresh)
-            self._remember(self._rows, fresh, _ROW_CACHE_SIZE)
+            self._rows.put_many(fresh)
         return [_passage(cid, rows[cid][0], rows[cid][1], scores[cid])
                 for cid in ids if cid in rows]
-
-    def _cached(self, cache: OrderedDict[str, Any], ids: Sequence[str]) -> dict[str, Any]:
-        with self._rows_lock:
-            found = {cid: cache[cid] for cid in ids if cid in cache}
-            for cid in found:
-                cache.move_to_end(cid)
-        return found
-
-    def _remember(self, cache: OrderedDict[str, Any], rows: dict[str, Any], size: int) -> None:
-        with self._rows_lock:
-            cache.update(rows)
-            while len(cache) > size:
-                cache.popitem(last=False)
 
     def keyword_search(self, query: str, k: int, sources: Sequence[str] = ()) -> list[LexicalHit]:
         """The k best chunks for `query` by BM25 over the chunks stored now."""
