@@ -4,20 +4,17 @@
 import hmac
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from assistant.access import AccessControl
 from assistant.llm import LLMError
 from assistant.models import Answer
 from assistant.models import Message as ChatMessage
@@ -60,23 +57,6 @@ def _require_key(settings: Settings) -> Callable[..., None]:
                                 headers={"WWW-Authenticate": "Bearer"})
 
     return require
-
-
-def _rate_limit(settings: Settings) -> Callable[[Request], None]:
-    limit = parse(settings.rate_limit)
-    limiter = MovingWindowRateLimiter(MemoryStorage())
-
-    def check(request: Request) -> None:
-        if not settings.rate_limited:
-            return
-        client = request.client.host if request.client else "unknown"
-        if not limiter.hit(limit, client):
-            reset_at, _ = limiter.get_window_stats(limit, client)
-            retry = max(1, int(reset_at - time.time()) + 1)
-            raise HTTPException(429, f"rate limit exceeded ({settings.rate_limit} per client)",
-                                headers={"Retry-After": str(retry)})
-
-    return check
 
 
 class BodyLimit:
@@ -170,8 +150,12 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def create_app(assistant: Assistant) -> FastAPI:
-    """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles, /docs."""
+def create_app(assistant: Assistant, chat_fns: Collection[int] = ()) -> FastAPI:
+    """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles, /docs.
+
+    `chat_fns`: ids of the answering functions of a Gradio chat to be mounted on the app, charged
+    to the client's budget like /answer (see `assistant.access`).
+    """
     settings = assistant.settings
 
     class AnswerRequest(BaseModel):
@@ -187,8 +171,10 @@ def create_app(assistant: Assistant) -> FastAPI:
         version="0.1.0",
     )
     app.state.assistant = assistant
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
-    guarded = [Depends(_require_key(settings)), Depends(_rate_limit(settings))]
+    # Over the whole app, so it also guards the chat that ui.create_server mounts.
+    app.add_middleware(AccessControl, settings=settings, chat_fns=chat_fns)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)  # outermost
+    guarded = [Depends(_require_key(settings))]
 
     @app.get("/health", response_model=Health)
     def health() -> dict[str, Any]:
