@@ -4,8 +4,7 @@
 import hmac
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
@@ -14,12 +13,10 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from assistant.access import AccessControl
 from assistant.llm import LLMError
 from assistant.models import Answer
 from assistant.models import Message as ChatMessage
@@ -82,27 +79,10 @@ def _require_owner_token(assistant: Assistant) -> Callable[..., None]:
         lock = assistant.store.lock
         if lock is None or credentials is None or not key_matches(credentials.credentials,
                                                                   lock.token):
-            raise HTTPException(403, "the local ingest route takes only the token in the "
+            raise HTTPException(401, "the local ingest route takes only the token in the "
                                      "store directory of this server")
 
     return require
-
-
-def _rate_limit(settings: Settings) -> Callable[[Request], None]:
-    limit = parse(settings.rate_limit)
-    limiter = MovingWindowRateLimiter(MemoryStorage())
-
-    def check(request: Request) -> None:
-        if not settings.rate_limited:
-            return
-        client = request.client.host if request.client else "unknown"
-        if not limiter.hit(limit, client):
-            reset_at, _ = limiter.get_window_stats(limit, client)
-            retry = max(1, int(reset_at - time.time()) + 1)
-            raise HTTPException(429, f"rate limit exceeded ({settings.rate_limit} per client)",
-                                headers={"Retry-After": str(retry)})
-
-    return check
 
 
 class BodyLimit:
@@ -285,8 +265,12 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def create_app(assistant: Assistant) -> FastAPI:
-    """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles, /docs."""
+def create_app(assistant: Assistant, chat_fns: Collection[int] = ()) -> FastAPI:
+    """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles, /docs.
+
+    `chat_fns`: ids of the answering functions of a Gradio chat to be mounted on the app, charged
+    to the client's budget like /answer (see `assistant.access`).
+    """
     settings = assistant.settings
 
     class AnswerRequest(_JsonBody):
@@ -306,9 +290,11 @@ def create_app(assistant: Assistant) -> FastAPI:
     )
     app.state.assistant = assistant
     app.add_exception_handler(RequestValidationError, _short_validation_errors)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes,
+    # Over the whole app, so it also guards the chat that ui.create_server mounts.
+    app.add_middleware(AccessControl, settings=settings, chat_fns=chat_fns)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes,  # outermost
                        larger={LOCAL_INGEST_ROUTE: local_request_limit(settings)})
-    guarded = [Depends(_require_key(settings)), Depends(_rate_limit(settings))]
+    guarded = [Depends(_require_key(settings))]
 
     @app.get("/health", response_model=Health, response_model_exclude_none=True,
              responses={503: {"model": Health}})
