@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import html
+import inspect
 import logging
 import os
 import re
@@ -39,6 +40,7 @@ EXAMPLES = [
     "What wage increase are the striking Carrow signal staff seeking?",
     "Which player scored the winner in the Kelby cup final?",
 ]
+Respond = Callable[[str, list[dict[str, Any]]], Iterator[str]]
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 
@@ -122,7 +124,7 @@ def status_line(assistant: Assistant) -> str:
             f"answer mode: {mode}")
 
 
-def make_respond(assistant: Assistant) -> Callable[[str, list[dict[str, Any]]], Iterator[str]]:
+def make_respond(assistant: Assistant) -> Respond:
     """The chat function: streams the escaped answer, then the answer with its sources."""
 
     def respond(message: str, history: list[dict[str, Any]]) -> Iterator[str]:
@@ -147,13 +149,13 @@ def make_respond(assistant: Assistant) -> Callable[[str, list[dict[str, Any]]], 
     return respond
 
 
-def build_chat(assistant: Assistant) -> gr.Blocks:
-    """The Gradio chat over `assistant`."""
+def build_chat(assistant: Assistant, respond: Respond | None = None) -> gr.Blocks:
+    """The Gradio chat over `assistant`, answering with `respond` (default: `make_respond`)."""
     with gr.Blocks(title="newsdesk") as demo:
         gr.Markdown("## newsdesk: questions about the news, with a source for every claim")
         header = gr.Markdown(status_line(assistant))
         gr.ChatInterface(
-            make_respond(assistant),
+            respond or make_respond(assistant),
             chatbot=gr.Chatbot(height=560, sanitize_html=True, render_markdown=True,
                                label="newsdesk"),
             examples=EXAMPLES,
@@ -161,15 +163,24 @@ def build_chat(assistant: Assistant) -> gr.Blocks:
             api_name="chat",
         )
         demo.load(lambda: status_line(assistant), outputs=header)
-    return demo
+    # Queued functions (the chat) then run only through the queue, where assistant.server.access
+    # charges them; with the REST routes open, /gradio_api/run/chat would skip the rate limit.
+    return demo.queue(api_open=False)
+
+
+def answering_fns(demo: gr.Blocks, respond: Respond) -> set[int]:
+    """Ids of the chat's functions that run `respond` (Gradio wraps it, keeping `__wrapped__`):
+    the submit, retry, edit and example events and the `chat` API."""
+    return {i for i, fn in demo.fns.items() if inspect.unwrap(fn.fn) is respond}
 
 
 def create_server(settings: Settings | None = None) -> tuple[FastAPI, Assistant]:
     """The API app with the chat mounted at `/`."""
     settings = settings or get_settings()
     assistant = Assistant(settings)
-    app = create_app(assistant)
-    demo = build_chat(assistant)
+    respond = make_respond(assistant)
+    demo = build_chat(assistant, respond)
+    app = create_app(assistant, chat_fns=answering_fns(demo, respond))
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app = gr.mount_gradio_app(
         app, demo, path="", ssr_mode=False,
@@ -212,8 +223,10 @@ def main() -> None:
     except (ExposureError, StoreError) as exc:
         raise SystemExit(f"newsdesk: {exc}") from None
     app, _ = create_server(settings)
+    # assistant.server.access reads X-Forwarded-For from NEWSDESK_TRUSTED_PROXIES only;
+    # uvicorn's own reading would trust it from 127.0.0.1 before the app sees the request.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                            timeout_graceful_shutdown=_GRACEFUL_S)
+                            timeout_graceful_shutdown=_GRACEFUL_S, proxy_headers=False)
     server = _server_class()(config)
     print(f"newsdesk: chat and API on http://{settings.host}:{settings.port}  (docs: /docs)")
 

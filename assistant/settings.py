@@ -6,10 +6,11 @@ import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import limits
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -81,10 +82,35 @@ class Settings(BaseSettings):
         None, description="When set, the API needs `Authorization: Bearer <key>` and the chat "
         "asks for it once per session. Required to listen on a non-loopback address.",
     )
-    rate_limit: str = Field("60/minute", description="Requests per client address to the API.")
+    rate_limit: str = Field(
+        "60/minute", description="Costly requests per client address (answers, ingests, article "
+        "pages, chat submissions, logins), API and chat together; failed ones count too.")
     rate_limit_enabled: bool | None = Field(
         None, description="Default: on when the server listens on a non-loopback address."
     )
+    auth_failure_limit: str = Field(
+        "10/minute", description="Failed API keys or logins per client address; past it every "
+        "costly request from that address, even with the right key, gets 429 until the window "
+        "passes. Applies whenever there is a key, even with the rate limit off.")
+    auth_failure_delay_s: float = Field(
+        0.5, ge=0, le=10, description="A failed API key or login is answered after this delay.")
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list, description="Comma-separated IPs or CIDRs of reverse proxies whose "
+        "`X-Forwarded-For` is believed: the client is then the right-most address in it that is "
+        "not one of them. Default none: the client is the TCP peer, whatever the header says.")
+
+    @field_validator("rate_limit", "auth_failure_limit")
+    @classmethod
+    def _limit_syntax(cls, value: str) -> str:
+        limits.parse(value)  # a typo fails at startup, not on the first request
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def llm_enabled(self) -> bool:

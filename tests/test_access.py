@@ -1,8 +1,22 @@
-"""Access control and limits: API key, exposure check, rate limit, request size, no secret leaks."""
+"""Access control and limits: API key, exposure check, one rate limit for API and chat, failed
+logins slowed and locked out, X-Forwarded-For from trusted proxies only, request size, no
+secret leaks."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
 import pytest
+from conftest import ROOT, free_port, live_server, make_settings
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -13,6 +27,8 @@ from assistant.settings import Settings
 
 KEY = "s3cret-newsdesk-key"
 QUESTION = {"question": "How large is Japan's debt compared with its GDP?"}
+GOOD = {"Authorization": f"Bearer {KEY}"}
+BAD = {"Authorization": "Bearer guess"}
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +88,15 @@ def test_rate_limit_answers_429_with_retry_after(news_store: Settings) -> None:
 def test_rate_limit_is_on_by_default_off_loopback() -> None:
     assert Settings(_env_file=None, host="0.0.0.0", api_key=KEY).rate_limited
     assert not Settings(_env_file=None, host="127.0.0.1").rate_limited
+
+
+def test_bad_limits_and_proxies_fail_at_startup() -> None:
+    from pydantic import ValidationError
+
+    for bad in ({"rate_limit": "lots"}, {"auth_failure_limit": "10 per minute please"},
+                {"trusted_proxies": "proxy.internal"}):
+        with pytest.raises(ValidationError):
+            Settings(_env_file=None, **bad)
 
 
 def test_oversized_request_gets_413(news_store: Settings) -> None:
@@ -142,3 +167,201 @@ def test_no_secret_in_logs_health_errors_or_chat(news_store: Settings,
         assert all(secret not in text for text in texts)
     assert any("502" in t or "language model server failed" in t for t in texts)
     assert "Sending HTTP Request" in logged  # the openai client did log its requests
+
+
+def _limited(settings: Settings, **update: Any) -> Settings:
+    """`settings` with the key set and the rate limit on (as off loopback)."""
+    return settings.model_copy(update={"api_key": SecretStr(KEY), "rate_limit_enabled": True,
+                                       **update})
+
+
+def _timed(call: Any, *args: Any, **kwargs: Any) -> tuple[httpx.Response, float]:
+    start = time.perf_counter()
+    response = call(*args, **kwargs)
+    return response, time.perf_counter() - start
+
+
+def test_wrong_keys_use_up_the_rate_limit_budget(news_store: Settings) -> None:
+    settings = _limited(news_store, rate_limit="3/minute", auth_failure_limit="100/minute")
+    client = TestClient(create_app(Assistant(settings)))
+    assert [client.get("/articles", headers=BAD).status_code for _ in range(3)] == [401] * 3
+    refused = client.get("/articles", headers=GOOD)
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+
+
+def test_failed_key_is_answered_only_after_a_delay(news_store: Settings) -> None:
+    settings = news_store.model_copy(update={"api_key": SecretStr(KEY)})
+    client = TestClient(create_app(Assistant(settings)))
+    assert settings.auth_failure_delay_s >= 0.5
+    for headers in (BAD, {}):
+        response, took = _timed(client.post, "/answer", json=QUESTION, headers=headers)
+        assert response.status_code == 401 and took >= settings.auth_failure_delay_s
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_slowed_failures_do_not_hold_up_other_requests(news_store: Settings) -> None:
+    """The delay is an await, not a sleep on the event loop: while failed attempts wait, the
+    server answers others."""
+    settings = news_store.model_copy(update={"api_key": SecretStr(KEY),
+                                             "auth_failure_delay_s": 2.0})
+    done: dict[str, float] = {}
+    with live_server(create_app(Assistant(settings))) as url:
+        def fail(n: int) -> None:
+            assert httpx.get(f"{url}/articles", headers=BAD, timeout=30).status_code == 401
+            done[f"failure {n}"] = time.perf_counter()
+
+        start = time.perf_counter()
+        failures = [threading.Thread(target=fail, args=(n,)) for n in range(4)]
+        for thread in failures:
+            thread.start()
+        time.sleep(0.3)
+        assert httpx.get(f"{url}/articles", headers=GOOD, timeout=30).status_code == 200
+        answered = time.perf_counter()
+        for thread in failures:
+            thread.join()
+    assert len(done) == 4 and all(t - start >= 2.0 for t in done.values())
+    assert answered < min(done.values())
+
+
+def test_right_key_is_refused_while_the_client_is_locked_out(news_store: Settings) -> None:
+    settings = news_store.model_copy(update={"api_key": SecretStr(KEY),
+                                             "rate_limit_enabled": False,
+                                             "auth_failure_limit": "3/minute"})
+    app = create_app(Assistant(settings))
+    client = TestClient(app, client=("198.51.100.7", 50000))
+    assert [client.get("/articles", headers=BAD).status_code for _ in range(3)] == [401] * 3
+    locked = client.post("/answer", json=QUESTION, headers=GOOD)
+    assert locked.status_code == 429 and 1 <= int(locked.headers["Retry-After"]) <= 60
+    assert KEY not in locked.text
+    other = TestClient(app, client=("198.51.100.8", 50000))
+    assert other.get("/articles", headers=GOOD).status_code == 200
+    assert client.get("/health").status_code == 200
+
+
+def test_failed_logins_are_slowed_and_lock_the_client_out(news_store: Settings) -> None:
+    from ui import create_server
+
+    settings = news_store.model_copy(update={"api_key": SecretStr(KEY),
+                                             "auth_failure_limit": "3/minute"})
+    app, _ = create_server(settings)
+    browser = TestClient(app)
+    for _ in range(3):
+        response, took = _timed(browser.post, "/login",
+                                data={"username": "me", "password": "guess"})
+        assert response.status_code == 400 and took >= settings.auth_failure_delay_s
+    locked = browser.post("/login", data={"username": "me", "password": KEY})
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) >= 1
+    assert browser.get("/config").status_code == 401  # no session was opened
+    assert browser.post("/answer", json=QUESTION, headers=GOOD).status_code == 429
+
+
+def test_logins_use_the_same_budget_as_the_api(news_store: Settings) -> None:
+    from ui import create_server
+
+    app, _ = create_server(_limited(news_store, rate_limit="3/minute"))
+    browser = TestClient(app)
+    assert browser.post("/answer", json=QUESTION, headers=GOOD).status_code == 200
+    assert browser.post("/login", data={"username": "me", "password": KEY}).status_code == 200
+    for _ in range(3):  # the page and its assets are free
+        assert browser.get("/").status_code == 200
+        assert browser.get("/config").status_code == 200
+    assert browser.get("/articles", headers=GOOD).status_code == 200
+    refused = browser.post("/login", data={"username": "me", "password": KEY})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_chat_is_limited_by_the_same_budget_as_answer(news_store: Settings) -> None:
+    """The chat through Gradio's HTTP API (what its page and gradio_client call) costs from the
+    client's budget like /answer, and is refused with the same 429 once it is spent."""
+    from ui import create_server
+
+    app, _ = create_server(news_store.model_copy(update={"rate_limit": "3/minute",
+                                                         "rate_limit_enabled": True}))
+    ask = {"data": [QUESTION["question"]]}
+    with live_server(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        assert client.get("/").status_code == 200
+        dependencies = client.get("/config").json()["dependencies"]
+        chat = next(d["id"] for d in dependencies if d["api_name"] == "chat")
+        status = next(d["id"] for d in dependencies if d["targets"][0][1] == "load")
+        for _ in range(4):  # the page's status line, loaded through the queue, is free
+            loaded = client.post("/gradio_api/queue/join", json={
+                "data": [], "fn_index": status, "session_hash": "page"})
+            assert loaded.status_code == 200
+        # Queued functions run only through the (charged) queue, never straight from /run.
+        assert client.post("/gradio_api/run/chat", json=ask).status_code == 404
+        joined = client.post("/gradio_api/call/chat", json=ask)
+        assert joined.status_code == 200
+        result = client.get(f"/gradio_api/call/chat/{joined.json()['event_id']}")
+        assert "event: complete" in result.text and "400%" in result.text
+        assert [client.post("/answer", json=QUESTION).status_code for _ in range(3)] == [
+            200, 200, 429]
+        refused = client.post("/gradio_api/call/chat", json=ask)
+        assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+        queued = client.post("/gradio_api/queue/join", json={
+            "data": [QUESTION["question"], []], "fn_index": chat,
+            "session_hash": "page"})
+        assert queued.status_code == 429
+        assert client.get("/health").status_code == 200
+
+
+@contextmanager
+def _served(env: dict[str, str]) -> Iterator[str]:
+    """`python ui.py` as shipped, in a subprocess on a free loopback port."""
+    port = free_port()
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")}
+    env = {**inherited, "NEWSDESK_PORT": str(port), **env}
+    process = subprocess.Popen([sys.executable, "ui.py"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "ui.py did not start in 90 s"
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_rotating_forwarded_for_does_not_escape_the_limit(tmp_path: Path) -> None:
+    # A store of its own: the server process owns its data dir (this process holds news_store).
+    env = {"NEWSDESK_DATA_DIR": str(tmp_path / "store"), "NEWSDESK_RATE_LIMIT": "2/minute",
+           "NEWSDESK_RATE_LIMIT_ENABLED": "true"}
+    with _served(env) as url:
+        codes = [httpx.get(f"{url}/articles", headers={"X-Forwarded-For": f"203.0.113.{n}"},
+                           timeout=30).status_code for n in range(1, 4)]
+    assert codes == [200, 200, 429]
+
+
+def test_forwarded_for_is_honoured_from_trusted_proxies_only(
+        news_store: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSDESK_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")
+    settings = make_settings(news_store.data_dir, rate_limit="2/minute",
+                             rate_limit_enabled=True)
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "127.0.0.1/32"]
+    app = create_app(Assistant(settings))
+    proxy = TestClient(app, client=("127.0.0.1", 50000))
+
+    def get(client: TestClient, forwarded: str) -> int:
+        return client.get("/articles", headers={"X-Forwarded-For": forwarded}).status_code
+
+    # Through the proxy each client has its own budget, whatever it puts in front.
+    assert [get(proxy, "203.0.113.1") for _ in range(3)] == [200, 200, 429]
+    assert get(proxy, "spoofed, 203.0.113.1") == 429
+    assert get(proxy, "203.0.113.1, 10.1.2.3") == 429  # a chain of trusted proxies
+    assert get(proxy, "203.0.113.2") == 200
+    # A client that is not a trusted proxy is its own address, whatever the header says.
+    direct = TestClient(app, client=("198.51.100.9", 50000))
+    assert [get(direct, f"203.0.113.{n}") for n in range(10, 13)] == [200, 200, 429]

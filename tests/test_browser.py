@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SAMPLES, live_server, make_settings
 
+from assistant.settings import Settings
 from ingest.pipeline import Ingestor
 from ui import create_server
 
@@ -89,3 +90,22 @@ def test_hostile_article_text_never_runs_or_renders(page, server_url: str) -> No
     assert page.title() != "pwned" and (title is None or page.title() == title)
     assert page.locator(".message-wrap img[src='x']").count() == 0
     assert page.locator(".message-wrap script").count() == 0
+
+
+def test_each_chat_question_costs_one_request_and_the_limit_says_so(
+        page, news_store: Settings) -> None:
+    """With a budget of two, two questions (each on a fresh page: loading is free) are
+    answered and the third is refused with the rate limit's message."""
+    app, _ = create_server(news_store.model_copy(update={"rate_limit": "2/minute",
+                                                         "rate_limit_enabled": True}))
+    with live_server(app) as url:
+        assert "400%" in _ask(page, url, "How large is Japan's debt compared with its GDP?")
+        assert "7.5 percent" in _ask(page, url, "What wage increase are the striking Carrow "
+                                                "signal staff seeking?")
+        page.reload(wait_until="domcontentloaded")
+        box = page.locator("textarea").first
+        box.wait_for(timeout=60_000)
+        box.fill("Who is Japan's finance minister?")
+        box.press("Enter")
+        page.get_by_text("rate limit exceeded").first.wait_for(timeout=60_000)
+        assert "try again in" in page.content()

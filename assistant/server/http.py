@@ -4,8 +4,7 @@
 import hmac
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
@@ -14,14 +13,12 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.errors import ExposureError, LLMError, QuestionError, StoreError
 from assistant.index.store_owner import LOCAL_INGEST_ROUTE
+from assistant.server.access import AccessControl
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.text import invalid_unicode, printable
@@ -77,27 +74,10 @@ def _require_owner_token(assistant: Assistant) -> Callable[..., None]:
         lock = assistant.store.lock
         if lock is None or credentials is None or not key_matches(credentials.credentials,
                                                                   lock.token):
-            raise HTTPException(403, "the local ingest route takes only the token in the "
+            raise HTTPException(401, "the local ingest route takes only the token in the "
                                      "store directory of this server")
 
     return require
-
-
-def _rate_limit(settings: Settings) -> Callable[[Request], None]:
-    limit = parse(settings.rate_limit)
-    limiter = MovingWindowRateLimiter(MemoryStorage())
-
-    def check(request: Request) -> None:
-        if not settings.rate_limited:
-            return
-        client = request.client.host if request.client else "unknown"
-        if not limiter.hit(limit, client):
-            reset_at, _ = limiter.get_window_stats(limit, client)
-            retry = max(1, int(reset_at - time.time()) + 1)
-            raise HTTPException(429, f"rate limit exceeded ({settings.rate_limit} per client)",
-                                headers={"Retry-After": str(retry)})
-
-    return check
 
 
 class BodyLimit:
@@ -280,8 +260,12 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def create_app(assistant: Assistant) -> FastAPI:
-    """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles, /docs."""
+def create_app(assistant: Assistant, chat_fns: Collection[int] = ()) -> FastAPI:
+    """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles, /docs.
+
+    `chat_fns`: ids of the answering functions of a Gradio chat to be mounted on the app, charged
+    to the client's budget like /answer (see `assistant.server.access`).
+    """
     settings = assistant.settings
 
     class AnswerRequest(_JsonBody):
@@ -301,9 +285,11 @@ def create_app(assistant: Assistant) -> FastAPI:
     )
     app.state.assistant = assistant
     app.add_exception_handler(RequestValidationError, _short_validation_errors)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes,
+    # Over the whole app, so it also guards the chat that ui.create_server mounts.
+    app.add_middleware(AccessControl, settings=settings, chat_fns=chat_fns)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes,  # outermost
                        larger={LOCAL_INGEST_ROUTE: local_request_limit(settings)})
-    guarded = [Depends(_require_key(settings)), Depends(_rate_limit(settings))]
+    guarded = [Depends(_require_key(settings))]
 
     @app.get("/health", response_model=Health, response_model_exclude_none=True,
              responses={503: {"model": Health}})
