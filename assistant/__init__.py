@@ -15,7 +15,7 @@ def __getattr__(name: str) -> Any:
 
         return Assistant
     if name in ("Answer", "Citation", "Message"):
-        from assistant import models
+        from assistant import types as models
 
         return getattr(models, name)
     if name in ("Settings", "get_settings"):

@@ -7,7 +7,6 @@ standalone question -> retrieval -> extractive or LLM answer (streamed).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -17,8 +16,8 @@ from langchain_core.runnables import (
     RunnableLambda,
 )
 
+from assistant.answer.answerer import Answerer
 from assistant.answer.extractive import ExtractiveAnswerer
-from assistant.answer.followup import standalone_query
 from assistant.answer.llm import LLMAnswerer
 from assistant.answer.outlets import missing_outlets
 from assistant.answer.retrieval import NewsRetriever
@@ -28,9 +27,6 @@ from assistant.index.store import NewsStore
 from assistant.settings import Settings, get_settings
 from assistant.text import invalid_unicode
 from assistant.types import Answer, ArticleRecord, Message
-
-# Where an extractive answer's pieces meet: after a citation marker (or the lead's period).
-_SENTENCE_END = re.compile(r"(?<=\]|\.) (?=\S)")
 
 
 class Assistant:
@@ -42,16 +38,16 @@ class Assistant:
         self.store = store or NewsStore(self.settings, self.embeddings)
         self.retriever = NewsRetriever(store=self.store, embeddings=self.embeddings,
                                        k=self.settings.k)
-        self.extractive = ExtractiveAnswerer(
-            self.embeddings, threshold=self.settings.refusal_threshold,
-            max_sentences=self.settings.answer_sentences,
-        )
-        self.llm = LLMAnswerer(self.settings) if self.settings.llm_enabled else None
+        self.answerer: Answerer = (
+            LLMAnswerer(self.settings) if self.settings.llm_enabled else ExtractiveAnswerer(
+                self.embeddings, threshold=self.settings.refusal_threshold,
+                max_sentences=self.settings.answer_sentences))
         self.chain = self._build_chain()
 
     @property
     def mode(self) -> str:
-        return "llm" if self.llm else "extractive"
+        """"extractive" (offline) or "llm"."""
+        return self.answerer.mode
 
     def ask(self, question: str, history: Sequence[Message | dict[str, Any]] = (),
             k: int | None = None) -> Answer:
@@ -104,14 +100,9 @@ class Assistant:
         # thread pool, which cost ~8 ms a question for no concurrency.
         return RunnableLambda(self._retrieve) | RunnableGenerator(self._answer)
 
-    def _standalone(self, inputs: dict[str, Any]) -> str:
-        if self.llm and inputs["history"]:
-            return self.llm.condense(inputs["question"], inputs["history"])
-        return standalone_query(inputs["question"], inputs["history"])
-
     def _retrieve(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """The inputs with the standalone question and the passages retrieved for it."""
-        query = self._standalone(inputs)
+        query = self.answerer.standalone(inputs["question"], inputs["history"])
         return {**inputs, "query": query, "retrieved": self.retriever.retrieve(query, inputs["k"])}
 
     def _answer(self, inputs: Iterator[dict[str, Any]]) -> Iterator[str | Answer]:
@@ -129,15 +120,7 @@ class Assistant:
             yield text
             yield Answer(answer=text, citations=[], refused=True, mode=self.mode)
             return
-        if self.llm:
-            yield from self.llm.stream(state["query"], passages)
-        else:
-            answer = self.extractive.answer(vector, passages, state["query"])
-            # Stream sentence by sentence so both modes look alike to a client; the pieces
-            # join to exactly `answer.answer`.
-            for i, piece in enumerate(_SENTENCE_END.split(answer.answer)):
-                yield ("" if i == 0 else " ") + piece
-            yield answer
+        yield from self.answerer.stream(state["query"], passages, vector)
 
 
 def _join(names: list[str]) -> str:

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.service import Assistant
 from assistant.settings import Settings
 from evals.data import SHARED_DATA
@@ -58,12 +59,15 @@ def default_sets() -> list[QuestionSet]:
 
 def score_questions(assistant: Assistant, questions: list[dict], label: str = "") -> list[Scored]:
     results = []
+    answerer = assistant.answerer
+    if not isinstance(answerer, ExtractiveAnswerer):
+        raise SystemExit("calibration is for the offline answerer: unset OPENAI_API_KEY and "
+                         "OPENAI_BASE_URL")
     for q in track(questions, description=f"Scoring {label}", transient=True):
         passages, vector = assistant.retriever.retrieve(q["question"], assistant.settings.k)
-        _, scores, _ = assistant.extractive.score(vector, passages, q["question"])
+        _, scores, _ = answerer.score(vector, passages, q["question"])
         best = float(scores.max()) if len(scores) else 0.0
-        forced = assistant.extractive.answer(vector, passages, q["question"],
-                                             threshold=-1.0).answer.lower()
+        forced = answerer.answer(vector, passages, q["question"], threshold=-1.0).answer.lower()
         answers = [a for a in q["answers"] if isinstance(a, str)]
         results.append(Scored(bool(q["answerable"]), best,
                               any(a.lower() in forced for a in answers)))

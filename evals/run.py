@@ -28,7 +28,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from assistant.answer.llm import is_refusal
 from assistant.errors import EmbeddingError, IngestError, LLMError, QuestionError, StoreError
 from assistant.index.embeddings import NewsEmbeddings, get_embeddings
 from assistant.service import Assistant
@@ -324,7 +323,7 @@ def ask_question(assistant: Assistant, question: EvalQuestion, k: int,
         return result
     result.answer_ms = (time.perf_counter() - started) * 1000
     result.answer = answer.answer
-    result.refused = answer.refused or (answer.mode == "llm" and is_refusal(answer.answer))
+    result.refused = answer.refused
     result.correct = not result.refused and answer_correct(answer.answer, question.answers)
     if not result.refused:
         good = question.evidence_articles

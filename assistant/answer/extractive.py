@@ -8,18 +8,22 @@ question (threshold calibrated on RGB en; see README).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
+from assistant.answer.answerer import EXTRACTIVE_REFUSAL
 from assistant.answer.entities import asks_for_a_name, best_name
+from assistant.answer.followup import standalone_query
 from assistant.cache import LRU
 from assistant.index import sentences
 from assistant.index.embeddings import NewsEmbeddings
 from assistant.text import CJK_CHARS
-from assistant.types import Answer, Citation, Passage
+from assistant.types import Answer, Citation, Message, Passage
 
-REFUSAL = "The ingested news does not say anything that answers this question."
+REFUSAL = EXTRACTIVE_REFUSAL
 # A sentence joins the answer only if it scores this close to the best one.
 RELATIVE_MARGIN = 0.20
 # Sentences this similar to one already chosen would only repeat it.
@@ -62,6 +66,8 @@ def terms(text: str) -> set[str]:
     return found
 
 
+# Where an answer's pieces meet: after a citation marker (or the lead's period).
+_PIECE_END = re.compile(r"(?<=\]|\.) (?=\S)")
 _BRACKETED_NUMBER = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
 
 
@@ -86,7 +92,10 @@ def split_sentences(passage: Passage) -> list[Sentence]:
 
 
 class ExtractiveAnswerer:
-    """Selects, de-duplicates and cites the best sentences of the retrieved passages."""
+    """Selects, de-duplicates and cites the best sentences of the retrieved passages (an
+    `Answerer`, offline)."""
+
+    mode: Literal["extractive", "llm"] = "extractive"
 
     def __init__(self, embeddings: NewsEmbeddings, threshold: float, max_sentences: int = 3,
                  max_passages: int = 6) -> None:
@@ -97,6 +106,18 @@ class ExtractiveAnswerer:
         # Sentence vectors by (chunk id, offset): popular articles are asked about repeatedly.
         self._cache: LRU[tuple[str, int], np.ndarray] = LRU(SENTENCE_CACHE_SIZE)
         self._splits: LRU[str, list[tuple[str, int, int]]] = LRU(SPLIT_CACHE_SIZE)
+
+    def standalone(self, question: str, history: Sequence[Message]) -> str:
+        """Follow-ups resolved by rules (no model): see `assistant.answer.followup`."""
+        return standalone_query(question, list(history))
+
+    def stream(self, question: str, passages: list[Passage],
+               vector: np.ndarray) -> Iterator[str | Answer]:
+        """The answer sentence by sentence (as an LLM answer streams), then the `Answer`."""
+        answer = self.answer(vector, passages, question)
+        for i, piece in enumerate(_PIECE_END.split(answer.answer)):
+            yield ("" if i == 0 else " ") + piece
+        yield answer
 
     def _sentences(self, passage: Passage) -> list[Sentence]:
         # A chunk's sentences never change (its id names its content), so split it once.
@@ -171,11 +192,8 @@ class ExtractiveAnswerer:
         for n, i in enumerate(chosen, start=1):
             s = candidates[i]
             parts.append(f"{quote(s.text)} [{n}]")
-            citations.append(Citation(
-                n=n, article_id=s.passage.article_id, title=s.passage.title, url=s.passage.url,
-                source=s.passage.source, published_at=s.passage.published_at, passage=s.text,
-                start=s.start, end=s.end, score=round(float(scores[i]), 4),
-            ))
+            citations.append(Citation.of(n, s.passage, s.text, s.start, s.end,
+                                         float(scores[i])))
         if lead:
             name, cited = lead
             parts.insert(0, f"{name} " + "".join(f"[{chosen.index(i) + 1}]" for i in cited)

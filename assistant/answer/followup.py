@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from assistant.answer.answerer import is_refusal
 from assistant.types import Message
 
 _PRONOUN_LEAD = re.compile(
@@ -35,7 +36,7 @@ def previous_answer(history: list[Message], limit: int = 200) -> str:
     for message in reversed(history):
         if message.role == "assistant":
             text = re.sub(r"\s*\[\d+\]", "", message.content).strip()
-            return "" if "does not say" in text[:80] else text[:limit]
+            return "" if is_refusal(text) else text[:limit]
     return ""
 
 

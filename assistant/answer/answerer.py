@@ -1,0 +1,42 @@
+"""What every answerer does, so the service holds no mode branches: turn a follow-up into a
+standalone question, then write a cited answer from the retrieved passages, streamed.
+
+`ExtractiveAnswerer` (offline, quotes sentences) and `LLMAnswerer` (any OpenAI-compatible
+chat model) implement it. A refusal is an `Answer` with `refused=True` and no citations; the
+refusal texts live here, the one place that knows them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Literal, Protocol
+
+import numpy as np
+
+from assistant.types import Answer, Message, Passage
+
+EXTRACTIVE_REFUSAL = "The ingested news does not say anything that answers this question."
+LLM_REFUSAL = "The ingested news does not say."
+
+
+def is_refusal(text: str) -> bool:
+    """True for one of our refusal texts, or a model's wording of one (it was asked to reply
+    with `LLM_REFUSAL` exactly, and sometimes adds to it)."""
+    return text.startswith((EXTRACTIVE_REFUSAL, LLM_REFUSAL)) or \
+        "does not say" in text.lower()[:200]
+
+
+class Answerer(Protocol):
+    """Writes cited answers from retrieved passages."""
+
+    mode: Literal["extractive", "llm"]
+
+    def standalone(self, question: str, history: Sequence[Message]) -> str:
+        """The question made understandable without the conversation (for retrieval)."""
+        ...
+
+    def stream(self, question: str, passages: list[Passage],
+               vector: np.ndarray) -> Iterator[str | Answer]:
+        """Text deltas as the answer is written, then the complete `Answer` (whose text the
+        deltas join to). `vector` is the question's embedding."""
+        ...
