@@ -21,7 +21,8 @@ from fastapi import FastAPI
 
 from assistant.errors import PLAIN_CAUSES, ExposureError, QuestionError, StoreError
 from assistant.index import store_owner
-from assistant.server.http import check_exposure, create_app, key_matches
+from assistant.server.app import create_app
+from assistant.server.http import check_exposure, key_matches
 from assistant.service import Assistant
 from assistant.settings import Settings, get_settings
 from assistant.text import strip_bidi

@@ -1,7 +1,8 @@
 """Every data type of the path, in the order data flows:
 
 file -> RawArticle (a reader's fields) -> Article (cleaned) -> Chunk -> ArticleRecord (stored)
--> Passage (retrieved) -> Citation -> Answer (with the chat's Message history beside it).
+-> Passage (retrieved) -> Citation -> Answer (with the chat's Message history beside it);
+and IngestReport, what an ingest run did.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from assistant.errors import IngestError
 
 
 @dataclass
@@ -163,3 +166,31 @@ class Answer(BaseModel):
     citations: list[Citation]
     refused: bool
     mode: Literal["extractive", "llm"]
+
+
+Status = Literal["added", "updated", "unchanged", "failed"]
+
+
+@dataclass
+class IngestReport:
+    """What happened to every article and file of one ingest run."""
+
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"added": 0, "updated": 0, "unchanged": 0, "failed": 0}
+    )
+    errors: list[IngestError] = field(default_factory=list)
+    articles: list[tuple[str, str, Status]] = field(default_factory=list)  # (location, id, status)
+    chunks_written: int = 0
+    repaired: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def _record(self, location: str, article_id: str, status: Status) -> None:
+        self.counts[status] += 1
+        self.articles.append((location, article_id, status))
+
+    def _fail(self, error: IngestError) -> None:
+        self.counts["failed"] += 1
+        self.errors.append(error)

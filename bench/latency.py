@@ -43,7 +43,8 @@ def measure(settings: Settings, rounds: list[list[str]], warmup: int = 3,
             passages, vector = assistant.retriever.retrieve(question, settings.k)
             retrieve_ms.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
-            assistant.store.query(vector, settings.k)
+            hits = assistant.store.nearest(vector, settings.k)
+            assistant.store.read(list(hits), hits)
             store_ms.append((time.perf_counter() - started) * 1000)
             if answers:
                 started = time.perf_counter()

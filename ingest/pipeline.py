@@ -13,9 +13,8 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from assistant.errors import IngestError
 from assistant.index import sentences
@@ -23,37 +22,10 @@ from assistant.index.embeddings import NewsEmbeddings, get_embeddings
 from assistant.index.store import ArticleWrite, NewsStore
 from assistant.settings import Settings
 from assistant.text import printable_path
-from assistant.types import Article, ArticleRecord, Chunk, RawArticle
+from assistant.types import Article, ArticleRecord, Chunk, IngestReport, RawArticle, Status
 from ingest.chunking import chunk_body, embedding_text, make_splitter
 from ingest.metadata import to_article
 from ingest.readers import ReadResult, from_record, read_file
-
-Status = Literal["added", "updated", "unchanged", "failed"]
-
-
-@dataclass
-class IngestReport:
-    """What happened to every article and file of one ingest run."""
-
-    counts: dict[str, int] = field(
-        default_factory=lambda: {"added": 0, "updated": 0, "unchanged": 0, "failed": 0}
-    )
-    errors: list[IngestError] = field(default_factory=list)
-    articles: list[tuple[str, str, Status]] = field(default_factory=list)  # (location, id, status)
-    chunks_written: int = 0
-    repaired: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def _record(self, location: str, article_id: str, status: Status) -> None:
-        self.counts[status] += 1
-        self.articles.append((location, article_id, status))
-
-    def _fail(self, error: IngestError) -> None:
-        self.counts["failed"] += 1
-        self.errors.append(error)
 
 
 def discover(paths: Iterable[Path], exclude: Path | None = None) -> Iterator[Path | IngestError]:

@@ -21,7 +21,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from assistant.errors import ExposureError
-from assistant.server.http import check_exposure, create_app
+from assistant.server.app import create_app
+from assistant.server.http import check_exposure
 from assistant.service import Assistant
 from assistant.settings import Settings
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant import extractive, sentences
+from assistant.answer import extractive
 from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.errors import QuestionError
+from assistant.index import sentences
 from assistant.index.embeddings import NewsEmbeddings
 from assistant.service import Assistant
 from assistant.types import Answer, Message

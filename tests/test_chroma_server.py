@@ -15,7 +15,7 @@ from conftest import free_port, make_settings
 from fastapi.testclient import TestClient
 
 from assistant.errors import StoreError
-from assistant.server.http import create_app
+from assistant.server.app import create_app
 from assistant.service import Assistant
 from assistant.settings import Settings
 from ingest.pipeline import Ingestor

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from conftest import SAMPLES, live_server, make_settings
 
-from assistant.server.http import create_app
+from assistant.server.app import create_app
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.types import Answer

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from assistant.errors import StoreError
 from assistant.index.store import NewsStore
-from assistant.server.http import create_app
+from assistant.server.app import create_app
 from assistant.service import Assistant
 from ingest.pipeline import Ingestor
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant import onnx_encoder
+from assistant.index import onnx_encoder
 from assistant.index.embeddings import ONNX_MAX_TEXTS, LocalEmbeddings, get_embeddings
 from assistant.settings import Settings
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.server.http import create_app
+from assistant.server.app import create_app
 from assistant.service import Assistant
 from assistant.types import Answer
 

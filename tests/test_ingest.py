@@ -231,4 +231,5 @@ def test_publisher_id_identifies_an_article_and_comes_back_with_passages(
     assert [r.external_id for r in records] == ["cms-481"]
     assert records[0].article_id == make_article_id("cms-481")
     vector = ingestor.embeddings.embed(["ferry budget"])[0]
-    assert {p.external_id for p in ingestor.store.query(vector, 3)} == {"cms-481"}
+    hits = ingestor.store.nearest(vector, 3)
+    assert {p.external_id for p in ingestor.store.read(list(hits), hits)} == {"cms-481"}

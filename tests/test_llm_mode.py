@@ -18,7 +18,7 @@ from openai_stub import REFUSAL, OpenAIStub, find_passages, last_user_text, syst
 
 from assistant.answer.llm import SYSTEM_PROMPT
 from assistant.index.embeddings import NewsEmbeddings
-from assistant.server.http import create_app
+from assistant.server.app import create_app
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.types import Answer, Message, Passage

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from assistant.answer.outlets import missing_outlets, named_outlets
-from assistant.answer.retrieval import NewsRetriever, dates_named, reciprocal_rank_fusion
+from assistant.answer.retrieval import NewsRetriever, dates_named
 from assistant.index.embeddings import NewsEmbeddings
 from assistant.index.lexical import tokenize
 from assistant.index.store import NewsStore
@@ -42,12 +42,6 @@ def test_tokenizer_stems_english_and_segments_chinese() -> None:
     assert tokenize("The boats were running") == ["boat", "run"]
     terms = tokenize("印控克什米尔地区寺庙踩踏事故 RCEP")
     assert "踩踏" in terms and "寺庙" in terms and "rcep" in terms
-
-
-def test_fusion_puts_what_both_rankings_agree_on_first() -> None:
-    fused = reciprocal_rank_fusion([["a", "b", "c"], ["b", "d", "a"]])
-    assert fused[0] == "b" and set(fused) == {"a", "b", "c", "d"}
-    assert reciprocal_rank_fusion([["a", "b"], ["b", "a"]], weights=[2.0, 1.0])[0] == "a"
 
 
 def test_named_outlets_are_found_with_the_words_around_them() -> None:

@@ -10,7 +10,7 @@ import pytest
 from conftest import SAMPLES, make_settings
 from fastapi.testclient import TestClient
 
-from assistant.server.http import create_app
+from assistant.server.app import create_app
 from assistant.service import Assistant
 from ingest.pipeline import Ingestor
 from ui import make_respond, status_line

@@ -13,7 +13,6 @@ Chroma). News questions are also about who reported what and when:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -50,17 +49,6 @@ def dates_named(text: str) -> list[str]:
         except (ValueError, OverflowError):
             continue
     return found
-
-
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]],
-                           weights: Sequence[float] | None = None, k: int = 60) -> list[str]:
-    """Ids ordered by the weighted sum of 1 / (k + rank) over the rankings."""
-    scores: dict[str, float] = {}
-    for i, ranking in enumerate(rankings):
-        weight = weights[i] if weights else 1.0
-        for rank, item in enumerate(ranking):
-            scores[item] = scores.get(item, 0.0) + weight / (k + rank + 1)
-    return sorted(scores, key=lambda item: -scores[item])
 
 
 @dataclass

@@ -99,7 +99,7 @@ class LocalEmbeddings(NewsEmbeddings):
         self._model: Any = None
         self._onnx = None
         if onnx_cache_dir is not None:
-            from assistant import onnx_encoder
+            from assistant.index import onnx_encoder
 
             self._onnx = onnx_encoder.load(
                 self._path, Tokenizer.from_file(str(self._path / "tokenizer.json")),

@@ -359,28 +359,6 @@ class NewsStore:
                                                         strict=True)]
 
     @_chroma_errors
-    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None,
-              total: int | None = None) -> list[Passage]:
-        """The k chunks nearest to `vector` (among those matching `where`), best first, with
-        cosine similarity as score. `total`: the number of stored chunks, when the caller
-        knows it (saves a request)."""
-        n = self.chunks.count() if total is None else total
-        if n == 0:
-            return []
-        result = self.chunks.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
-            n_results=min(k, n),
-            where=where,
-            include=["documents", "metadatas", "distances"],
-        )
-        passages = []
-        for cid, text, meta, dist in zip(result["ids"][0], result["documents"][0],
-                                         result["metadatas"][0], result["distances"][0],
-                                         strict=True):
-            passages.append(_passage(cid, text, meta, 1.0 - float(dist)))
-        return passages
-
-    @_chroma_errors
     def generation(self) -> str:
         """A stamp that changes whenever the stored chunks change (in any process).
 
@@ -450,11 +428,6 @@ class NewsStore:
             self._vectors.put_many(fresh)
         query = _unit(vector)
         return {cid: float(found[cid] @ query) for cid in ids if cid in found}
-
-    @_chroma_errors
-    def passages(self, ids: Sequence[str], vector: np.ndarray) -> list[Passage]:
-        """These chunks as passages scored by cosine similarity to `vector`, in `ids` order."""
-        return self.read(ids, self.similarities(ids, vector))
 
     @_chroma_errors
     def read(self, ids: Sequence[str], scores: Mapping[str, float]) -> list[Passage]:

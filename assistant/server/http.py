@@ -4,9 +4,9 @@
 import hmac
 import json
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exception_handlers import request_validation_exception_handler
@@ -16,13 +16,21 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.errors import ExposureError, LLMError, QuestionError, StoreError
+from assistant.errors import (
+    EmbeddingError,
+    ExposureError,
+    IngestError,
+    LLMError,
+    NewsdeskError,
+    QuestionError,
+    StoreError,
+)
 from assistant.index.store_owner import LOCAL_INGEST_ROUTE
 from assistant.server.access import AccessControl
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.text import invalid_unicode, printable
-from assistant.types import Answer
+from assistant.types import Answer, IngestReport, RawArticle
 from assistant.types import Message as ChatMessage
 
 
@@ -214,7 +222,9 @@ class IngestRequest(_JsonBody):
     )
 
 
-class IngestError(BaseModel):
+class IngestFailure(BaseModel):
+    """One article or record that was not ingested, and why."""
+
     location: str
     reason: str
 
@@ -224,7 +234,7 @@ class IngestResult(BaseModel):
     updated: int
     unchanged: int
     failed: int
-    errors: list[IngestError]
+    errors: list[IngestFailure]
     chunks_written: int = 0
     repaired: int = 0
 
@@ -260,11 +270,36 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def create_app(assistant: Assistant, chat_fns: Collection[int] = ()) -> FastAPI:
+class ArticleIngestor(Protocol):
+    """What the app needs to take articles (`ingest.pipeline.Ingestor` is one)."""
+
+    def ingest_records(self, records: Sequence[object], origin: str = "request") -> IngestReport:
+        """Ingest article objects (the fields of a .json article)."""
+        ...
+
+    def ingest_raw(self, raws: Sequence[RawArticle | IngestError]) -> IngestReport:
+        """Ingest articles that a reader already read."""
+        ...
+
+
+# Every error the assistant raises, as the HTTP status it answers with (most specific first).
+ERROR_STATUS: tuple[tuple[type[NewsdeskError], int], ...] = (
+    (QuestionError, 422), (LLMError, 502), (EmbeddingError, 503), (StoreError, 503))
+
+
+def _error_response(request: Request, exc: Exception) -> JSONResponse:
+    status = next((code for kind, code in ERROR_STATUS if isinstance(exc, kind)), 500)
+    return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
+def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | None = None,
+              chat_fns: Collection[int] = ()) -> FastAPI:
     """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles, /docs.
 
-    `chat_fns`: ids of the answering functions of a Gradio chat to be mounted on the app, charged
-    to the client's budget like /answer (see `assistant.server.access`).
+    `ingestor` builds what takes articles on the first POST (without it the server takes
+    none: 503). `chat_fns`: ids of the answering functions of a Gradio chat to be mounted on
+    the app, charged to the client's budget like /answer (see `assistant.server.access`).
+    `assistant.server.app.create_app` wires the ingest pipeline in.
     """
     settings = assistant.settings
 
@@ -285,6 +320,7 @@ def create_app(assistant: Assistant, chat_fns: Collection[int] = ()) -> FastAPI:
     )
     app.state.assistant = assistant
     app.add_exception_handler(RequestValidationError, _short_validation_errors)
+    app.add_exception_handler(NewsdeskError, _error_response)
     # Over the whole app, so it also guards the chat that ui.create_server mounts.
     app.add_middleware(AccessControl, settings=settings, chat_fns=chat_fns)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes,  # outermost
@@ -304,29 +340,16 @@ def create_app(assistant: Assistant, chat_fns: Collection[int] = ()) -> FastAPI:
     @app.post("/answer", response_model=Answer, dependencies=guarded)
     def answer(request: AnswerRequest) -> Answer:
         """Answer a question; `[n]` markers in `answer` refer to `citations[n]`."""
-        try:
-            return assistant.ask(request.question, request.history, request.k)
-        except QuestionError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        except LLMError as exc:
-            raise HTTPException(502, str(exc)) from exc
-        except StoreError as exc:
-            raise HTTPException(503, str(exc)) from exc
+        return assistant.ask(request.question, request.history, request.k)
 
     @app.post("/answer/stream", responses={200: {"content": {"text/event-stream": {}}}},
               dependencies=guarded)
     def answer_stream(request: AnswerRequest) -> StreamingResponse:
         """Server-sent events: `delta` events with text, then one `answer` event (the full
         answer shape), or an `error` event."""
-        try:
-            events = assistant.stream(request.question, request.history, request.k)
-            first = next(events)
-        except QuestionError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        except LLMError as exc:
-            raise HTTPException(502, str(exc)) from exc
-        except StoreError as exc:
-            raise HTTPException(503, str(exc)) from exc
+        # The first event before the response starts: an error there is an HTTP status.
+        events = assistant.stream(request.question, request.history, request.k)
+        first = next(events)
 
         def body() -> Iterator[str]:
             try:
@@ -335,29 +358,25 @@ def create_app(assistant: Assistant, chat_fns: Collection[int] = ()) -> FastAPI:
                         yield _sse("answer", event.model_dump())
                     else:
                         yield _sse("delta", {"text": event})
-            except (LLMError, StoreError) as exc:
+            except NewsdeskError as exc:
                 yield _sse("error", {"detail": str(exc)})
 
         return StreamingResponse(body(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     ingest_lock = threading.Lock()
-    ingestor: list[Any] = []  # built on first use: the read-only API never needs it
+    built: list[ArticleIngestor] = []  # on first use: the read-only API never needs it
 
-    def run_ingest(work: Callable[[Any], Any]) -> IngestResult:
-        from ingest.pipeline import Ingestor
-
+    def run_ingest(work: Callable[[ArticleIngestor], IngestReport]) -> IngestResult:
+        if ingestor is None:
+            raise HTTPException(503, "this server does not take articles")
         with ingest_lock:  # one writer: this process owns the store
-            if not ingestor:
-                ingestor.append(Ingestor(settings, store=assistant.store,
-                                         embeddings=assistant.embeddings))
-            try:
-                report = work(ingestor[0])
-            except StoreError as exc:
-                raise HTTPException(503, str(exc)) from exc
+            if not built:
+                built.append(ingestor())
+            report = work(built[0])
         return IngestResult(
             **report.counts,
-            errors=[IngestError(location=e.location, reason=e.reason) for e in report.errors],
+            errors=[IngestFailure(location=e.location, reason=e.reason) for e in report.errors],
             chunks_written=report.chunks_written, repaired=report.repaired,
         )
 
@@ -372,8 +391,6 @@ def create_app(assistant: Assistant, chat_fns: Collection[int] = ()) -> FastAPI:
     def ingest_local(request: LocalIngestRequest) -> IngestResult:
         """Articles that `newsdesk-ingest` read from files on this machine: it finds this
         route and its token in the store directory, which this server owns."""
-        from assistant.types import RawArticle
-
         raws = [RawArticle(**article.model_dump()) for article in request.articles]
         return run_ingest(lambda ing: ing.ingest_raw(raws))
 
