@@ -118,11 +118,12 @@ def test_server_on_a_full_disk_refuses_writes_before_chroma_meets_it(small_disk:
 
 
 def test_chroma_failing_on_a_full_disk_cites_nothing_uncommitted_and_recovers(
-        small_disk: Path) -> None:
-    # No reserve: Chroma itself runs out of space mid-write (its core then hangs on the next
-    # write of that client unless the store reopens it).
+        small_disk: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without the free-space check Chroma itself runs out of space mid-write (its core can
+    # then hang on the next write of that client unless the store replaces it).
     _mount("-o", "remount,size=5m", str(small_disk))
     assistant = Assistant(make_settings(small_disk / "store", min_free_disk_mb=0))
+    monkeypatch.setattr(assistant.store, "_ensure_space", lambda items: None)
     articles = _multihop(25)
     first_client = assistant.store.client
     with live_server(create_app(assistant)) as url:
