@@ -374,7 +374,7 @@ def _git() -> dict[str, Any]:
 
 
 def table(results: dict[str, Any]) -> str:
-    """The figures as a Markdown table (as pasted into the README)."""
+    """The figures as a Markdown table (as pasted into docs/benchmarks.md)."""
     rows = [("figure", "value", "goal", "met")]
     goals = results.get("goals", {})
 

@@ -2,7 +2,7 @@
 
 No language model writes anything here: every sentence of the answer is copied from an article,
 so every claim is grounded by construction. It refuses when no sentence is close enough to the
-question (threshold calibrated on RGB en; see README).
+question (threshold calibrated on RGB en; see docs/evaluation.md).
 """
 
 from __future__ import annotations
