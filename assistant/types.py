@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
@@ -68,10 +69,34 @@ def make_article_id(external_id: str = "", url: str = "", body: str = "") -> str
     if external_id:
         key = "id:" + external_id
     elif url:
-        key = "url:" + url
+        key = "url:" + url_key(url)
     else:
         key = "text:" + " ".join(body.lower().split())
     return hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
+
+
+_AMP_PARAMS = frozenset({"amp", "amp_js_v", "amp_gsa", "usqp", "outputtype"})
+
+
+def url_key(url: str) -> str:
+    """The form of a (courlan-normalised) URL that an article id is made from: variants of one
+    link are one key. http and https, `www.` and `amp.` hosts, AMP paths (`/amp`, `.amp`,
+    `.amp.html`) and parameters, and a trailing slash make no difference; the stored URL keeps
+    the link as published."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    for prefix in ("www.", "amp."):
+        host = host.removeprefix(prefix)
+    if parts.port and parts.port not in (80, 443):
+        host += f":{parts.port}"
+    path = parts.path
+    for suffix in ("/amp/", "/amp", ".amp"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+    path = path.replace(".amp.html", ".html").rstrip("/")
+    query = "&".join(pair for pair in parts.query.split("&")
+                     if pair and pair.split("=", 1)[0].lower() not in _AMP_PARAMS)
+    return f"https://{host}{path}" + (f"?{query}" if query else "")
 
 
 
@@ -186,6 +211,15 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def merge(self, other: IngestReport) -> None:
+        """Add another run's outcome to this one (files, then URLs, in one report)."""
+        for name, n in other.counts.items():
+            self.counts[name] += n
+        self.errors.extend(other.errors)
+        self.articles.extend(other.articles)
+        self.chunks_written += other.chunks_written
+        self.repaired += other.repaired
 
     def _record(self, location: str, article_id: str, status: Status) -> None:
         self.counts[status] += 1

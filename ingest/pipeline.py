@@ -22,9 +22,17 @@ from assistant.index.embeddings import NewsEmbeddings, get_embeddings
 from assistant.index.store import ArticleWrite, NewsStore
 from assistant.settings import Settings
 from assistant.text import printable_path
-from assistant.types import Article, ArticleRecord, Chunk, IngestReport, RawArticle, Status
+from assistant.types import (
+    Article,
+    ArticleRecord,
+    Chunk,
+    IngestReport,
+    RawArticle,
+    Status,
+    make_article_id,
+)
 from ingest.chunking import chunk_body, embedding_text, make_splitter
-from ingest.metadata import to_article
+from ingest.metadata import canonical_url, to_article
 from ingest.readers import ReadResult, from_record, read_file
 
 
@@ -146,6 +154,19 @@ class Ingestor:
         afterwards); a store it was given stays open."""
         if self._own_store:
             self.store.close()
+
+    def delete(self, target: str) -> list[str]:
+        """Remove the article with this id, or with this URL (any variant of it), and all its
+        chunks; the ids removed (none when nothing matched)."""
+        target = target.strip()
+        url = canonical_url(target)
+        if url:
+            ids = self.store.find_articles(make_article_id(url=url), url=url)
+        else:
+            ids = self.store.find_articles(target)
+        for article_id in ids:
+            self.store.delete_article(article_id)
+        return ids
 
     def version(self, article: Article) -> str:
         """The hash stored with an article's chunks: its content plus the index settings."""

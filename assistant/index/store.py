@@ -551,6 +551,16 @@ class NewsStore:
                 "disk is full: free space and run newsdesk-ingest again; nothing was written, "
                 "committed articles are intact", "disk_full")
 
+    @_chroma_errors
+    def find_articles(self, article_id: str = "", url: str = "") -> list[str]:
+        """Ids of the stored articles with this id or this stored URL (any status)."""
+        found = []
+        if article_id:
+            found += self.articles.get(ids=[article_id], include=[])["ids"]
+        if url:
+            found += self.articles.get(where={"url": url}, include=[])["ids"]
+        return list(dict.fromkeys(found))
+
     @_chroma_writes
     def delete_article(self, article_id: str) -> None:
         """Remove an article and all its chunks."""
