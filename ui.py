@@ -26,7 +26,7 @@ from assistant.server.http import check_exposure, key_matches
 from assistant.service import Assistant
 from assistant.settings import Settings, get_settings
 from assistant.text import strip_bidi
-from assistant.types import Answer, Citation, Message
+from assistant.types import Answer, Citation, Message, ReportedBy
 
 log = logging.getLogger("newsdesk")
 
@@ -62,6 +62,12 @@ def safe_url(url: str) -> str:
     return quote(url.strip(), safe=":/?#@!$&'*+,;=%~")
 
 
+def _outlet(reported: ReportedBy) -> str:
+    name = escape_text(reported.source or reported.title or "another outlet")
+    url = safe_url(reported.url)
+    return f"[{name}]({url})" if url else name
+
+
 def format_sources(citations: list[Citation]) -> str:
     """The numbered source list shown under an answer."""
     lines = [SOURCES_HEADING]
@@ -75,6 +81,9 @@ def format_sources(citations: list[Citation]) -> str:
             head = f"[{title}]({url})" if url else title
             details = " · ".join(escape_text(x) for x in (c.source, c.published_at) if x)
             head += f" — {details}" if details else ""
+            if c.also_reported_by:
+                head += " — also reported by " + ", ".join(_outlet(r)
+                                                          for r in c.also_reported_by)
         previous = c.article_id
         lines.append(f"{c.n}\\. {head}")
         lines.append(f"> {escape_text(c.passage)}")

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(30, ge=0, description="Overlap between chunks, in tokens.")
     max_article_bytes: int = Field(2_000_000, ge=1, description="Larger files are rejected.")
 
+    dedup: bool = Field(
+        True, description="Store a near-duplicate of a stored story (another outlet's run of "
+        "the same wire copy) once, listed as \"also reported by\" on it.")
     fetch_timeout_s: float = Field(
         15.0, gt=0, description="Per URL that `newsdesk-ingest` fetches (connect and each read).")
     fetch_max_bytes: int = Field(

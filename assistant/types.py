@@ -115,6 +115,11 @@ class ArticleRecord:
     external_id: str = ""
     path: str = ""
     n_chunks: int = 0
+    # The body's MinHash (`ingest.dedup.pack`), for finding later copies of the same story.
+    minhash: str = field(default="", repr=False)
+    # Set on a near-duplicate: the id of the article stored for retrieval in its place. A
+    # duplicate has no chunks of its own; it is listed as "also reported by" on that article.
+    duplicate_of: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,21 @@ class Message(BaseModel):
     content: str = Field(max_length=20_000)
 
 
+class ReportedBy(BaseModel):
+    """Another outlet's run of the same story (a near-duplicate, stored once)."""
+
+    article_id: str
+    title: str
+    url: str
+    source: str
+    published_at: str
+
+    @classmethod
+    def of(cls, record: ArticleRecord) -> ReportedBy:
+        return cls(article_id=record.article_id, title=record.title, url=record.url,
+                   source=record.source, published_at=record.published_at)
+
+
 class Citation(BaseModel):
     """The passage a `[n]` marker stands for, with its exact place in the article body."""
 
@@ -168,6 +188,8 @@ class Citation(BaseModel):
     start: int
     end: int
     score: float
+    also_reported_by: list[ReportedBy] = Field(
+        default_factory=list, description="Other outlets that ran the same story.")
 
     @classmethod
     def of(cls, n: int, passage: Passage, text: str | None = None, start: int | None = None,
@@ -193,7 +215,8 @@ class Answer(BaseModel):
     mode: Literal["extractive", "llm"]
 
 
-Status = Literal["added", "updated", "unchanged", "failed"]
+# "duplicate": a near-duplicate of a stored article, recorded as another outlet of it.
+Status = Literal["added", "updated", "unchanged", "duplicate", "failed"]
 
 
 @dataclass
@@ -201,7 +224,8 @@ class IngestReport:
     """What happened to every article and file of one ingest run."""
 
     counts: dict[str, int] = field(
-        default_factory=lambda: {"added": 0, "updated": 0, "unchanged": 0, "failed": 0}
+        default_factory=lambda: {"added": 0, "updated": 0, "unchanged": 0, "duplicate": 0,
+                                 "failed": 0}
     )
     errors: list[IngestError] = field(default_factory=list)
     articles: list[tuple[str, str, Status]] = field(default_factory=list)  # (location, id, status)

@@ -148,6 +148,32 @@ def measure(docs: list[Doc], threshold: float) -> dict[str, float]:
             "ms_per_article": per_article_ms}
 
 
+def ingest_cost(docs: list[Doc], dedup: bool) -> tuple[float, dict[str, int]]:
+    """Seconds per article to ingest `docs` through the product's `Ingestor` into a fresh
+    store (model loaded before the clock starts), and the report's counts."""
+    import tempfile
+    from pathlib import Path
+
+    from assistant.index.embeddings import get_embeddings
+    from assistant.settings import Settings
+    from assistant.types import RawArticle
+    from ingest.pipeline import Ingestor
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(_env_file=None, data_dir=Path(tmp) / "store", dedup=dedup,
+                            openai_api_key=None, openai_base_url=None, chroma_host=None)
+        embeddings = get_embeddings(settings)
+        embeddings.embed_documents(["warm up"])
+        ingestor = Ingestor(settings, embeddings=embeddings)
+        raws = [RawArticle(location=d.key, body=d.body, title=d.key, has_title=True,
+                           external_id=d.key) for d in docs]
+        start = time.perf_counter()
+        report = ingestor.ingest_raw(raws)
+        seconds = time.perf_counter() - start
+        ingestor.close()
+    return seconds / len(docs), report.counts
+
+
 def _jaccard(a: set[bytes], b: set[bytes]) -> float:
     return len(a & b) / max(len(a | b), 1)
 
@@ -157,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--originals", type=int, default=150)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--thresholds", default="0.2,0.25,0.3,0.35,0.4,0.5")
+    parser.add_argument("--ingest", type=int, default=0, metavar="N",
+                        help="also ingest the first N articles of the set with the product's "
+                             "Ingestor, with and without near-duplicate detection (the cost "
+                             "per article at ingest)")
     args = parser.parse_args(argv)
     docs = build(args.originals, args.seed)
     kinds = Counter("copy" if "~copy" in d.key else "quotes" if "~quotes" in d.key
@@ -178,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
         m = measure(docs, threshold)
         print(f"| {threshold:.2f} | {m['duplicate_pairs']} | {m['predicted_pairs']} | "
               f"{m['precision']:.3f} | {m['recall']:.3f} | {m['ms_per_article']:.2f} |")
+    if args.ingest:
+        sample = docs[: args.ingest]
+        for dedup in (False, True):
+            per, counts = ingest_cost(sample, dedup)
+            print(f"ingest of {len(sample)} articles, NEWSDESK_DEDUP={str(dedup).lower()}: "
+                  f"{per * 1000:.0f} ms per article; {counts}")
     return 0
 
 

@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     c = report.counts
     table.add_row(str(c["added"]), str(c["updated"]), str(c["unchanged"]), str(c["failed"]),
                   str(report.chunks_written))
+    if c["duplicate"]:
+        table.caption = (f"{c['duplicate']} near-duplicate(s) of stored stories: kept as "
+                         "\"also reported by\" on them, not indexed again")
     out.print(table)
     if report.repaired:
         out.print(f"Repaired {report.repaired} article(s) left half-written by an earlier run.")

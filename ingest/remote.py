@@ -144,8 +144,8 @@ class RemoteIngestor:
             raise ServerGone(f"the newsdesk server at {self.url} refused the articles "
                              f"(HTTP {response.status_code}: {_detail(response)})")
         body = response.json()
-        for name in ("added", "updated", "unchanged"):
-            report.counts[name] += int(body[name])
+        for name in ("added", "updated", "unchanged", "duplicate"):
+            report.counts[name] += int(body.get(name, 0))
         for error in body["errors"]:
             report._fail(IngestError(error["location"], error["reason"]))
         report.chunks_written += int(body.get("chunks_written", 0))

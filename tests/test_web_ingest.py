@@ -108,7 +108,8 @@ def test_url_variants_are_one_article_and_delete_removes_it(
     variants = _urls(news_site, "/story/port-strike?utm_source=rss&utm_campaign=x",
                      "/story/port-strike/", "/story/port-strike/amp")
     report = ingestor.ingest_raw(read_urls(variants, settings).raws())
-    assert report.counts == {"added": 1, "updated": 0, "unchanged": 2, "failed": 0}
+    assert report.counts == {"added": 1, "updated": 0, "unchanged": 2, "duplicate": 0,
+                             "failed": 0}
     assert len({aid for _, aid, _ in report.articles}) == 1
     aid = report.articles[0][1]
     assert aid == make_article_id(url=f"{news_site.base}/story/port-strike")
@@ -202,3 +203,83 @@ def test_urls_go_to_the_server_that_owns_the_store(news_site: NewsSite, tmp_path
         deleted = cli("--delete", f"{news_site.base}/story/ferry/?utm_source=x")
         assert deleted.returncode == 0, deleted.stderr
         assert httpx.post(f"{url}/answer", json=question, timeout=60).json()["citations"] == []
+
+
+@pytest.mark.slow
+def test_near_duplicates_are_stored_once_and_keep_every_outlet(
+        news_site: NewsSite, settings_factory: Callable[..., Settings],
+        embeddings: NewsEmbeddings) -> None:
+    from assistant.server.app import create_app
+
+    settings = settings_factory()
+    ingestor = Ingestor(settings, embeddings=embeddings)
+    urls = _urls(news_site, "/story/port-strike", "/wire/port-strike", "/story/ferry")
+    report = ingestor.ingest_raw(read_urls(urls, settings).raws())
+    assert report.counts == {"added": 2, "updated": 0, "unchanged": 0, "duplicate": 1,
+                             "failed": 0}
+    strike, wire, _ = (make_article_id(url=u) for u in urls)
+    assert ingestor.store.count_articles() == 2 and ingestor.store.chunks_of(wire) == []
+    [copy] = ingestor.store.reported_by([strike])[strike]
+    assert (copy.article_id, copy.source, copy.url, copy.published_at) == (
+        wire, "Coast Daily", urls[1], "2026-11-25")
+    again = ingestor.ingest_raw(read_urls(urls, settings).raws())
+    assert again.counts["unchanged"] == 3 and again.chunks_written == 0
+    ingestor.close()
+
+    assistant = Assistant(settings)
+    answer = assistant.ask("Why did the dock workers in Valmere walk off the job?")
+    cited = [c for c in answer.citations if c.article_id == strike]
+    assert cited and all(c.article_id != wire for c in answer.citations)
+    assert [r.source for r in cited[0].also_reported_by] == ["Coast Daily"]
+    with live_server(create_app(assistant)) as base:
+        listed = httpx.get(f"{base}/articles").json()["articles"]
+        assert {a["article_id"]: [r["source"] for r in a["also_reported_by"]]
+                for a in listed} == {strike: ["Coast Daily"], make_article_id(url=urls[2]): []}
+        # Deleting the story removes every outlet's copy of it.
+        gone = httpx.delete(f"{base}/articles/{strike}").json()["deleted"]
+        assert gone == [strike, wire]
+    assert assistant.store.find_articles(wire) == []
+
+
+@pytest.mark.slow
+def test_watching_polls_conditionally_and_ingests_only_new_items(
+        news_site: NewsSite, settings_factory: Callable[..., Settings],
+        embeddings: NewsEmbeddings) -> None:
+    from ingest.watch import IngestorWriter, Poll, Watcher
+
+    settings = settings_factory()
+    ingestor = Ingestor(settings, embeddings=embeddings)
+    writes: list[int] = []
+
+    def writing(work):  # noqa: ANN001, ANN202 - counts the writes, then does them
+        writes.append(1)
+        return work(ingestor)
+
+    feed, down = _urls(news_site, "/feeds/rss.xml", "/feeds/down.xml")
+    lines: list[str] = []
+    watcher = Watcher(settings, [feed, down], IngestorWriter(writing), every_s=60,
+                      on_poll=lambda p: lines.append(p.line()))
+    first = watcher.poll()
+    assert (first[0].new, first[0].failed, first[0].error) == (3, 0, "")
+    assert first[1].error == "HTTP 404 Not Found" and first[1].retry_in_s == 120
+    assert ingestor.store.count_articles() == 3 and writes == [1]
+    assert lines[1] == f"{down}: failed: HTTP 404 Not Found (next try in 2m)"
+
+    # Unchanged: one conditional request (304), no write, no model call.
+    generation, before = ingestor.store.generation(), len(news_site.requests)
+    [second] = watcher.poll(force=True)[:1]
+    assert news_site.requests[before:before + 1] == ["/feeds/rss.xml"]
+    assert second == Poll(feed, unchanged=3, requests=1)
+    assert lines[-2] == f"{feed}: 0 new, 0 updated, 3 unchanged, 0 failed (1 request)"
+    assert writes == [1] and ingestor.store.generation() == generation
+
+    # A new item: only its page is fetched and ingested; the wire copy is a near-duplicate.
+    news_site.rss_version = 2
+    news_site.rss_items.append(("/wire/port-strike", "Dockers walk out"))
+    before = len(news_site.requests)
+    third = watcher.poll(force=True)[0]
+    assert sorted(news_site.requests[before:]) == ["/feeds/down.xml", "/feeds/rss.xml",
+                                                   "/wire/port-strike"]
+    assert (third.new, third.unchanged, third.requests) == (0, 4, 2)
+    assert ingestor.store.count_articles() == 3
+    watcher.close()

@@ -30,7 +30,7 @@ from assistant.server.access import AccessControl
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.text import invalid_unicode, printable
-from assistant.types import Answer, IngestReport, RawArticle
+from assistant.types import Answer, IngestReport, RawArticle, ReportedBy
 from assistant.types import Message as ChatMessage
 
 
@@ -152,6 +152,8 @@ class ArticleOut(BaseModel):
     published_at: str
     lang: str
     n_chunks: int
+    also_reported_by: list[ReportedBy] = Field(
+        default_factory=list, description="Other outlets that ran the same story.")
 
 
 class _JsonBody(BaseModel):
@@ -233,6 +235,8 @@ class IngestResult(BaseModel):
     added: int
     updated: int
     unchanged: int
+    duplicate: int = Field(0, description="Near-duplicates of stored stories, kept as another "
+                                          "outlet of them (`also_reported_by`), not indexed")
     failed: int
     errors: list[IngestFailure]
     chunks_written: int = 0
@@ -430,9 +434,13 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
     def articles(offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> ArticlePage:
         """The indexed articles, a page at a time."""
         records = assistant.articles(offset=offset, limit=limit)
+        copies = assistant.store.reported_by([r.article_id for r in records])
         return ArticlePage(
             articles=[ArticleOut(**{k: v for k, v in asdict(r).items()
-                                    if k in ArticleOut.model_fields}) for r in records],
+                                    if k in ArticleOut.model_fields},
+                                 also_reported_by=[ReportedBy.of(c) for c in
+                                                   copies.get(r.article_id, [])])
+                      for r in records],
             offset=offset, limit=limit, total=assistant.store.count_articles(),
         )
 
