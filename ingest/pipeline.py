@@ -311,6 +311,8 @@ class Ingestor:
     def _sync_duplicates(self) -> None:
         """Re-read the stored signatures when the store changed since this ingestor last
         wrote it (another process, or a repair)."""
+        if not self.settings.dedup:
+            return
         generation = self.store.generation()
         if generation != self._duplicates_at:
             self.duplicates.load(self.store.signatures())
