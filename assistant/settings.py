@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     dedup: bool = Field(
         True, description="Store a near-duplicate of a stored story (another outlet's run of "
         "the same wire copy) once, listed as \"also reported by\" on it.")
+    watch: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated feed (or page) URLs, files or "
+        "folders the server polls and ingests, as `newsdesk-watch` does. Default none: off.")
+    watch_every_s: float = Field(900.0, ge=10, description="How often the server polls "
+                                 "`watch` (seconds; a failing source backs off).")
     fetch_timeout_s: float = Field(
         15.0, gt=0, description="Per URL that `newsdesk-ingest` fetches (connect and each read).")
     fetch_max_bytes: int = Field(
@@ -119,7 +124,7 @@ class Settings(BaseSettings):
         limits.parse(value)  # a typo fails at startup, not on the first request
         return value
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "watch", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -283,3 +283,42 @@ def test_watching_polls_conditionally_and_ingests_only_new_items(
     assert (third.new, third.unchanged, third.requests) == (0, 4, 2)
     assert ingestor.store.count_articles() == 3
     watcher.close()
+
+
+@pytest.mark.slow
+def test_the_server_watches_feeds_from_its_setting(news_site: NewsSite,
+                                                   settings_factory: Callable[..., Settings],
+                                                   ) -> None:
+    import time
+
+    from assistant.server.app import create_app
+
+    assert Settings(_env_file=None).watch == []  # off by default
+    settings = settings_factory(watch=f"{news_site.base}/feeds/feed.json", watch_every_s=3600)
+    assistant = Assistant(settings)
+    app = create_app(assistant)
+    try:
+        deadline = time.monotonic() + 120
+        while assistant.store.count_articles() < 1:
+            assert time.monotonic() < deadline, "the watcher ingested nothing"
+            time.sleep(0.2)
+        with live_server(app) as base:
+            answer = httpx.post(f"{base}/answer", timeout=60, json={
+                "question": "What did the Valmere council do with the cycle lane budget?"}).json()
+        assert answer["citations"][0]["source"] == "Valmere Notes"
+    finally:
+        app.state.stop_watching.set()
+
+
+@pytest.mark.slow
+def test_newsdesk_watch_once_logs_one_line_per_source(news_site: NewsSite,
+                                                      tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CHROMA_"))}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    feed, down = _urls(news_site, "/feeds/feed.json", "/missing")
+    run = subprocess.run([sys.executable, "-m", "ingest.watch", feed, down, "--once",
+                          "--every", "1m", "--data-dir", str(tmp_path / "store")], env=env,
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr
+    assert f"{feed}: 1 new, 0 updated, 0 unchanged, 0 failed (2 requests)" in run.stderr
+    assert f"{down}: failed: HTTP 404 Not Found (next try in 2m)" in run.stderr

@@ -391,6 +391,8 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
                 built.append(ingestor())
             return work(built[0])
 
+    app.state.writing = writing  # the server's watcher writes through the same lock
+
     def run_ingest(work: Callable[[ArticleIngestor], IngestReport]) -> IngestResult:
         report = writing(work)
         return IngestResult(
