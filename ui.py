@@ -13,6 +13,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -26,7 +27,7 @@ from assistant.server.http import check_exposure, key_matches
 from assistant.service import Assistant
 from assistant.settings import Settings, get_settings
 from assistant.text import strip_bidi
-from assistant.types import Answer, Citation, Message
+from assistant.types import Answer, Citation, IngestReport, Message, ReportedBy
 
 log = logging.getLogger("newsdesk")
 
@@ -62,6 +63,12 @@ def safe_url(url: str) -> str:
     return quote(url.strip(), safe=":/?#@!$&'*+,;=%~")
 
 
+def _outlet(reported: ReportedBy) -> str:
+    name = escape_text(reported.source or reported.title or "another outlet")
+    url = safe_url(reported.url)
+    return f"[{name}]({url})" if url else name
+
+
 def format_sources(citations: list[Citation]) -> str:
     """The numbered source list shown under an answer."""
     lines = [SOURCES_HEADING]
@@ -75,6 +82,9 @@ def format_sources(citations: list[Citation]) -> str:
             head = f"[{title}]({url})" if url else title
             details = " · ".join(escape_text(x) for x in (c.source, c.published_at) if x)
             head += f" — {details}" if details else ""
+            if c.also_reported_by:
+                head += " — also reported by " + ", ".join(_outlet(r)
+                                                          for r in c.also_reported_by)
         previous = c.article_id
         lines.append(f"{c.n}\\. {head}")
         lines.append(f"> {escape_text(c.passage)}")
@@ -150,29 +160,154 @@ def make_respond(assistant: Assistant) -> Respond:
     return respond
 
 
-def build_chat(assistant: Assistant, respond: Respond | None = None) -> gr.Blocks:
-    """The Gradio chat over `assistant`, answering with `respond` (default: `make_respond`)."""
+ARTICLE_COLUMNS = ["date", "title", "outlet", "also reported by", "id"]
+RESULT_COLUMNS = ["item", "result", "detail"]
+
+
+def article_rows(assistant: Assistant, query: str = "") -> list[list[str]]:
+    """The stored articles, newest first, whose title or outlet (or another outlet that ran
+    the story) contains `query` (any case)."""
+    records, offset = [], 0
+    while True:
+        page = assistant.store.list_articles(offset=offset, limit=500)
+        records += page
+        offset += len(page)
+        if len(page) < 500:
+            break
+    copies = assistant.store.reported_by([r.article_id for r in records])
+    needle = query.strip().lower()
+    rows = []
+    for r in sorted(records, key=lambda r: r.published_at, reverse=True):
+        also = ", ".join(c.source for c in copies.get(r.article_id, []))
+        if needle and needle not in f"{r.title}\n{r.source}\n{also}".lower():
+            continue
+        rows.append([r.published_at[:10], strip_bidi(r.title), strip_bidi(r.source),
+                     strip_bidi(also), r.article_id])
+    return rows
+
+
+def make_library(assistant: Assistant, writing: Callable[[Callable[[Any], Any]], Any]
+                 ) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The second tab's `add` (files and URLs -> summary, per-item rows, article list) and
+    `delete` (id -> message, article list), writing through the server's one writer."""
+    from ingest.web import WebResult, is_url, read_urls
+
+    def add(files: list[str] | None, urls: str, query: str,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008 - how Gradio asks for it
+            ) -> tuple[str, list[list[str]], Any]:
+        paths = [Path(f) for f in files or []]
+        links = [u for u in (urls or "").split() if u]
+        rows = [[u, "failed", "not an http(s) URL"] for u in links if not is_url(u)]
+        not_urls = len(rows)
+        links = [u for u in links if is_url(u)]
+        web = WebResult()
+        if links:
+            done: list[str] = []
+
+            def fetched(url: str) -> None:
+                done.append(url)
+                progress(len(done) / len(links), desc=f"Fetched {len(done)} of {len(links)}")
+
+            progress(0, desc=f"Fetching {len(links)} URL(s)")
+            web = read_urls(links, assistant.settings, on_url=fetched)
+        progress(1.0, desc="Indexing")
+        report = IngestReport()
+        if paths:
+            report.merge(writing(lambda ing: ing.ingest(paths)))
+        if links:
+            report.merge(writing(lambda ing: ing.ingest_raw(web.raws())))
+        uploaded = {str(p): p.name for p in paths}
+        rows += [[uploaded.get(loc, loc), status, ""] for loc, _, status in report.articles]
+        rows += [[uploaded.get(e.location, e.location), "failed", e.reason]
+                 for e in report.errors]
+        rows += [[note.split(": ", 1)[0], "fallback", note.split(": ", 1)[-1]]
+                 for note in web.notes]
+        c = report.counts
+        summary = (f"**{c['added']} added, {c['updated']} updated, {c['unchanged']} unchanged, "
+                   f"{c['duplicate']} near-duplicate(s) of stored stories, "
+                   f"{c['failed'] + not_urls} failed.**")
+        return summary, rows, gr.update(value=article_rows(assistant, query))
+
+    def delete(article_id: str, query: str) -> tuple[str, Any]:
+        article_id = (article_id or "").strip()
+        if not article_id:
+            return "Pick an article in the list (or paste its id or URL) first.", gr.update()
+        gone = writing(lambda ing: ing.delete(article_id))
+        message = (f"Deleted {', '.join(gone)}." if gone
+                   else f"No article has the id or URL {escape_text(article_id)}.")
+        return message, gr.update(value=article_rows(assistant, query))
+
+    return add, delete
+
+
+def _library_tab(assistant: Assistant,
+                 writing: Callable[[Callable[[Any], Any]], Any]) -> list[Callable[..., Any]]:
+    add, delete = make_library(assistant, writing)
+    gr.Markdown("Upload article files (.txt .md .html .json .jsonl) or paste page and feed "
+                "URLs (RSS, Atom, JSON Feed), one a line.")
+    with gr.Row():
+        files = gr.File(file_count="multiple", label="Files", type="filepath",
+                        file_types=[".txt", ".md", ".html", ".htm", ".json", ".jsonl"])
+        urls = gr.Textbox(lines=5, label="URLs of pages or feeds",
+                          placeholder="https://example.com/rss.xml")
+    add_button = gr.Button("Add to the news", variant="primary")
+    summary = gr.Markdown()
+    results = gr.Dataframe(headers=RESULT_COLUMNS, datatype="str", label="Per item",
+                           interactive=False, wrap=True)
+    gr.Markdown("### Articles (newest first)")
+    with gr.Row():
+        query = gr.Textbox(label="Search by title or outlet", scale=3)
+        chosen = gr.Textbox(label="Article id or URL (pick a row)", scale=2)
+        delete_button = gr.Button("Delete article", variant="stop", scale=1)
+    deleted = gr.Markdown()
+    articles = gr.Dataframe(headers=ARTICLE_COLUMNS, datatype="str", interactive=False,
+                            wrap=True, label="Articles")
+
+    def pick(event: gr.SelectData) -> str:
+        return str(event.row_value[-1]) if event.row_value else ""
+
+    add_button.click(add, [files, urls, query], [summary, results, articles],
+                     api_name=False)
+    delete_button.click(delete, [chosen, query], [deleted, articles], api_name=False)
+    query.change(lambda q: article_rows(assistant, q), query, articles, api_name=False,
+                 queue=False)
+    articles.select(pick, None, chosen, api_name=False, queue=False)
+    return [add, delete], articles
+
+
+def build_chat(assistant: Assistant, respond: Respond | None = None,
+               writing: Callable[[Callable[[Any], Any]], Any] | None = None) -> gr.Blocks:
+    """The Gradio app over `assistant`: the chat, answering with `respond` (default:
+    `make_respond`), and with `writing` (the server's one writer) a second tab to add and
+    delete news."""
     with gr.Blocks(title="newsdesk") as demo:
         gr.Markdown("## newsdesk: questions about the news, with a source for every claim")
         header = gr.Markdown(status_line(assistant))
-        gr.ChatInterface(
-            respond or make_respond(assistant),
-            chatbot=gr.Chatbot(height=560, sanitize_html=True, render_markdown=True,
-                               label="newsdesk"),
-            examples=EXAMPLES,
-            cache_examples=False,
-            api_name="chat",
-        )
+        with gr.Tab("Ask"):
+            gr.ChatInterface(
+                respond or make_respond(assistant),
+                chatbot=gr.Chatbot(height=560, sanitize_html=True, render_markdown=True,
+                                   label="newsdesk"),
+                examples=EXAMPLES,
+                cache_examples=False,
+                api_name="chat",
+            )
+        if writing is not None:
+            with gr.Tab("Add and manage news"):
+                demo.library_fns, articles = _library_tab(assistant, writing)
+            demo.load(lambda: article_rows(assistant), outputs=articles, queue=False)
         demo.load(lambda: status_line(assistant), outputs=header)
     # Queued functions (the chat) then run only through the queue, where assistant.server.access
     # charges them; with the REST routes open, /gradio_api/run/chat would skip the rate limit.
     return demo.queue(api_open=False)
 
 
-def answering_fns(demo: gr.Blocks, respond: Respond) -> set[int]:
-    """Ids of the chat's functions that run `respond` (Gradio wraps it, keeping `__wrapped__`):
-    the submit, retry, edit and example events and the `chat` API."""
-    return {i for i, fn in demo.fns.items() if inspect.unwrap(fn.fn) is respond}
+def answering_fns(demo: gr.Blocks, *fns: Callable[..., Any]) -> set[int]:
+    """Ids of the app's functions that run one of `fns` (Gradio wraps them, keeping
+    `__wrapped__`): for the chat's `respond`, the submit, retry, edit and example events and
+    the `chat` API; for the second tab, adding and deleting news. Each costs one request."""
+    return {i for i, fn in demo.fns.items() if fn.fn is not None
+            and any(inspect.unwrap(fn.fn) is f for f in fns)}
 
 
 def create_server(settings: Settings | None = None) -> tuple[FastAPI, Assistant]:
@@ -180,8 +315,11 @@ def create_server(settings: Settings | None = None) -> tuple[FastAPI, Assistant]
     settings = settings or get_settings()
     assistant = Assistant(settings)
     respond = make_respond(assistant)
-    demo = build_chat(assistant, respond)
-    app = create_app(assistant, chat_fns=answering_fns(demo, respond))
+    served: list[FastAPI] = []  # the app's one writer, once the app exists
+    demo = build_chat(assistant, respond, writing=lambda work: served[0].state.writing(work))
+    charged = answering_fns(demo, respond) | answering_fns(demo, *demo.library_fns)
+    app = create_app(assistant, chat_fns=charged)
+    served.append(app)
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app = gr.mount_gradio_app(
         app, demo, path="", ssr_mode=False,

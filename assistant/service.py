@@ -26,7 +26,7 @@ from assistant.index.embeddings import get_embeddings
 from assistant.index.store import NewsStore
 from assistant.settings import Settings, get_settings
 from assistant.text import invalid_unicode
-from assistant.types import Answer, ArticleRecord, Message
+from assistant.types import Answer, ArticleRecord, Message, ReportedBy
 
 
 class Assistant:
@@ -120,7 +120,21 @@ class Assistant:
             yield text
             yield Answer(answer=text, citations=[], refused=True, mode=self.mode)
             return
-        yield from self.answerer.stream(state["query"], passages, vector)
+        for event in self.answerer.stream(state["query"], passages, vector):
+            yield self._with_other_outlets(event) if isinstance(event, Answer) else event
+
+    def _with_other_outlets(self, answer: Answer) -> Answer:
+        """Each citation with the other outlets that ran its story (near-duplicates stored
+        once, `ingest.dedup`)."""
+        if not answer.citations:
+            return answer
+        copies = self.store.reported_by([c.article_id for c in answer.citations])
+        if not copies:
+            return answer
+        return answer.model_copy(update={"citations": [
+            c.model_copy(update={"also_reported_by": [
+                ReportedBy.of(r) for r in copies.get(c.article_id, [])]})
+            for c in answer.citations]})
 
 
 def _join(names: list[str]) -> str:

@@ -48,6 +48,25 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(30, ge=0, description="Overlap between chunks, in tokens.")
     max_article_bytes: int = Field(2_000_000, ge=1, description="Larger files are rejected.")
 
+    dedup: bool = Field(
+        True, description="Store a near-duplicate of a stored story (another outlet's run of "
+        "the same wire copy) once, listed as \"also reported by\" on it.")
+    watch: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated feed (or page) URLs, files or "
+        "folders the server polls and ingests, as `newsdesk-watch` does. Default none: off.")
+    watch_every_s: float = Field(900.0, ge=10, description="How often the server polls "
+                                 "`watch` (seconds; a failing source backs off).")
+    fetch_timeout_s: float = Field(
+        15.0, gt=0, description="Per URL that `newsdesk-ingest` fetches (connect and each read).")
+    fetch_max_bytes: int = Field(
+        5_000_000, ge=1024, description="A fetched page or feed larger than this (after gzip is "
+        "undone) is refused.")
+    fetch_max_redirects: int = Field(5, ge=0, description="Redirects followed per URL.")
+    fetch_per_host: int = Field(2, ge=1, le=8, description="Concurrent requests per host.")
+    fetch_user_agent: str = Field(
+        "newsdesk/0.1 (+https://github.com/newsdesk; news question answering)",
+        description="User-Agent of every request; robots.txt is read for this agent.")
+
     k: int = Field(8, ge=1, le=50, description="Passages retrieved per question.")
     answer_sentences: int = Field(3, ge=1, le=10, description="Sentences in an extractive answer.")
     refusal_threshold: float = Field(
@@ -105,7 +124,7 @@ class Settings(BaseSettings):
         limits.parse(value)  # a typo fails at startup, not on the first request
         return value
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "watch", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

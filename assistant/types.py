@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
@@ -68,10 +69,34 @@ def make_article_id(external_id: str = "", url: str = "", body: str = "") -> str
     if external_id:
         key = "id:" + external_id
     elif url:
-        key = "url:" + url
+        key = "url:" + url_key(url)
     else:
         key = "text:" + " ".join(body.lower().split())
     return hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
+
+
+_AMP_PARAMS = frozenset({"amp", "amp_js_v", "amp_gsa", "usqp", "outputtype"})
+
+
+def url_key(url: str) -> str:
+    """The form of a (courlan-normalised) URL that an article id is made from: variants of one
+    link are one key. http and https, `www.` and `amp.` hosts, AMP paths (`/amp`, `.amp`,
+    `.amp.html`) and parameters, and a trailing slash make no difference; the stored URL keeps
+    the link as published."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    for prefix in ("www.", "amp."):
+        host = host.removeprefix(prefix)
+    if parts.port and parts.port not in (80, 443):
+        host += f":{parts.port}"
+    path = parts.path
+    for suffix in ("/amp/", "/amp", ".amp"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+    path = path.replace(".amp.html", ".html").rstrip("/")
+    query = "&".join(pair for pair in parts.query.split("&")
+                     if pair and pair.split("=", 1)[0].lower() not in _AMP_PARAMS)
+    return f"https://{host}{path}" + (f"?{query}" if query else "")
 
 
 
@@ -90,6 +115,11 @@ class ArticleRecord:
     external_id: str = ""
     path: str = ""
     n_chunks: int = 0
+    # The body's MinHash (`ingest.dedup.pack`), for finding later copies of the same story.
+    minhash: str = field(default="", repr=False)
+    # Set on a near-duplicate: the id of the article stored for retrieval in its place. A
+    # duplicate has no chunks of its own; it is listed as "also reported by" on that article.
+    duplicate_of: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +160,21 @@ class Message(BaseModel):
     content: str = Field(max_length=20_000)
 
 
+class ReportedBy(BaseModel):
+    """Another outlet's run of the same story (a near-duplicate, stored once)."""
+
+    article_id: str
+    title: str
+    url: str
+    source: str
+    published_at: str
+
+    @classmethod
+    def of(cls, record: ArticleRecord) -> ReportedBy:
+        return cls(article_id=record.article_id, title=record.title, url=record.url,
+                   source=record.source, published_at=record.published_at)
+
+
 class Citation(BaseModel):
     """The passage a `[n]` marker stands for, with its exact place in the article body."""
 
@@ -143,6 +188,8 @@ class Citation(BaseModel):
     start: int
     end: int
     score: float
+    also_reported_by: list[ReportedBy] = Field(
+        default_factory=list, description="Other outlets that ran the same story.")
 
     @classmethod
     def of(cls, n: int, passage: Passage, text: str | None = None, start: int | None = None,
@@ -168,7 +215,8 @@ class Answer(BaseModel):
     mode: Literal["extractive", "llm"]
 
 
-Status = Literal["added", "updated", "unchanged", "failed"]
+# "duplicate": a near-duplicate of a stored article, recorded as another outlet of it.
+Status = Literal["added", "updated", "unchanged", "duplicate", "failed"]
 
 
 @dataclass
@@ -176,7 +224,8 @@ class IngestReport:
     """What happened to every article and file of one ingest run."""
 
     counts: dict[str, int] = field(
-        default_factory=lambda: {"added": 0, "updated": 0, "unchanged": 0, "failed": 0}
+        default_factory=lambda: {"added": 0, "updated": 0, "unchanged": 0, "duplicate": 0,
+                                 "failed": 0}
     )
     errors: list[IngestError] = field(default_factory=list)
     articles: list[tuple[str, str, Status]] = field(default_factory=list)  # (location, id, status)
@@ -186,6 +235,15 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def merge(self, other: IngestReport) -> None:
+        """Add another run's outcome to this one (files, then URLs, in one report)."""
+        for name, n in other.counts.items():
+            self.counts[name] += n
+        self.errors.extend(other.errors)
+        self.articles.extend(other.articles)
+        self.chunks_written += other.chunks_written
+        self.repaired += other.repaired
 
     def _record(self, location: str, article_id: str, status: Status) -> None:
         self.counts[status] += 1

@@ -349,7 +349,11 @@ def evaluate(articles_path: Path, questions_path: Path, settings: Settings | Non
     embeddings = get_embeddings(settings)
     key = cache_key(articles_path, settings, embeddings)
     with _store_dir(cache_dir, key, fresh) as store_dir:
-        run_settings = settings.model_copy(update={"data_dir": store_dir, "chroma_host": None})
+        # The datasets score retrieval and citations by passage id: a copy collapsed into
+        # another passage would count as a miss though its text is retrieved. So every
+        # passage is stored on its own here (RGB zh holds ~890 near-duplicate snippets).
+        run_settings = settings.model_copy(update={"data_dir": store_dir, "chroma_host": None,
+                                                   "dedup": False})
         built = build_store(run_settings, articles_path, articles, embeddings, console, quiet)
         for failure in built.failures:
             console.print(f"[yellow]not ingested:[/yellow] {escape(failure)}", soft_wrap=True)

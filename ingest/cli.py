@@ -1,8 +1,10 @@
-"""`newsdesk-ingest PATH... [--data-dir DIR]`: ingest files and folders into the store.
+"""`newsdesk-ingest PATH_OR_URL... [--data-dir DIR]`: ingest files, folders, pages and feeds
+into the store; `newsdesk-ingest --delete ID_OR_URL` removes an article.
 
 With the embedded store, a running newsdesk server owns the store directory: the articles
 are then sent to that server (which answers from them at once) instead of being written
-here. Another ingest that holds the directory is waited for."""
+here. Another ingest that holds the directory is waited for. URLs are fetched and read here
+(`ingest.web`) either way, so they take the same two paths as files."""
 
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from rich.table import Table
 from assistant.errors import EmbeddingError, StoreBusyError, StoreError
 from assistant.index import store_owner
 from assistant.settings import Settings
+from assistant.types import IngestReport
+from ingest.web import WebResult, is_url, read_urls
 
 if TYPE_CHECKING:
     from ingest.pipeline import Ingestor
@@ -33,7 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ingest news articles (.txt .md .html .json .jsonl; folders recursively) "
                     "into the newsdesk store.",
     )
-    parser.add_argument("paths", nargs="+", type=Path, help="files or folders to ingest")
+    parser.add_argument("paths", nargs="*", metavar="PATH_OR_URL",
+                        help="files or folders to ingest, or http(s) URLs of pages or feeds "
+                             "(RSS, Atom, JSON Feed)")
+    parser.add_argument("--delete", action="append", default=[], metavar="ID_OR_URL",
+                        help="remove the article with this id or URL and all its chunks "
+                             "(repeatable)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="store directory (default: NEWSDESK_DATA_DIR or ./.newsdesk)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -42,28 +51,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI: exit 0 when every file was ingested, 1 when any failed, 2 on a store error."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.paths and not args.delete:
+        parser.error("give files, folders or URLs to ingest, or --delete ID_OR_URL")
     overrides = {"data_dir": args.data_dir} if args.data_dir else {}
     settings = Settings(**overrides)
     out = Console(stderr=False, highlight=False)
     err = Console(stderr=True, highlight=False)
     logging.basicConfig(level=logging.WARNING)
 
+    urls = [p for p in args.paths if is_url(p)]
+    paths = [Path(p) for p in args.paths if not is_url(p)]
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[current]}"), TimeElapsedColumn(),
+        console=err, disable=args.quiet, transient=True,
+    )
+    web = WebResult()
+    if urls:
+        with progress:
+            task = progress.add_task("Fetching", total=len(urls), current="")
+            web = read_urls(urls, settings,
+                            on_url=lambda u: progress.update(task, advance=1, current=u[-40:]))
     ingestor: Ingestor | RemoteIngestor | None = None
+    report = IngestReport()
+    deleted: list[tuple[str, list[str]]] = []
     try:
         ingestor = _open(settings, err)
-        progress = Progress(
-            TextColumn("[bold]Ingesting"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[current]}"), TimeElapsedColumn(),
-            console=err, disable=args.quiet, transient=True,
-        )
+        for target in args.delete:
+            deleted.append((target, ingestor.delete(target)))
         with progress:
-            task = progress.add_task("ingest", total=None, current="")
-            report = ingestor.ingest(
-                args.paths,
-                on_total=lambda n: progress.update(task, total=n),
-                on_file=lambda p: progress.update(task, advance=1, current=Path(p).name[:40]),
-            )
+            task = progress.add_task("Ingesting", total=None, current="")
+            if paths:
+                report = ingestor.ingest(
+                    paths,
+                    on_total=lambda n: progress.update(task, total=n),
+                    on_file=lambda p: progress.update(task, advance=1,
+                                                      current=Path(p).name[:40]),
+                )
+            if urls:
+                report.merge(ingestor.ingest_raw(web.raws()))
     except (StoreError, EmbeddingError) as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return 2
@@ -71,6 +99,17 @@ def main(argv: list[str] | None = None) -> int:
         if ingestor is not None:
             ingestor.close()
 
+    missing = 0
+    for target, ids in deleted:
+        if ids:
+            out.print(f"deleted: {escape(target)} ({', '.join(ids)})", soft_wrap=True)
+        else:
+            missing += 1
+            err.print(f"[red]failed:[/red] {escape(target)}: no such article", soft_wrap=True)
+    for note in web.notes:
+        err.print(f"[yellow]fallback:[/yellow] {escape(note)}", soft_wrap=True)
+    if not args.paths:
+        return 1 if missing else 0
     for error in report.errors:
         err.print(f"[red]failed:[/red] {escape(str(error))}", soft_wrap=True)
     table = Table(title="newsdesk-ingest")
@@ -79,10 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     c = report.counts
     table.add_row(str(c["added"]), str(c["updated"]), str(c["unchanged"]), str(c["failed"]),
                   str(report.chunks_written))
+    if c["duplicate"]:
+        table.caption = (f"{c['duplicate']} near-duplicate(s) of stored stories: kept as "
+                         "\"also reported by\" on them, not indexed again")
     out.print(table)
     if report.repaired:
         out.print(f"Repaired {report.repaired} article(s) left half-written by an earlier run.")
-    return 0 if report.ok else 1
+    return 0 if report.ok and not missing else 1
 
 
 def _open(settings: Settings, err: Console) -> Ingestor | RemoteIngestor:

@@ -22,9 +22,18 @@ from assistant.index.embeddings import NewsEmbeddings, get_embeddings
 from assistant.index.store import ArticleWrite, NewsStore
 from assistant.settings import Settings
 from assistant.text import printable_path
-from assistant.types import Article, ArticleRecord, Chunk, IngestReport, RawArticle, Status
+from assistant.types import (
+    Article,
+    ArticleRecord,
+    Chunk,
+    IngestReport,
+    RawArticle,
+    Status,
+    make_article_id,
+)
 from ingest.chunking import chunk_body, embedding_text, make_splitter
-from ingest.metadata import to_article
+from ingest.dedup import DuplicateIndex, pack, signature
+from ingest.metadata import canonical_url, to_article
 from ingest.readers import ReadResult, from_record, read_file
 
 
@@ -102,11 +111,23 @@ class _Pending:
     status: Status
     # Per chunk: its sentences' (start, end) in the article body, as the answerer splits them.
     sentences: list[list[tuple[int, int]]]
+    minhash: str = ""
+
+
+@dataclass(frozen=True)
+class _Duplicate:
+    """A near-duplicate of a stored article: recorded as another outlet of it, not embedded."""
+
+    article: Article
+    of: str  # the id of the article stored for retrieval
+    minhash: str
+    similarity: float
 
 
 # What preparing a group of articles decided before any model call: failures and unchanged
 # articles, reported in this order when the group is taken up.
-_Outcome = IngestError | tuple[str, str]  # an error, or (location, id) of an unchanged article
+# An error, (location, id) of an unchanged article, or a near-duplicate.
+_Outcome = IngestError | tuple[str, str] | _Duplicate
 
 # Articles prepared together (one store look-up for their hashes) and handed on as one piece.
 _GROUP = 16
@@ -140,12 +161,30 @@ class Ingestor:
         if self.embeddings.sentence_vectors:
             # Stores written before sentence vectors existed are re-indexed to get them.
             self.index_key += f"|{sentences.FORMAT}"
+        # Signatures of the stored articles, re-read when another process wrote the store.
+        self.duplicates = DuplicateIndex()
+        self._duplicates_at: str | None = None
 
     def close(self) -> None:
         """Release the store this ingestor opened (another process may open its directory
         afterwards); a store it was given stays open."""
         if self._own_store:
             self.store.close()
+
+    def delete(self, target: str) -> list[str]:
+        """Remove the article with this id, or with this URL (any variant of it), and all its
+        chunks; the ids removed (none when nothing matched)."""
+        target = target.strip()
+        url = canonical_url(target)
+        if url:
+            ids = self.store.find_articles(make_article_id(url=url), url=url)
+        else:
+            ids = self.store.find_articles(target)
+        copies = self.store.reported_by(ids)
+        for article_id in ids:
+            self.store.delete_article(article_id)  # its near-duplicates' records too
+            self.duplicates.remove(article_id)
+        return ids + [r.article_id for aid in ids for r in copies.get(aid, [])]
 
     def version(self, article: Article) -> str:
         """The hash stored with an article's chunks: its content plus the index settings."""
@@ -157,6 +196,7 @@ class Ingestor:
         """Ingest files and folders; `on_file` is called after each file (for progress bars)."""
         report = IngestReport()
         report.repaired = self.store.repair(self.store.repair_grace_s())
+        self._sync_duplicates()
         exclude = None if self.settings.chroma_host else self.settings.data_dir
         found = list(discover((Path(p) for p in paths), exclude=exclude))
         if on_total:
@@ -169,7 +209,7 @@ class Ingestor:
                     on_file(piece.location)
                 continue
             pending, outcomes = piece
-            _report_outcomes(report, outcomes)
+            self._settle(report, outcomes)
             for p in pending:
                 batch.append(p)
                 size += len(p.chunks)
@@ -178,6 +218,7 @@ class Ingestor:
                     self._flush(batch, report)
                     batch, size = [], 0
         self._flush(batch, report)
+        self._duplicates_at = self.store.generation()
         return report
 
     def _read_ahead(self, found: list[Path | IngestError]) -> Iterator[
@@ -246,6 +287,7 @@ class Ingestor:
         the server's route for `newsdesk-ingest` and for API records."""
         report = IngestReport()
         report.repaired = self.store.repair(self.store.repair_grace_s())
+        self._sync_duplicates()
         result = ReadResult()
         for raw in raws:
             if isinstance(raw, IngestError):
@@ -260,10 +302,21 @@ class Ingestor:
                 result.articles.append(raw)
         batch: list[_Pending] = []
         for pending, outcomes in self._prepare(result, set()):
-            _report_outcomes(report, outcomes)
+            self._settle(report, outcomes)
             batch.extend(pending)
         self._flush(batch, report)
+        self._duplicates_at = self.store.generation()
         return report
+
+    def _sync_duplicates(self) -> None:
+        """Re-read the stored signatures when the store changed since this ingestor last
+        wrote it (another process, or a repair)."""
+        if not self.settings.dedup:
+            return
+        generation = self.store.generation()
+        if generation != self._duplicates_at:
+            self.duplicates.load(self.store.signatures())
+            self._duplicates_at = generation
 
     def _read(self, path: Path,
               seen_ids: set[str]) -> Iterator[tuple[list[_Pending], list[_Outcome]]]:
@@ -291,7 +344,9 @@ class Ingestor:
                 articles.append(to_article(raw))
             except IngestError as exc:
                 outcomes.append(exc)
-        known = self.store.committed_hashes([a.article_id for a in articles])
+        ids = [a.article_id for a in articles]
+        known = self.store.committed_hashes(ids)
+        as_duplicate = self.store.duplicate_hashes(ids)
         pending = []
         for article in articles:
             aid = article.article_id
@@ -299,9 +354,20 @@ class Ingestor:
                 outcomes.append((article.location, aid))
                 continue
             seen_ids.add(aid)
-            if known.get(aid) == self.version(article):
+            version = self.version(article)
+            if version in (known.get(aid), as_duplicate.get(aid)):
                 outcomes.append((article.location, aid))
                 continue
+            found = signature(article.body) if self.settings.dedup else None
+            packed = pack(found) if found is not None else ""
+            if found is not None:
+                # A stored article stays the one retrieved; a new one may be another outlet's
+                # copy of a stored story.
+                match = None if aid in known else self.duplicates.find(found, exclude=aid)
+                if match is not None:
+                    outcomes.append(_Duplicate(article, match[0], packed, match[1]))
+                    continue
+                self.duplicates.add(aid, found)  # later articles of this run see it too
             try:
                 chunks = chunk_body(article.body, self.splitter)
             except ValueError as exc:
@@ -313,11 +379,12 @@ class Ingestor:
             spans = [[(start, end) for _, start, end in sentences.split(c.text, article.lang,
                                                                       c.start)]
                      for c in chunks]
-            pending.append(_Pending(article, chunks, "updated" if aid in known else "added",
-                                    spans))
+            status: Status = "updated" if aid in known or aid in as_duplicate else "added"
+            pending.append(_Pending(article, chunks, status, spans, packed))
         return pending, outcomes
 
-    def _record(self, article: Article, n_chunks: int) -> ArticleRecord:
+    def _record(self, article: Article, n_chunks: int, minhash: str = "",
+                duplicate_of: str = "") -> ArticleRecord:
         return ArticleRecord(
             article_id=article.article_id,
             content_hash=self.version(article),
@@ -330,7 +397,22 @@ class Ingestor:
             external_id=article.external_id,
             path=article.location,
             n_chunks=n_chunks,
+            minhash=minhash,
+            duplicate_of=duplicate_of,
         )
+
+    def _settle(self, report: IngestReport, outcomes: list[_Outcome]) -> None:
+        """Report what was decided without the model; record near-duplicates."""
+        for outcome in outcomes:
+            if isinstance(outcome, IngestError):
+                report._fail(outcome)
+            elif isinstance(outcome, _Duplicate):
+                article = outcome.article
+                self.store.write_duplicate(self._record(article, 0, outcome.minhash,
+                                                        duplicate_of=outcome.of))
+                report._record(article.location, article.article_id, "duplicate")
+            else:
+                report._record(outcome[0], outcome[1], "unchanged")
 
     def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
         if not batch:
@@ -352,7 +434,8 @@ class Ingestor:
             n = len(p.chunks)
             packed = [sentences.pack([start for start, _ in found], pooled[offset + j])
                       for j, found in enumerate(p.sentences)]
-            items.append((self._record(p.article, n), p.chunks, vectors[offset:offset + n],
+            items.append((self._record(p.article, n, p.minhash), p.chunks,
+                          vectors[offset:offset + n],
                           packed))
             offset += n
         self.store.write(items)
@@ -360,10 +443,3 @@ class Ingestor:
         for p in batch:
             report._record(p.article.location, p.article.article_id, p.status)
 
-
-def _report_outcomes(report: IngestReport, outcomes: list[_Outcome]) -> None:
-    for outcome in outcomes:
-        if isinstance(outcome, IngestError):
-            report._fail(outcome)
-        else:
-            report._record(outcome[0], outcome[1], "unchanged")

@@ -133,7 +133,7 @@ def _read_markdown(location: str, text: str) -> ReadResult:
     return ReadResult([article])
 
 
-def _read_html(location: str, text: str) -> ReadResult:
+def read_html(location: str, text: str) -> ReadResult:
     try:
         doc = trafilatura.bare_extraction(
             text, with_metadata=True, include_comments=False, include_tables=True,
@@ -252,8 +252,8 @@ _READERS: dict[str, Callable[[str, str], ReadResult]] = {
     ".txt": _read_plain,
     ".md": _read_markdown,
     ".markdown": _read_markdown,
-    ".html": _read_html,
-    ".htm": _read_html,
+    ".html": read_html,
+    ".htm": read_html,
     ".json": _read_json,
     ".jsonl": _read_jsonl,
 }

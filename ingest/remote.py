@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from assistant.errors import IngestError, StoreError
-from assistant.index.store_owner import LOCAL_INGEST_ROUTE, Owner, current_owner
+from assistant.index.store_owner import LOCAL_DELETE_ROUTE, LOCAL_INGEST_ROUTE, Owner, current_owner
 from assistant.settings import Settings
 from assistant.types import RawArticle
 from ingest.pipeline import IngestReport, discover
@@ -80,6 +80,37 @@ class RemoteIngestor:
         _progress(on_file, done_files)
         return report
 
+    def ingest_raw(self, raws: Sequence[RawArticle | IngestError]) -> IngestReport:
+        """Ingest articles read here (from URLs) on the server; errors pass through."""
+        report = IngestReport()
+        batch: list[dict[str, object]] = []
+        size = 0
+        for raw in raws:
+            if isinstance(raw, IngestError):
+                report._fail(raw)
+                continue
+            record = asdict(raw)
+            cost = len(json.dumps(record, ensure_ascii=False).encode("utf-8"))
+            if batch and (len(batch) >= BATCH_ARTICLES or size + cost > BATCH_BYTES):
+                self._send(batch, report)
+                batch, size = [], 0
+            batch.append(record)
+            size += cost
+        self._send(batch, report)
+        return report
+
+    def delete(self, target: str) -> list[str]:
+        """Remove the article with this id or URL on the server; the ids removed."""
+        try:
+            response = self.client.post(LOCAL_DELETE_ROUTE, json={"target": target})
+        except httpx.HTTPError as exc:
+            raise ServerGone(f"the newsdesk server at {self.url} stopped answering "
+                             f"({type(exc).__name__}: {exc})") from exc
+        if response.status_code != 200:
+            raise ServerGone(f"the newsdesk server at {self.url} refused the deletion "
+                             f"(HTTP {response.status_code}: {_detail(response)})")
+        return [str(aid) for aid in response.json()["deleted"]]
+
     def close(self) -> None:
         self.client.close()
 
@@ -113,8 +144,8 @@ class RemoteIngestor:
             raise ServerGone(f"the newsdesk server at {self.url} refused the articles "
                              f"(HTTP {response.status_code}: {_detail(response)})")
         body = response.json()
-        for name in ("added", "updated", "unchanged"):
-            report.counts[name] += int(body[name])
+        for name in ("added", "updated", "unchanged", "duplicate"):
+            report.counts[name] += int(body.get(name, 0))
         for error in body["errors"]:
             report._fail(IngestError(error["location"], error["reason"]))
         report.chunks_written += int(body.get("chunks_written", 0))

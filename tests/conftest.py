@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from news_site import NewsSite
 
 from assistant.index.embeddings import NewsEmbeddings, get_embeddings
 from assistant.service import Assistant
@@ -143,3 +144,12 @@ def live_server(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def news_site() -> Iterator[NewsSite]:
+    """The test news site (`tests/news_site.py`) served on a loopback port."""
+    site = NewsSite()
+    with live_server(site.app()) as base:
+        site.base = base
+        yield site

@@ -109,3 +109,29 @@ def test_each_chat_question_costs_one_request_and_the_limit_says_so(
         box.press("Enter")
         page.get_by_text("rate limit exceeded").first.wait_for(timeout=60_000)
         assert "try again in" in page.content()
+
+
+def test_second_tab_adds_urls_lists_searches_and_deletes(page, server_url: str,
+                                                          news_site) -> None:
+    page.goto(server_url, wait_until="domcontentloaded")
+    page.get_by_role("tab", name="Add and manage news").click()
+    page.get_by_label("URLs of pages or feeds").fill(
+        f"{news_site.base}/story/ferry\n{news_site.base}/missing\nnot-a-url")
+    page.get_by_role("button", name="Add to the news").click()
+    page.get_by_text("1 added", exact=False).first.wait_for(timeout=120_000)
+    results = page.get_by_label("Per item").inner_text()
+    assert "added" in results and "HTTP 404 Not Found" in results
+    assert "not an http(s) URL" in results
+    articles = page.get_by_label("Articles", exact=True)
+    assert "Island ferry to run every twenty minutes" in articles.inner_text()
+
+    page.get_by_label("Search by title or outlet").fill("harbor times")
+    page.wait_for_timeout(1500)
+    listed = articles.inner_text()
+    assert "Island ferry" in listed and "Carrow" not in listed
+
+    page.get_by_label("Article id or URL (pick a row)").fill(f"{news_site.base}/story/ferry")
+    page.get_by_role("button", name="Delete article").click()
+    page.get_by_text("Deleted ", exact=False).first.wait_for(timeout=60_000)
+    page.wait_for_timeout(500)
+    assert "Island ferry" not in articles.inner_text()

@@ -267,7 +267,8 @@ def test_rerun_reuses_the_cached_store(tmp_path: Path, cache: Path) -> None:
     again = run_eval(tmp_path, DATA / "multihop_articles.jsonl",
                      DATA / "multihop_questions.jsonl", "--limit", "2", cache=cache)
     assert again["store"] == first["store"] and Path(again["store"]).is_dir()
-    assert again["ingest"] == {"added": 0, "updated": 0, "unchanged": 4, "failed": 0}
+    assert again["ingest"] == {"added": 0, "updated": 0, "unchanged": 4, "duplicate": 0,
+                               "failed": 0}
     assert again["questions"] == 2
     fresh = run_eval(tmp_path, DATA / "multihop_articles.jsonl",
                      DATA / "multihop_questions.jsonl", "--limit", "2", "--fresh", cache=cache)

@@ -170,7 +170,8 @@ def test_lone_surrogate_fails_only_its_record(ingestor: Ingestor, tmp_path: Path
         reason = errors[f"{folder / 'feed.jsonl'}:{lineno}"]
         assert f"'{field}'" in reason and "surrogate" in reason and "\\udfff" in reason
     assert "surrogate" in errors[str(folder / "one.json")]
-    assert report.counts == {"added": 2, "updated": 0, "unchanged": 0, "failed": 6}
+    assert report.counts == {"added": 2, "updated": 0, "unchanged": 0, "duplicate": 0,
+                             "failed": 6}
     assert "new slide" in _store_text(ingestor) and "twenty minutes" in _store_text(ingestor)
     assert "Pool \U0001f3ca" in {r.title for r in ingestor.store.list_articles(limit=10)}
 
@@ -204,7 +205,8 @@ def test_deeply_nested_json_fails_only_its_file(ingestor: Ingestor, tmp_path: Pa
     errors = _errors_by_location(report)
     assert "nested too deeply" in errors[str(folder / "deep.json")]
     assert "nested too deeply" in errors[f"{folder / 'deep.jsonl'}:2"]
-    assert report.counts == {"added": 2, "updated": 0, "unchanged": 0, "failed": 2}
+    assert report.counts == {"added": 2, "updated": 0, "unchanged": 0, "duplicate": 0,
+                             "failed": 2}
 
 
 def test_invalid_dates_and_wrong_field_types_fail_their_record(tmp_path: Path) -> None:

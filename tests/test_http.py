@@ -33,7 +33,7 @@ def test_answer_returns_the_answer_shape(client: TestClient) -> None:
     assert "400%" in answer.answer and answer.mode == "extractive" and not answer.refused
     assert set(response.json()["citations"][0]) == {
         "n", "article_id", "title", "url", "source", "published_at", "passage", "start", "end",
-        "score"}
+        "score", "also_reported_by"}
 
 
 def test_answer_uses_history(client: TestClient) -> None:

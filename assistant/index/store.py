@@ -551,13 +551,65 @@ class NewsStore:
                 "disk is full: free space and run newsdesk-ingest again; nothing was written, "
                 "committed articles are intact", "disk_full")
 
+    @_chroma_errors
+    def find_articles(self, article_id: str = "", url: str = "") -> list[str]:
+        """Ids of the stored articles with this id or this stored URL (any status)."""
+        found = []
+        if article_id:
+            found += self.articles.get(ids=[article_id], include=[])["ids"]
+        if url:
+            found += self.articles.get(where={"url": url}, include=[])["ids"]
+        return list(dict.fromkeys(found))
+
     @_chroma_writes
     def delete_article(self, article_id: str) -> None:
-        """Remove an article and all its chunks."""
+        """Remove an article and all its chunks (and the records of its near-duplicates,
+        which have no chunks of their own)."""
         self._bump_generation()
         self.chunks.delete(where={"article_id": article_id})
         self.articles.delete(ids=[article_id])
+        self.articles.delete(where={"duplicate_of": article_id})
         self._bump_generation()
+
+    @_chroma_writes
+    def write_duplicate(self, record: ArticleRecord) -> None:
+        """Record a near-duplicate (`record.duplicate_of` set): no chunks, listed as another
+        outlet of the article it duplicates. Chunks of an earlier version of it go."""
+        self._bump_generation()
+        self.chunks.delete(where={"article_id": record.article_id})
+        self._upsert_records([(record, "duplicate")])
+        self._bump_generation()
+
+    @_chroma_errors
+    def duplicate_hashes(self, article_ids: Sequence[str]) -> dict[str, str]:
+        """Content hash of each of these articles that is stored as a near-duplicate."""
+        ids = list(dict.fromkeys(article_ids))
+        got = self.articles.get(ids=ids, include=["metadatas"]) if ids else {"ids": []}
+        return {aid: str(meta.get("content_hash", "")) for aid, meta in
+                zip(got["ids"], got.get("metadatas") or [], strict=True)
+                if meta and meta.get("status") == "duplicate"}
+
+    @_chroma_errors
+    def reported_by(self, article_ids: Sequence[str]) -> dict[str, list[ArticleRecord]]:
+        """Per article, the near-duplicates recorded for it (other outlets), oldest first."""
+        ids = list(dict.fromkeys(article_ids))
+        if not ids:
+            return {}
+        got = self.articles.get(where={"duplicate_of": {"$in": ids}}, include=["metadatas"])
+        found: dict[str, list[ArticleRecord]] = {}
+        for aid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+            record = _record(aid, meta)
+            found.setdefault(record.duplicate_of, []).append(record)
+        for records in found.values():
+            records.sort(key=lambda r: (r.published_at, r.source))
+        return found
+
+    @_chroma_errors
+    def signatures(self) -> list[tuple[str, str]]:
+        """(id, MinHash) of every committed article that has one: the duplicate index."""
+        got = self.articles.get(where={"status": "committed"}, include=["metadatas"])
+        return [(aid, str(meta.get("minhash", ""))) for aid, meta in
+                zip(got["ids"], got["metadatas"] or [], strict=True) if meta.get("minhash")]
 
     def repair_grace_s(self) -> float:
         """The grace `repair` gives pending writes: none on an embedded store (one writer)."""
@@ -685,4 +737,6 @@ def _record(article_id: str, meta: dict[str, Any]) -> ArticleRecord:
         external_id=str(meta.get("external_id", "")),
         path=str(meta.get("path", "")),
         n_chunks=int(meta.get("n_chunks", 0)),
+        minhash=str(meta.get("minhash", "")),
+        duplicate_of=str(meta.get("duplicate_of", "")),
     )

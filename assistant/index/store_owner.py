@@ -34,6 +34,8 @@ OWNER_FILE = "newsdesk-owner.json"
 Role = Literal["server", "ingest"]
 # Where a server that owns a store directory takes articles from `newsdesk-ingest`.
 LOCAL_INGEST_ROUTE = "/_local/ingest"
+# Where `newsdesk-ingest --delete` removes an article from the store the server owns.
+LOCAL_DELETE_ROUTE = "/_local/delete"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from assistant.settings import Settings
 
 _COSTLY = re.compile(
-    r"/(answer|answer/stream|articles"  # the API
+    r"/(answer|answer/stream|articles(/[^/]+)?"  # the API (DELETE /articles/<id> too)
     r"|login"  # Gradio's login form
     r"|gradio_api/(call/(v2/)?[^/]+|upload))/?"  # Gradio's API; GET call/<name>/<id> is free
 )

@@ -3,6 +3,7 @@ through the assistant's own store (the one place where `assistant` meets `ingest
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection
 
 from fastapi import FastAPI
@@ -21,4 +22,21 @@ def create_app(assistant: Assistant, chat_fns: Collection[int] = ()) -> FastAPI:
         return Ingestor(assistant.settings, store=assistant.store,
                         embeddings=assistant.embeddings)
 
-    return build_app(assistant, ingestor, chat_fns)
+    app = build_app(assistant, ingestor, chat_fns)
+    if assistant.settings.watch:
+        _watch(app, assistant)
+    return app
+
+
+def _watch(app: FastAPI, assistant: Assistant) -> None:
+    """Poll `NEWSDESK_WATCH` on a thread, writing through the app's one-writer lock, so the
+    chat and the API answer from new items at once."""
+    from ingest.watch import IngestorWriter, Watcher
+
+    settings = assistant.settings
+    watcher = Watcher(settings, settings.watch, IngestorWriter(app.state.writing),
+                      settings.watch_every_s)
+    stop = threading.Event()
+    app.state.watcher, app.state.stop_watching = watcher, stop
+    threading.Thread(target=watcher.run, args=(stop,), name="newsdesk-watch",
+                     daemon=True).start()

@@ -25,12 +25,12 @@ from assistant.errors import (
     QuestionError,
     StoreError,
 )
-from assistant.index.store_owner import LOCAL_INGEST_ROUTE
+from assistant.index.store_owner import LOCAL_DELETE_ROUTE, LOCAL_INGEST_ROUTE
 from assistant.server.access import AccessControl
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.text import invalid_unicode, printable
-from assistant.types import Answer, IngestReport, RawArticle
+from assistant.types import Answer, IngestReport, RawArticle, ReportedBy
 from assistant.types import Message as ChatMessage
 
 
@@ -152,6 +152,8 @@ class ArticleOut(BaseModel):
     published_at: str
     lang: str
     n_chunks: int
+    also_reported_by: list[ReportedBy] = Field(
+        default_factory=list, description="Other outlets that ran the same story.")
 
 
 class _JsonBody(BaseModel):
@@ -233,6 +235,8 @@ class IngestResult(BaseModel):
     added: int
     updated: int
     unchanged: int
+    duplicate: int = Field(0, description="Near-duplicates of stored stories, kept as another "
+                                          "outlet of them (`also_reported_by`), not indexed")
     failed: int
     errors: list[IngestFailure]
     chunks_written: int = 0
@@ -259,6 +263,14 @@ class LocalIngestRequest(BaseModel):
     articles: list[RawArticleIn] = Field(min_length=1, max_length=1000)
 
 
+class LocalDeleteRequest(BaseModel):
+    target: str = Field(min_length=1, max_length=4096, description="An article id or URL.")
+
+
+class Deleted(BaseModel):
+    deleted: list[str] = Field(description="Ids of the articles removed, with all their chunks.")
+
+
 class ArticlePage(BaseModel):
     articles: list[ArticleOut]
     offset: int
@@ -279,6 +291,10 @@ class ArticleIngestor(Protocol):
 
     def ingest_raw(self, raws: Sequence[RawArticle | IngestError]) -> IngestReport:
         """Ingest articles that a reader already read."""
+        ...
+
+    def delete(self, target: str) -> list[str]:
+        """Remove the article with this id (or URL) and its chunks; the ids removed."""
         ...
 
 
@@ -367,13 +383,18 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
     ingest_lock = threading.Lock()
     built: list[ArticleIngestor] = []  # on first use: the read-only API never needs it
 
-    def run_ingest(work: Callable[[ArticleIngestor], IngestReport]) -> IngestResult:
+    def writing(work: Callable[[ArticleIngestor], Any]) -> Any:
         if ingestor is None:
             raise HTTPException(503, "this server does not take articles")
         with ingest_lock:  # one writer: this process owns the store
             if not built:
                 built.append(ingestor())
-            report = work(built[0])
+            return work(built[0])
+
+    app.state.writing = writing  # the server's watcher writes through the same lock
+
+    def run_ingest(work: Callable[[ArticleIngestor], IngestReport]) -> IngestResult:
+        report = writing(work)
         return IngestResult(
             **report.counts,
             errors=[IngestFailure(location=e.location, reason=e.reason) for e in report.errors],
@@ -394,13 +415,34 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
         raws = [RawArticle(**article.model_dump()) for article in request.articles]
         return run_ingest(lambda ing: ing.ingest_raw(raws))
 
+    @app.delete("/articles/{article_id}", response_model=Deleted, dependencies=guarded,
+                responses={404: {"description": "No article has this id."}})
+    def delete_article(article_id: str) -> Deleted:
+        """Remove an article and all its chunks; it is never cited again."""
+        if "://" in article_id or not 0 < len(article_id) <= 200:
+            raise HTTPException(422, "expected an article id (from GET /articles)")
+        deleted = writing(lambda ing: ing.delete(article_id))
+        if not deleted:
+            raise HTTPException(404, f"no article has the id {article_id!r}")
+        return Deleted(deleted=deleted)
+
+    @app.post(LOCAL_DELETE_ROUTE, response_model=Deleted, include_in_schema=False,
+              dependencies=[Depends(_require_owner_token(assistant))])
+    def delete_local(request: LocalDeleteRequest) -> Deleted:
+        """`newsdesk-ingest --delete ID|URL` on this server's store."""
+        return Deleted(deleted=writing(lambda ing: ing.delete(request.target)))
+
     @app.get("/articles", response_model=ArticlePage, dependencies=guarded)
     def articles(offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> ArticlePage:
         """The indexed articles, a page at a time."""
         records = assistant.articles(offset=offset, limit=limit)
+        copies = assistant.store.reported_by([r.article_id for r in records])
         return ArticlePage(
             articles=[ArticleOut(**{k: v for k, v in asdict(r).items()
-                                    if k in ArticleOut.model_fields}) for r in records],
+                                    if k in ArticleOut.model_fields},
+                                 also_reported_by=[ReportedBy.of(c) for c in
+                                                   copies.get(r.article_id, [])])
+                      for r in records],
             offset=offset, limit=limit, total=assistant.store.count_articles(),
         )
 

@@ -1,0 +1,441 @@
+"""URLs -> raw articles: fetch pages and feeds (RSS 0.9x/2.0, Atom, JSON Feed) politely.
+
+`read_urls` fetches every URL (at most `fetch_per_host` requests at a time per host, robots.txt
+respected, sizes, redirects and time bounded), tells pages from feeds by content type and
+content, extracts pages with trafilatura and feed items through their own pages, falling back
+to the item's own text when its page cannot be fetched. Every failure is one `IngestError`
+naming the URL and the reason; the other URLs go on. Nothing is written here: the raw articles
+go through the same paths as files (`Ingestor.ingest_raw`, or the server that owns the store).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
+from urllib.robotparser import RobotFileParser
+
+import feedparser
+import httpx
+import lxml.html
+from trafilatura.utils import decode_file
+
+from assistant.errors import IngestError
+from assistant.settings import Settings
+from assistant.types import RawArticle, url_key
+from ingest.readers import read_html
+
+_URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml")
+_JSON_TYPES = ("application/feed+json", "application/json")
+_XML_TYPES = ("application/xml", "text/xml")
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+# Requests in flight in all, across hosts (each host has its own, smaller limit).
+_WORKERS = 8
+
+
+def is_url(text: str) -> bool:
+    """True for an http(s) URL, as `newsdesk-ingest` tells URLs from paths."""
+    return bool(_URL.match(text.strip()))
+
+
+class FetchError(IngestError):
+    """A URL that could not be fetched or read; `location` is the URL."""
+
+
+@dataclass
+class Fetched:
+    """A fetched response: the URL after redirects, its status and (unless 304) its body."""
+
+    url: str
+    status: int
+    content_type: str
+    body: bytes = b""
+    etag: str = ""
+    last_modified: str = ""
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+class Fetcher:
+    """One polite HTTP client: a User-Agent, robots.txt, per-host concurrency and bounds.
+
+    `transport` is for tests that serve from memory; by default the network is used.
+    """
+
+    def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
+        self.settings = settings
+        self.client = httpx.Client(
+            follow_redirects=True, max_redirects=settings.fetch_max_redirects,
+            timeout=httpx.Timeout(settings.fetch_timeout_s),
+            headers={"User-Agent": settings.fetch_user_agent,
+                     "Accept-Encoding": "gzip, deflate"},
+            transport=transport,
+        )
+        self._lock = threading.Lock()
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._robots: dict[str, RobotFileParser | str] = {}
+        self._robot_locks: dict[str, threading.Lock] = {}
+        self.requests = 0  # requests made, robots.txt included (the watcher's cost)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def get(self, url: str, etag: str = "", last_modified: str = "") -> Fetched:
+        """GET a URL that robots.txt allows; raises `FetchError` with the reason otherwise.
+
+        With `etag` / `last_modified` the request is conditional: an unchanged resource comes
+        back as status 304 with no body.
+        """
+        if (refusal := self._robots_refusal(url)) is not None:
+            raise FetchError(url, refusal)
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        return self._get(url, headers)
+
+    def _get(self, url: str, headers: dict[str, str]) -> Fetched:
+        limit = self.settings.fetch_max_bytes
+        # A server that trickles bytes is cut off too, not only one that stalls.
+        deadline = time.monotonic() + 4 * self.settings.fetch_timeout_s
+        with self._host_slot(url):
+            with self._lock:
+                self.requests += 1
+            try:
+                with self.client.stream("GET", url, headers=headers) as response:
+                    if response.status_code == 304:
+                        return _fetched(response, b"")
+                    if response.status_code >= 400:
+                        raise FetchError(url, f"HTTP {response.status_code} "
+                                              f"{response.reason_phrase}".rstrip())
+                    declared = response.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > limit:
+                        raise FetchError(url, _too_large(int(declared), limit))
+                    body = bytearray()
+                    for piece in response.iter_bytes():  # gzip already undone
+                        body += piece
+                        if len(body) > limit:
+                            raise FetchError(url, _too_large(None, limit))
+                        if time.monotonic() > deadline:
+                            raise FetchError(url, "timed out: the response took over "
+                                                  f"{4 * self.settings.fetch_timeout_s:g} s")
+                    return _fetched(response, bytes(body))
+            except httpx.TooManyRedirects as exc:
+                raise FetchError(url, f"too many redirects (over "
+                                      f"{self.settings.fetch_max_redirects}; a redirect "
+                                      "loop?)") from exc
+            except httpx.TimeoutException as exc:
+                raise FetchError(url, f"timed out after {self.settings.fetch_timeout_s:g} s "
+                                      f"({type(exc).__name__})") from exc
+            except httpx.HTTPError as exc:
+                raise FetchError(url, f"cannot fetch: {type(exc).__name__}: {exc}") from exc
+
+    def _host_slot(self, url: str) -> threading.BoundedSemaphore:
+        host = urlsplit(url).netloc.lower()
+        with self._lock:
+            if host not in self._hosts:
+                self._hosts[host] = threading.BoundedSemaphore(self.settings.fetch_per_host)
+            return self._hosts[host]
+
+    def _robots_refusal(self, url: str) -> str | None:
+        """Why robots.txt forbids this URL to our agent, or None when it allows it."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}".lower()
+        with self._lock:
+            origin_lock = self._robot_locks.setdefault(origin, threading.Lock())
+        with origin_lock:  # one robots.txt request per origin
+            rules = self._robots.get(origin)
+            if rules is None:
+                rules = self._robots[origin] = self._read_robots(origin)
+        if isinstance(rules, str):
+            return rules
+        if not rules.can_fetch(self.settings.fetch_user_agent, url):
+            return f"robots.txt of {origin} disallows it"
+        return None
+
+    def _read_robots(self, origin: str) -> RobotFileParser | str:
+        parser = RobotFileParser(origin + "/robots.txt")
+        try:
+            found = self._get(origin + "/robots.txt", {})
+        except FetchError as exc:
+            if re.match(r"HTTP 4\d\d", exc.reason):  # no robots.txt: everything is allowed
+                parser.parse([])
+                return parser
+            # RFC 9309: an unreachable robots.txt means nothing may be fetched.
+            return f"robots.txt of {origin} cannot be read ({exc.reason})"
+        parser.parse(decode_file(found.body).splitlines())
+        return parser
+
+
+def _fetched(response: httpx.Response, body: bytes) -> Fetched:
+    return Fetched(url=str(response.url), status=response.status_code,
+                   content_type=response.headers.get("content-type", ""), body=body,
+                   etag=response.headers.get("etag", ""),
+                   last_modified=response.headers.get("last-modified", ""))
+
+
+def _too_large(size: int | None, limit: int) -> str:
+    shown = f"{size:,} bytes, " if size is not None else ""
+    return f"too large: {shown}over the limit of {limit:,} bytes (NEWSDESK_FETCH_MAX_BYTES)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Telling pages from feeds, and reading each.
+
+Kind = Literal["page", "feed", "json_feed"]
+
+
+def kind_of(fetched: Fetched) -> Kind:
+    """What a response is, from its content type and its first bytes; `FetchError` when it
+    is neither an HTML page nor a feed."""
+    ctype = fetched.content_type.split(";")[0].strip().lower()
+    head = fetched.body[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    xml_feed = re.search(rb"<(rss|feed|rdf:rdf)[\s>]", head) is not None
+    if ctype in _JSON_TYPES or ctype.endswith("+json") or (not ctype and head[:1] == b"{"):
+        if b"jsonfeed.org" in fetched.body[:4096]:
+            return "json_feed"
+        raise FetchError(fetched.url, f"JSON that is not a JSON Feed ({ctype or 'no type'})")
+    if ctype in _FEED_TYPES:
+        return "feed"
+    if ctype in _HTML_TYPES or ctype in _XML_TYPES or ctype in ("", "text/plain"):
+        if xml_feed:
+            return "feed"  # servers often label feeds text/html or text/xml
+        if ctype in _HTML_TYPES or re.search(rb"<(!doctype html|html)[\s>]", head):
+            return "page"
+    raise FetchError(fetched.url, f"not an HTML page or a feed (content type "
+                                  f"{ctype or 'missing'})")
+
+
+@dataclass
+class FeedItem:
+    """One entry of a feed, with the fields a newsroom feed carries."""
+
+    feed_url: str
+    link: str
+    title: str = ""
+    text: str = ""  # the item's own content, as plain text
+    published: str = ""
+    author: str = ""
+    guid: str = ""
+    outlet: str = ""  # the feed's title
+
+    @property
+    def location(self) -> str:
+        return self.link or f"{self.feed_url}#{self.guid or self.title}"
+
+    @property
+    def key(self) -> str:
+        """What identifies the item between polls (the watcher's memory)."""
+        return self.guid or self.link or self.title
+
+
+def parse_feed(fetched: Fetched, kind: Kind) -> list[FeedItem]:
+    """The items of an RSS, Atom or JSON Feed document; `FetchError` when it is malformed."""
+    if kind == "json_feed":
+        return _parse_json_feed(fetched)
+    parsed = feedparser.parse(fetched.body, response_headers={
+        "content-type": fetched.content_type or "application/xml",
+        "content-location": fetched.url})
+    problem = parsed.get("bozo_exception")
+    if parsed.get("bozo") and not isinstance(problem, feedparser.CharacterEncodingOverride):
+        raise FetchError(fetched.url, f"malformed feed: {problem}")
+    if not parsed.get("version"):
+        raise FetchError(fetched.url, "malformed feed: neither RSS nor Atom")
+    outlet = str(parsed.feed.get("title", "")).strip()
+    items = []
+    for entry in parsed.entries:
+        content = entry.get("content") or []
+        html = content[0].get("value", "") if content else entry.get("summary", "")
+        author = entry.get("author", "")
+        items.append(FeedItem(
+            feed_url=fetched.url, link=_absolute(fetched.url, entry.get("link", "")),
+            title=str(entry.get("title", "")).strip(), text=_html_text(html),
+            published=str(entry.get("published") or entry.get("updated") or ""),
+            author=str(author), guid=str(entry.get("id", "")), outlet=outlet))
+    return items
+
+
+def _parse_json_feed(fetched: Fetched) -> list[FeedItem]:
+    # feedparser 6 reads no JSON Feed; the format is small enough to read here.
+    try:
+        doc = json.loads(decode_file(fetched.body))
+    except ValueError as exc:
+        raise FetchError(fetched.url, f"malformed feed: not valid JSON ({exc})") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+        raise FetchError(fetched.url, "malformed feed: a JSON Feed needs an `items` list")
+    outlet = str(doc.get("title", "")).strip()
+    items = []
+    for entry in doc["items"]:
+        if not isinstance(entry, dict):
+            raise FetchError(fetched.url, "malformed feed: an item is not an object")
+        authors = entry.get("authors") or ([entry["author"]] if entry.get("author") else [])
+        names = [str(a.get("name", "")) for a in authors if isinstance(a, dict)]
+        text = _text_field(entry, "content_text") or _html_text(
+            _text_field(entry, "content_html")) or _text_field(entry, "summary")
+        items.append(FeedItem(
+            feed_url=fetched.url,
+            link=_absolute(fetched.url, _text_field(entry, "url") or
+                           _text_field(entry, "external_url")),
+            title=_text_field(entry, "title"), text=text,
+            published=_text_field(entry, "date_published") or
+            _text_field(entry, "date_modified"),
+            author=", ".join(n for n in names if n), guid=_text_field(entry, "id"),
+            outlet=outlet))
+    return items
+
+
+def _text_field(entry: dict[str, Any], name: str) -> str:
+    value = entry.get(name)
+    return str(value).strip() if isinstance(value, str | int) else ""
+
+
+def _absolute(base: str, link: str) -> str:
+    link = link.strip()
+    return urljoin(base, link) if link else ""
+
+
+def _html_text(html: str) -> str:
+    """Plain text of a feed item's HTML content, a paragraph a line."""
+    if not html.strip():
+        return ""
+    if "<" not in html:
+        return html.strip()
+    marked = re.sub(r"(?i)<br\s*/?>|</(p|div|h\d|li|blockquote)>", "\n", html)
+    try:
+        text = lxml.html.fragment_fromstring(marked, create_parent="div").text_content()
+    except (ValueError, lxml.etree.ParserError):
+        return ""
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def page_article(fetched: Fetched, item: FeedItem | None = None) -> RawArticle:
+    """A fetched HTML page as a raw article (trafilatura: main text, title, date, author,
+    outlet); a feed item fills in what the page does not say."""
+    try:
+        found = read_html(fetched.url, decode_file(fetched.body)).articles[0]
+    except IngestError as exc:
+        raise FetchError(fetched.url, exc.reason) from exc
+    found.location = item.location if item else fetched.url
+    # The page's own canonical link names the article when it is on the same site (a page
+    # must not claim another site's article); else the URL it was fetched from.
+    same_site = found.url and _site(found.url) == _site(fetched.url)
+    found.url = found.url if same_site else fetched.url
+    if item is not None:
+        if not found.title and item.title:
+            found.title, found.has_title = item.title, True
+        found.published_at = found.published_at or item.published
+        found.author = found.author or item.author
+        found.source = found.source or item.outlet
+    return found
+
+
+def item_article(item: FeedItem) -> RawArticle:
+    """A feed item from its own content (its page could not be fetched)."""
+    if not item.text.strip():
+        raise FetchError(item.location, "the feed item has no text of its own")
+    return RawArticle(location=item.location, body=item.text, title=item.title,
+                      has_title=bool(item.title), url=item.link, published_at=item.published,
+                      author=item.author, source=item.outlet, external_id="" if item.link
+                      else item.guid)
+
+
+def _site(url: str) -> str:
+    return urlsplit(url_key(url)).netloc
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole job for a list of URLs.
+
+
+@dataclass
+class WebResult:
+    """What reading a list of URLs gave: articles, one error per failure, and notes (feed
+    items whose page could not be fetched, ingested from the feed's own text)."""
+
+    articles: list[RawArticle] = field(default_factory=list)
+    errors: list[IngestError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def raws(self) -> list[RawArticle | IngestError]:
+        return [*self.articles, *self.errors]
+
+
+def read_urls(urls: Sequence[str], settings: Settings, fetcher: Fetcher | None = None,
+              on_url: Callable[[str], None] | None = None) -> WebResult:
+    """Fetch and read page and feed URLs into raw articles; `on_url` after each URL is done.
+
+    `fetcher`: reuse a client (and its robots.txt cache); by default one is made and closed.
+    """
+    own = fetcher is None
+    fetcher = fetcher or Fetcher(settings)
+    result = WebResult()
+    try:
+        with ThreadPoolExecutor(_WORKERS, thread_name_prefix="newsdesk-fetch") as pool:
+            firsts = list(pool.map(lambda u: _first(fetcher, u), urls))
+            items: list[FeedItem] = []
+            for url, outcome in zip(urls, firsts, strict=True):
+                if isinstance(outcome, IngestError):
+                    result.errors.append(outcome)
+                elif isinstance(outcome, RawArticle):
+                    result.articles.append(outcome)
+                else:
+                    items.extend(outcome)
+                if on_url:
+                    on_url(url)
+            read_items(items, fetcher, result, pool)
+    finally:
+        if own:
+            fetcher.close()
+    return result
+
+
+def read_items(items: Iterable[FeedItem], fetcher: Fetcher, result: WebResult,
+               pool: ThreadPoolExecutor) -> None:
+    """Feed items into `result`, each through its page or, failing that, its own text."""
+    for outcome in pool.map(lambda item: _item(fetcher, item, result), list(items)):
+        if isinstance(outcome, IngestError):
+            result.errors.append(outcome)
+        else:
+            result.articles.append(outcome)
+
+
+def _first(fetcher: Fetcher, url: str) -> RawArticle | list[FeedItem] | IngestError:
+    """A URL given by the user: a page's article, or a feed's items."""
+    try:
+        fetched = fetcher.get(url)
+        kind = kind_of(fetched)
+        if kind == "page":
+            return page_article(fetched)
+        return parse_feed(fetched, kind)
+    except IngestError as exc:
+        return exc
+
+
+def _item(fetcher: Fetcher, item: FeedItem, result: WebResult) -> RawArticle | IngestError:
+    if item.link:
+        try:
+            fetched = fetcher.get(item.link)
+            if kind_of(fetched) != "page":
+                raise FetchError(fetched.url, "the item's link is not an HTML page")
+            return page_article(fetched, item)
+        except IngestError as exc:
+            problem = exc.reason
+    else:
+        problem = ""  # nothing to fetch: the item is its own article
+    try:
+        raw = item_article(item)
+    except IngestError as exc:
+        return FetchError(item.location, f"{problem}; {exc.reason}" if problem else exc.reason)
+    if problem:
+        result.notes.append(f"{item.location}: {problem}; ingested the feed item's own text")
+    return raw
