@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import html
 import inspect
 import logging
 import os
@@ -14,23 +13,21 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import gradio as gr
 from fastapi import FastAPI
 
 from assistant.errors import PLAIN_CAUSES, ExposureError, QuestionError, StoreError
 from assistant.index import store_owner
+from assistant.present import SOURCES_HEADING, escape_text, format_sources
 from assistant.server.app import create_app
 from assistant.server.http import check_exposure, key_matches
 from assistant.service import Assistant
 from assistant.settings import Settings, get_settings
-from assistant.text import strip_bidi
-from assistant.types import Answer, Citation, Message
+from assistant.types import Answer, Message
 
 log = logging.getLogger("newsdesk")
 
-SOURCES_HEADING = "**Sources**"
 # Open streams (a Gradio heartbeat, an answer being streamed) get this long to end after
 # SIGTERM; the process is gone within `_EXIT_DEADLINE_S` whatever they do.
 _GRACEFUL_S = 5
@@ -42,44 +39,6 @@ EXAMPLES = [
     "Which player scored the winner in the Kelby cup final?",
 ]
 Respond = Callable[[str, list[dict[str, Any]]], Iterator[str]]
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
-
-
-def escape_text(text: str) -> str:
-    """Article text as inert Markdown: no HTML, no links, no formatting, no bidi controls
-    (ingest removes them too, but not from stores written before it did) survive."""
-    # Only &, < and > need HTML escaping here; escaping quotes would make entities (&#x27;)
-    # whose "#" the Markdown escaping then breaks.
-    text = html.escape(strip_bidi(text), quote=False)
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
-
-
-def safe_url(url: str) -> str:
-    """An http(s) URL made safe to put inside a Markdown link, or '' for anything else."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return ""
-    return quote(url.strip(), safe=":/?#@!$&'*+,;=%~")
-
-
-def format_sources(citations: list[Citation]) -> str:
-    """The numbered source list shown under an answer."""
-    lines = [SOURCES_HEADING]
-    previous = None
-    for c in citations:
-        if c.article_id == previous:
-            head = "same article"
-        else:
-            title = escape_text(c.title or "Untitled")
-            url = safe_url(c.url)
-            head = f"[{title}]({url})" if url else title
-            details = " · ".join(escape_text(x) for x in (c.source, c.published_at) if x)
-            head += f" — {details}" if details else ""
-        previous = c.article_id
-        lines.append(f"{c.n}\\. {head}")
-        lines.append(f"> {escape_text(c.passage)}")
-        lines.append("")
-    return "\n".join(lines).rstrip()
 
 
 def format_answer(text: str, answer: Answer | None = None) -> str:

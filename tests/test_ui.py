@@ -9,10 +9,11 @@ from pathlib import Path
 import gradio as gr
 from fastapi.testclient import TestClient
 
+from assistant.present import escape_text, safe_url
 from assistant.service import Assistant
 from assistant.settings import Settings
 from ingest.pipeline import Ingestor
-from ui import build_chat, create_server, escape_text, history_from_chat, make_respond, safe_url
+from ui import build_chat, create_server, history_from_chat, make_respond
 
 HOSTILE = {
     "title": "Harbour <script>document.title='pwned'</script> festival",

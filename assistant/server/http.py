@@ -9,11 +9,15 @@ from dataclasses import asdict
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, StringConstraints, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.errors import (
@@ -27,6 +31,7 @@ from assistant.errors import (
 )
 from assistant.index.store_owner import LOCAL_INGEST_ROUTE
 from assistant.server.access import AccessControl
+from assistant.server.openai_api import is_openai_path, openai_error, openai_router
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.text import invalid_unicode, printable
@@ -122,7 +127,10 @@ class BodyLimit:
             await self._reject(scope, receive, send, limit)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = JSONResponse({"detail": f"request body over {limit} bytes"}, 413)
+        detail = f"request body over {limit} bytes"
+        response = (openai_error(413, detail, code="request_too_large")
+                    if is_openai_path(scope.get("path", "")) else
+                    JSONResponse({"detail": detail}, 413))
         await response(scope, receive, send)
 
 
@@ -211,7 +219,23 @@ async def _short_validation_errors(request: Request,
     10,000 articles came back whole) and never a lone surrogate (it cannot be encoded)."""
     errors = [{**error, "msg": printable(error["msg"]), "input": _echo(error["input"])}
               if "input" in error else error for error in exc.errors()]
+    if is_openai_path(request.url.path):  # OpenAI answers a bad parameter with a 400
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        where = [str(part) for part in first.get("loc", ()) if part != "body"]
+        message = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: "
+                            f"{e.get('msg', '')}" for e in errors) or "invalid request"
+        return openai_error(400, message, param=".".join(where) or None,
+                            code="invalid_value")
     return await request_validation_exception_handler(request, RequestValidationError(errors))
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
+    """FastAPI's answer to an HTTP error, in OpenAI's shape on the OpenAI routes."""
+    if is_openai_path(request.url.path):
+        code = {401: "invalid_api_key", 404: "not_found", 405: "method_not_allowed"}
+        return openai_error(exc.status_code, str(exc.detail), code=code.get(exc.status_code),
+                            headers=getattr(exc, "headers", None))
+    return await http_exception_handler(request, exc)
 
 
 class IngestRequest(_JsonBody):
@@ -289,12 +313,15 @@ ERROR_STATUS: tuple[tuple[type[NewsdeskError], int], ...] = (
 
 def _error_response(request: Request, exc: Exception) -> JSONResponse:
     status = next((code for kind, code in ERROR_STATUS if isinstance(exc, kind)), 500)
+    if is_openai_path(request.url.path):
+        return openai_error(400 if status == 422 else status, str(exc))
     return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
 def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | None = None,
               chat_fns: Collection[int] = ()) -> FastAPI:
-    """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles, /docs.
+    """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles, /docs,
+    and the OpenAI-compatible /v1/chat/completions and /v1/models.
 
     `ingestor` builds what takes articles on the first POST (without it the server takes
     none: 503). `chat_fns`: ids of the answering functions of a Gradio chat to be mounted on
@@ -321,6 +348,7 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
     app.state.assistant = assistant
     app.add_exception_handler(RequestValidationError, _short_validation_errors)
     app.add_exception_handler(NewsdeskError, _error_response)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     # Over the whole app, so it also guards the chat that ui.create_server mounts.
     app.add_middleware(AccessControl, settings=settings, chat_fns=chat_fns)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes,  # outermost
@@ -404,6 +432,7 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
             offset=offset, limit=limit, total=assistant.store.count_articles(),
         )
 
+    app.include_router(openai_router(assistant, guarded))
     return app
 
 
