@@ -7,11 +7,12 @@ and IngestReport, what an ingest run did.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from assistant.errors import IngestError
 
@@ -121,6 +122,54 @@ class Passage:
     external_id: str = ""
     # The chunk's sentence vectors as stored (`assistant.index.sentences.pack`), for the answerer.
     sentence_vectors: str = field(default="", repr=False, compare=False)
+
+
+class Filters(BaseModel):
+    """Which articles a question is asked of: published from `since` to `until` (both days
+    included; an undated article is then left out) and from these outlets (any, when empty).
+    Retrieval applies them inside the store query, so k passages still come back."""
+
+    since: dt.date | None = Field(None, description="Published on or after this day "
+                                  "(YYYY-MM-DD).")
+    until: dt.date | None = Field(None, description="Published on or before this day "
+                                  "(YYYY-MM-DD).")
+    sources: list[str] = Field(default_factory=list, max_length=100,
+                               description="Outlets, as GET /sources names them; any when "
+                                           "empty.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Filters:
+        if self.since and self.until and self.since > self.until:
+            raise ValueError(f"since ({self.since}) is after until ({self.until})")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return bool(self.since or self.until or self.sources)
+
+    def describe(self) -> str:
+        """The filters in words: 'from The Midland Ledger, published 2026-01-01 to ...'."""
+        parts = []
+        if self.sources:
+            parts.append("from " + ", ".join(self.sources))
+        if self.since and self.until:
+            parts.append(f"published {self.since} to {self.until}")
+        elif self.since:
+            parts.append(f"published on or after {self.since}")
+        elif self.until:
+            parts.append(f"published on or before {self.until}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Outlet:
+    """An outlet of the store: its articles and the days of its first and last one."""
+
+    source: str
+    articles: int
+    first_published: str = ""
+    last_published: str = ""
+    undated: int = 0
 
 
 class Message(BaseModel):

@@ -41,7 +41,7 @@ def keyed(news_store: Settings) -> TestClient:
 
 @pytest.mark.parametrize(("method", "path", "body"), [
     ("post", "/answer", QUESTION), ("post", "/answer/stream", QUESTION),
-    ("get", "/articles", None),
+    ("get", "/articles", None), ("get", "/sources", None),
 ])
 def test_api_routes_require_the_key(keyed: TestClient, method: str, path: str,
                                     body: dict | None) -> None:

@@ -87,6 +87,18 @@ def test_earlier_turns_are_the_history(client: openai.OpenAI) -> None:
     assert follow.model_extra["citations"]
 
 
+def test_filters_travel_in_extra_body(client: openai.OpenAI) -> None:
+    completion = client.chat.completions.create(
+        model="newsdesk", messages=[{"role": "user", "content": QUESTION}],
+        extra_body={"sources": ["Valley Courier"], "since": "2026-01-01"})
+    assert {c["source"] for c in completion.model_extra["citations"]} <= {"Valley Courier"}
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(
+            model="newsdesk", messages=[{"role": "user", "content": QUESTION}],
+            extra_body={"since": "2026-03-01", "until": "2026-01-01"})
+    assert "after until" in raised.value.message
+
+
 def test_unanswerable_question_is_refused_without_sources(client: openai.OpenAI) -> None:
     completion = client.chat.completions.create(model="newsdesk", messages=[
         {"role": "user", "content": "What is the boiling point of liquid nitrogen on Mars?"}])

@@ -1,12 +1,12 @@
 """Who is asking and how often: one ASGI middleware over the whole app (API and chat) that
 finds the client address, charges its request budget, and slows and counts failed logins.
 
-Only costly requests are charged: the API's answers, ingests and article pages, the OpenAI
-routes (completions and the model list), Gradio's login, its `call/` API and uploads, and queue
-joins that run a chat answer (`chat_fns`). The page, its assets, heartbeats, event streams, the
-chat's small UI steps and /health are free. Gradio runs
-queued functions such as the answer only through the queue once `api_open` is off
-(`ui.build_chat`), so no other route reaches them.
+Only costly requests are charged: the API's answers, ingests, article pages and outlet list,
+the OpenAI routes (completions and the model list), Gradio's login, its `call/` API and
+uploads, and queue joins that run a chat answer (`chat_fns`). The page, its assets,
+heartbeats, event streams, the chat's small UI steps and /health are free. Gradio runs queued
+functions such as the answer only through the queue once `api_open` is off (`ui.build_chat`),
+so no other route reaches them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from assistant.server.openai_api import is_openai_path, openai_error
 from assistant.settings import Settings
 
 _COSTLY = re.compile(
-    r"/(answer|answer/stream|articles"  # the API
+    r"/(answer|answer/stream|articles|sources"  # the API
     # the OpenAI-compatible routes; the model list too, or a key could be guessed there freely
     r"|v1/chat/completions|v1/models(/[^/]+)?"
     r"|login"  # Gradio's login form

@@ -1,6 +1,7 @@
 """The answer endpoint: a FastAPI app over `Assistant` (no logic of its own)."""
 
 
+import datetime as dt
 import hmac
 import json
 import threading
@@ -35,7 +36,7 @@ from assistant.server.openai_api import is_openai_path, openai_error, openai_rou
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.text import invalid_unicode, printable
-from assistant.types import Answer, IngestReport, RawArticle
+from assistant.types import Answer, Filters, IngestReport, RawArticle
 from assistant.types import Message as ChatMessage
 
 
@@ -283,6 +284,20 @@ class LocalIngestRequest(BaseModel):
     articles: list[RawArticleIn] = Field(min_length=1, max_length=1000)
 
 
+class SourceOut(BaseModel):
+    source: str = Field(description="The outlet, as `sources` takes it.")
+    articles: int
+    first_published: str = Field(description="Day of its first dated article, YYYY-MM-DD.")
+    last_published: str = Field(description="Day of its latest dated article.")
+    undated: int = Field(description="Its articles without a date (a date filter leaves "
+                                     "them out).")
+
+
+class SourceList(BaseModel):
+    sources: list[SourceOut]
+    total: int
+
+
 class ArticlePage(BaseModel):
     articles: list[ArticleOut]
     offset: int
@@ -320,7 +335,8 @@ def _error_response(request: Request, exc: Exception) -> JSONResponse:
 
 def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | None = None,
               chat_fns: Collection[int] = ()) -> FastAPI:
-    """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles, /docs,
+    """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles,
+    /sources, /docs,
     and the OpenAI-compatible /v1/chat/completions and /v1/models.
 
     `ingestor` builds what takes articles on the first POST (without it the server takes
@@ -339,6 +355,22 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
                                        description="Earlier turns, oldest first.")
         k: int | None = Field(None, ge=1, le=50, strict=True,
                               description="Passages to retrieve.")
+        since: dt.date | None = Field(None, description="Only articles published on or "
+                                      "after this day (YYYY-MM-DD).")
+        until: dt.date | None = Field(None, description="Only articles published on or "
+                                      "before this day (YYYY-MM-DD).")
+        sources: list[str] = Field(default_factory=list, max_length=100,
+                                   description="Only articles of these outlets (as GET "
+                                               "/sources names them); any when empty.")
+
+        @model_validator(mode="after")
+        def _filters_valid(self) -> Any:
+            Filters(since=self.since, until=self.until, sources=self.sources)
+            return self
+
+        @property
+        def filters(self) -> Filters:
+            return Filters(since=self.since, until=self.until, sources=self.sources)
 
     app = FastAPI(
         title="newsdesk",
@@ -368,7 +400,7 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
     @app.post("/answer", response_model=Answer, dependencies=guarded)
     def answer(request: AnswerRequest) -> Answer:
         """Answer a question; `[n]` markers in `answer` refer to `citations[n]`."""
-        return assistant.ask(request.question, request.history, request.k)
+        return assistant.ask(request.question, request.history, request.k, request.filters)
 
     @app.post("/answer/stream", responses={200: {"content": {"text/event-stream": {}}}},
               dependencies=guarded)
@@ -376,7 +408,8 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
         """Server-sent events: `delta` events with text, then one `answer` event (the full
         answer shape), or an `error` event."""
         # The first event before the response starts: an error there is an HTTP status.
-        events = assistant.stream(request.question, request.history, request.k)
+        events = assistant.stream(request.question, request.history, request.k,
+                                  request.filters)
         first = next(events)
 
         def body() -> Iterator[str]:
@@ -421,6 +454,13 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
         route and its token in the store directory, which this server owns."""
         raws = [RawArticle(**article.model_dump()) for article in request.articles]
         return run_ingest(lambda ing: ing.ingest_raw(raws))
+
+    @app.get("/sources", response_model=SourceList, dependencies=guarded)
+    def sources() -> SourceList:
+        """The outlets of the ingested news (the values `sources` takes), with their article
+        counts and the days of their first and last article; most articles first."""
+        found = [SourceOut(**asdict(o)) for o in assistant.sources()]
+        return SourceList(sources=found, total=len(found))
 
     @app.get("/articles", response_model=ArticlePage, dependencies=guarded)
     def articles(offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> ArticlePage:

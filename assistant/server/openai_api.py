@@ -10,6 +10,7 @@ OpenAI's shape, `{"error": {"message", "type", "param", "code"}}` (`openai_error
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import uuid
@@ -18,11 +19,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.errors import NewsdeskError, QuestionError
 from assistant.present import SOURCES_HEADING, format_sources
-from assistant.types import Answer, Citation, Message
+from assistant.types import Answer, Citation, Filters, Message
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
@@ -76,6 +77,21 @@ class ChatCompletionRequest(BaseModel):
     n: int = Field(1, ge=1, le=1, description="Only one choice is made.")
     k: int | None = Field(None, ge=1, le=50, strict=True,
                           description="newsdesk: passages to retrieve (`extra_body`).")
+    since: dt.date | None = Field(None, description="newsdesk: only articles published on "
+                                  "or after this day (`extra_body`).")
+    until: dt.date | None = Field(None, description="newsdesk: only articles published on "
+                                  "or before this day.")
+    sources: list[str] = Field(default_factory=list, max_length=100,
+                               description="newsdesk: only these outlets (GET /sources).")
+
+    @model_validator(mode="after")
+    def _filters_valid(self) -> ChatCompletionRequest:
+        self.filters  # noqa: B018 - raises when since is after until
+        return self
+
+    @property
+    def filters(self) -> Filters:
+        return Filters(since=self.since, until=self.until, sources=self.sources)
 
 
 def text_of(content: str | list[dict[str, Any]] | None) -> str:
@@ -153,7 +169,7 @@ def openai_router(assistant: Assistant, guarded: list[Any]) -> APIRouter:
         prompt = " ".join(text_of(m.content) for m in request.messages)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         now = int(time.time())
-        events = assistant.stream(question, history, request.k)
+        events = assistant.stream(question, history, request.k, request.filters)
         if not request.stream:
             answer = next(e for e in events if isinstance(e, Answer))
             content = reply_text(answer)
