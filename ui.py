@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import logging
 import os
@@ -24,7 +25,7 @@ from assistant.server.app import create_app
 from assistant.server.http import check_exposure, key_matches
 from assistant.service import Assistant
 from assistant.settings import Settings, get_settings
-from assistant.types import Answer, Message
+from assistant.types import Answer, Filters, Message
 
 log = logging.getLogger("newsdesk")
 
@@ -38,7 +39,8 @@ EXAMPLES = [
     "What wage increase are the striking Carrow signal staff seeking?",
     "Which player scored the winner in the Kelby cup final?",
 ]
-Respond = Callable[[str, list[dict[str, Any]]], Iterator[str]]
+# The chat function: the message, the history, then the filter row (from, to, outlets).
+Respond = Callable[..., Iterator[str]]
 
 
 def format_answer(text: str, answer: Answer | None = None) -> str:
@@ -84,13 +86,43 @@ def status_line(assistant: Assistant) -> str:
             f"answer mode: {mode}")
 
 
+def chat_filters(since: str | None, until: str | None,
+                 sources: list[str] | None) -> Filters | None:
+    """The filter row's values as `Filters`; a date that is not YYYY-MM-DD is a
+    `QuestionError` in plain words."""
+    days = {}
+    for name, value in (("from", since), ("to", until)):
+        value = (value or "").strip()
+        if value:
+            try:
+                days[name] = dt.date.fromisoformat(value[:10])
+            except ValueError:
+                raise QuestionError(f"the date '{value}' in \"{name}\" is not a day like "
+                                    "2026-01-31") from None
+    if days.get("from") and days.get("to") and days["from"] > days["to"]:
+        raise QuestionError("the \"from\" date is after the \"to\" date")
+    filters = Filters(since=days.get("from"), until=days.get("to"), sources=sources or [])
+    return filters if filters.active else None
+
+
+def outlet_choices(assistant: Assistant) -> list[tuple[str, str]]:
+    """The filter row's outlets: the store's own list, "name (articles)", most articles first."""
+    try:
+        return [(f"{o.source} ({o.articles})", o.source) for o in assistant.sources()]
+    except StoreError:  # the status line says what is wrong
+        return []
+
+
 def make_respond(assistant: Assistant) -> Respond:
     """The chat function: streams the escaped answer, then the answer with its sources."""
 
-    def respond(message: str, history: list[dict[str, Any]]) -> Iterator[str]:
+    def respond(message: str, history: list[dict[str, Any]], since: str | None = None,
+                until: str | None = None, sources: list[str] | None = None) -> Iterator[str]:
         text = ""
         try:
-            for event in assistant.stream(message, history_from_chat(history)):
+            filters = chat_filters(since, until, sources)
+            for event in assistant.stream(message, history_from_chat(history),
+                                          filters=filters):
                 if isinstance(event, Answer):
                     yield format_answer(event.answer, event)
                 else:
@@ -114,15 +146,27 @@ def build_chat(assistant: Assistant, respond: Respond | None = None) -> gr.Block
     with gr.Blocks(title="newsdesk") as demo:
         gr.Markdown("## newsdesk: questions about the news, with a source for every claim")
         header = gr.Markdown(status_line(assistant))
+        with gr.Row(equal_height=True, elem_id="filters"):
+            since = gr.DateTime(include_time=False, type="string", label="Published from",
+                                elem_id="filter-since", scale=1, min_width=140)
+            until = gr.DateTime(include_time=False, type="string", label="to",
+                                elem_id="filter-until", scale=1, min_width=140)
+            outlets = gr.Dropdown(choices=outlet_choices(assistant), multiselect=True,
+                                  label="Outlets (all when empty)", elem_id="filter-sources",
+                                  scale=3)
         gr.ChatInterface(
             respond or make_respond(assistant),
             chatbot=gr.Chatbot(height=560, sanitize_html=True, render_markdown=True,
                                label="newsdesk"),
-            examples=EXAMPLES,
+            examples=[[q] for q in EXAMPLES],  # lists: the filter row is an input too
             cache_examples=False,
             api_name="chat",
+            additional_inputs=[since, until, outlets],
         )
-        demo.load(lambda: status_line(assistant), outputs=header)
+        # On every page load: what is indexed now, and the outlets a later ingest added.
+        demo.load(lambda: (status_line(assistant),
+                           gr.Dropdown(choices=outlet_choices(assistant))),
+                  outputs=[header, outlets])
     # Queued functions (the chat) then run only through the queue, where assistant.server.access
     # charges them; with the REST routes open, /gradio_api/run/chat would skip the rate limit.
     return demo.queue(api_open=False)

@@ -281,7 +281,7 @@ def test_chat_is_limited_by_the_same_budget_as_answer(news_store: Settings) -> N
 
     app, _ = create_server(news_store.model_copy(update={"rate_limit": "3/minute",
                                                          "rate_limit_enabled": True}))
-    ask = {"data": [QUESTION["question"]]}
+    ask = {"data": [QUESTION["question"], None, None, []]}  # the message, then the filter row
     with live_server(app) as url, httpx.Client(base_url=url, timeout=60) as client:
         assert client.get("/").status_code == 200
         dependencies = client.get("/config").json()["dependencies"]
