@@ -208,6 +208,16 @@ class Citation(BaseModel):
         )
 
 
+class ConflictVersion(BaseModel):
+    """One version of a fact the sources disagree on: the value, who reported it and when
+    (its newest report), and the markers of the sentences that state it."""
+
+    value: str
+    source: str
+    published_at: str
+    citations: list[int]
+
+
 class Answer(BaseModel):
     """The one answer shape of the Python API, the HTTP API and the UI."""
 
@@ -215,6 +225,10 @@ class Answer(BaseModel):
     citations: list[Citation]
     refused: bool
     mode: Literal["extractive", "llm"]
+    conflict: list[ConflictVersion] = Field(
+        default_factory=list,
+        description="When the sources disagree on the fact asked: each version, newest "
+                    "first (offline answers; an LLM answer says so in its text).")
 
 
 Status = Literal["added", "updated", "unchanged", "failed"]
