@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,17 +56,22 @@ def _assistant(name: str, files: list[Path], cache: Path) -> Assistant:
     return Assistant(settings, store=ingestor.store)
 
 
+def _plain(text: str) -> str:
+    """Lower case, punctuation as spaces: "Jul 21, 2017" matches "jul 21 2017"."""
+    return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
+
+
 def _versions_text(answer: Answer) -> list[str]:
-    """Each version's value and the passages it cites, lower-cased."""
+    """Each version's value and the passages it cites, in `_plain` form."""
     cited = {c.n: c.passage for c in answer.citations}
-    return [" ".join([v.value, *(cited.get(n, "") for n in v.citations)]).lower()
+    return [_plain(" ".join([v.value, *(cited.get(n, "") for n in v.citations)]))
             for v in answer.conflict]
 
 
 def _shown(answer: Answer, wanted: list[str]) -> bool:
     """The answer lists a disagreement in which every wanted value has a version."""
     texts = _versions_text(answer)
-    return bool(answer.conflict) and all(any(w.lower() in t for t in texts) for w in wanted)
+    return bool(answer.conflict) and all(any(_plain(w) in t for t in texts) for w in wanted)
 
 
 def rgb_counterfactual(assistant: Assistant, limit: int | None) -> dict[str, Any]:
@@ -82,15 +88,15 @@ def rgb_counterfactual(assistant: Assistant, limit: int | None) -> dict[str, Any
     for i, q in rows:
         answer = assistant.ask(q["question"])
         texts = _versions_text(answer)
-        golds = [a for a in q["answers"] if isinstance(a, str)]
-        true_side = any(g.lower() in t for g in golds for t in texts)
+        golds = list(_strings(q["answers"]))
+        true_side = any(_plain(g) in t for g in golds for t in texts)
         cited = {c.n: c.article_id for c in answer.citations}
         planted_side = any(cited.get(n) in planted[i] for v in answer.conflict
                            for n in v.citations)
         ok = bool(answer.conflict) and true_side and planted_side
         shown += ok
-        results.append({"question": q["question"], "shown": ok,
-                        "conflict": bool(answer.conflict)})
+        results.append({"question": q["question"], "shown": ok, "answers": golds,
+                        "conflict": bool(answer.conflict), "answer": answer.answer[:300]})
     return {"questions": len(rows), "both_shown": _share(shown, len(rows)),
             "conflict_shown": _share(sum(r["conflict"] for r in results), len(rows)),
             "results": results}
@@ -122,6 +128,15 @@ def false_conflicts(assistant: Assistant, questions: list[str]) -> dict[str, Any
     flagged = sum(r["conflict"] for r in results)
     return {"questions": len(results), "false_conflict": _share(flagged, len(results)),
             "results": [r for r in results if r["conflict"]]}
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string of an RGB `answers` field (a list, or lists of alternatives)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def _share(n: int, total: int) -> float | None:

@@ -24,9 +24,17 @@ Kind = Literal["number", "date", "name"]
 
 # Share of the question's content terms a sentence must hold to count as answering it.
 MIN_COVERAGE = 0.5
-# Share of the shorter sentence's content terms (values set aside) the other must share for
-# the two to state the same fact.
+# Two sentences state the same fact when, their values set aside, they share this share of
+# all their content terms (a near copy, at least MIN_FRAME_TERMS each) ...
+NEAR_COPY = 0.8
+MIN_FRAME_TERMS = 3
+# ... or, for a question that says what it asks (a number, a date, a name), when both cover
+# RETOLD_COVERAGE of the question's terms by themselves and the shorter one's terms (at least
+# RETOLD_FRAME_TERMS) are MIN_FRAME_OVERLAP shared with the other: the fact in other words.
+RETOLD_COVERAGE = 0.75
+RETOLD_FRAME_TERMS = 4
 MIN_FRAME_OVERLAP = 0.5
+RETOLD_JACCARD = 0.4
 MAX_VERSIONS = 3
 
 _NUMBER_Q = re.compile(
@@ -109,13 +117,28 @@ def values(text: str, kind: Kind | None, question: str) -> dict[str, str]:
         for name in names_in(text):
             if name.lower() in asked or not any(c.isalpha() for c in name):
                 continue
-            if " " not in name and first is not None and first.group() == name:
+            if kind is None and " " not in name and first is not None \
+                    and first.group() == name:
                 continue  # "Counting finished ...": a capital that only starts the sentence
-            # A name of the question's own words ("Super Bowl") is not an answer.
-            if content_terms(name) and content_terms(name) <= content_terms(question):
+            # The question's own words around a name are a title ("Facebook CEO Mark
+            # Zuckerberg"); a name still holding them ("Super Bowl", "Walt Disney Company To
+            # Acquire Twenty-First Century Fox") is a topic or a headline, not an answer.
+            asked_terms = content_terms(question)
+            words = name.split()
+            while words and content_terms(words[0]) & asked_terms:
+                words = words[1:]
+            while words and content_terms(words[-1]) & asked_terms:
+                words = words[:-1]
+            name = " ".join(words)
+            if not name or content_terms(name) & asked_terms or len(words) > 4:
                 continue
             found.setdefault(_norm(name), name)
     return {k: v for k, v in found.items() if k}
+
+
+def _years(text: str, question: str) -> set[str]:
+    """The years a sentence names that the question does not."""
+    return {y for y in re.findall(r"\b(?:1[89]|20)\d\d\b", text) if y not in question}
 
 
 def _norm(text: str) -> str:
@@ -130,7 +153,7 @@ def find_conflict(question: str, passages: Sequence[Passage],
     if not wanted:
         return None
     kind = asked_kind(question)
-    answering: list[tuple[Candidate, dict[str, str], set[str]]] = []
+    answering: list[tuple[Candidate, dict[str, str], set[str], float, set[str]]] = []
     for passage in passages:
         # The headline says what a sentence is about when the sentence does not ("The crossing
         # takes 45 minutes" under "Ferry link to Skarra island restored").
@@ -141,34 +164,49 @@ def find_conflict(question: str, passages: Sequence[Passage],
                 continue
             found = values(s.text, kind, question)
             if found:
-                value_terms = {t for v in found.values() for t in content_terms(v)}
-                answering.append((s, found, terms - value_terms))
+                answering.append((s, found, terms,
+                                  len(wanted & terms) / len(wanted), _years(s.text, question)))
     best: tuple[float, int, int, str, str] | None = None
-    for i, (a, va, fa) in enumerate(answering):
+    for i, (a, va, terms_a, cov_a, years_a) in enumerate(answering):
         for j in range(i + 1, len(answering)):
-            b, vb, fb = answering[j]
+            b, vb, terms_b, cov_b, years_b = answering[j]
             if a.passage.article_id == b.passage.article_id:
                 continue
             only_a, only_b = va.keys() - vb.keys(), vb.keys() - va.keys()
-            if not only_a or not only_b or not fa or not fb:
+            if not only_a or not only_b:
                 continue
-            overlap = len(fa & fb) / min(len(fa), len(fb))
-            if overlap < MIN_FRAME_OVERLAP:
+            # Reports of different years are about different events, not in conflict.
+            if kind != "date" and years_a and years_b and not years_a & years_b:
                 continue
-            # Nested values ("Kerber" / "Angelique Kerber") are one version, not two.
-            if all(any(x in y or y in x for y in only_b) for x in only_a):
+            pair = _aligned(a.text, va, only_a, b.text, vb, only_b)
+            if pair is None or _together(pair, va, vb, passages):
                 continue
-            rank = overlap + a.passage.score + b.passage.score
+            # What the two say besides the two values.
+            fa = terms_a - content_terms(va[pair[0]])
+            fb = terms_b - content_terms(vb[pair[1]])
+            if not fa or not fb:
+                continue
+            shared = len(fa & fb)
+            # The same sentence with another value (a copy of the report, changed), or the
+            # same fact told in other words by two reports that both answer the question.
+            same_text = (shared / len(fa | fb) >= NEAR_COPY
+                         and min(len(fa), len(fb)) >= MIN_FRAME_TERMS)
+            retold = (kind is not None and min(cov_a, cov_b) >= RETOLD_COVERAGE
+                      and shared / min(len(fa), len(fb)) >= MIN_FRAME_OVERLAP
+                      and shared / len(fa | fb) >= RETOLD_JACCARD
+                      and min(len(fa), len(fb)) >= RETOLD_FRAME_TERMS)
+            if not same_text and not retold:
+                continue
+            rank = shared / len(fa | fb) + a.passage.score + b.passage.score
             if best is None or rank > best[0]:
-                best = (rank, i, j, min(only_a, key=lambda v: text_pos(a.text, va[v])),
-                        min(only_b, key=lambda v: text_pos(b.text, vb[v])))
+                best = (rank, i, j, *pair)
     if best is None:
         return None
     _, i, j, value_a, value_b = best
     versions = {value_a: [answering[i][0]], value_b: [answering[j][0]]}
     shown = {value_a: answering[i][1][value_a], value_b: answering[j][1][value_b]}
     # Other answering sentences that state one of the two values (and not the other) back it.
-    for s, found, _ in answering:
+    for s, found, *_ in answering:
         keys = [v for v in versions if v in found]
         if len(keys) == 1 and all(s.passage.article_id != o.passage.article_id
                                   for o in versions[keys[0]]):
@@ -178,6 +216,37 @@ def find_conflict(question: str, passages: Sequence[Passage],
     return sorted(out, key=lambda v: v.newest, reverse=True)[:MAX_VERSIONS]
 
 
-def text_pos(text: str, value: str) -> int:
+def _aligned(text_a: str, va: dict[str, str], only_a: set[str], text_b: str,
+             vb: dict[str, str], only_b: set[str]) -> tuple[str, str] | None:
+    """The two values, one of each sentence, that stand in the same place: the word before
+    or the word after each is the same ("cost 48 million" / "cost 61 million"). Values nested
+    in each other ("Kerber" / "Angelique Kerber") are one version, not two."""
+    for x in sorted(only_a, key=lambda v: text_a.find(va[v])):
+        near_a = _context(text_a, va[x])
+        for y in sorted(only_b, key=lambda v: text_b.find(vb[v])):
+            if x in y or y in x:
+                continue
+            near_b = _context(text_b, vb[y])
+            if near_a is None or near_b is None:
+                continue
+            if (near_a[0] and near_a[0] == near_b[0]) or (near_a[1] and near_a[1] == near_b[1]):
+                return x, y
+    return None
+
+
+def _context(text: str, value: str) -> tuple[str, str] | None:
+    """The word before and the word after `value` in `text`."""
     at = text.find(value)
-    return at if at >= 0 else len(text)
+    if at < 0:
+        return None
+    before = _WORD.findall(text[:at].lower())
+    after = _WORD.findall(text[at + len(value):].lower())
+    return (before[-1] if before else "", after[0] if after else "")
+
+
+def _together(pair: tuple[str, str], va: dict[str, str], vb: dict[str, str],
+              passages: Sequence[Passage]) -> bool:
+    """Whether a passage names both values: then they are two parts of one story ("Spain
+    beat the Netherlands"), not two versions of one fact."""
+    a, b = va[pair[0]].lower(), vb[pair[1]].lower()
+    return any(a in p.text.lower() and b in p.text.lower() for p in passages)

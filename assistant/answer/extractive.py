@@ -180,7 +180,8 @@ class ExtractiveAnswerer:
         threshold = self.threshold if threshold is None else threshold
         if not candidates or float(scores.max()) < threshold:
             return Answer(answer=REFUSAL, citations=[], refused=True, mode="extractive")
-        versions = find_conflict(question, passages[: self.max_passages], self._candidates)
+        # Every retrieved passage: a planted or outdated report may rank below the first few.
+        versions = find_conflict(question, passages, self._candidates)
         if versions:
             return conflict_answer(versions)
         chosen: list[int] = []
