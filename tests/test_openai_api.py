@@ -56,6 +56,7 @@ def test_completion_carries_markers_sources_and_citations(client: openai.OpenAI)
     assert {"title", "url", "source", "published_at", "passage", "start", "end"} <= set(
         citations[0])
     assert completion.model_extra["refused"] is False
+    assert completion.model_extra["conflict"] == []  # the sources agree here
     assert completion.usage.total_tokens > 0
 
 

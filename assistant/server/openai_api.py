@@ -131,6 +131,13 @@ def sources_block(citations: list[Citation]) -> str:
     return format_sources(citations, quotes=False)
 
 
+def _extra(answer: Answer) -> dict[str, Any]:
+    """The fields newsdesk adds to OpenAI's: the citations, the refusal, the disagreeing
+    versions (see `Answer`)."""
+    return {"citations": [c.model_dump() for c in answer.citations], "refused": answer.refused,
+            "conflict": [v.model_dump() for v in answer.conflict]}
+
+
 def _usage(prompt: str, completion: str) -> dict[str, int]:
     # No tokenizer is involved in an offline answer: words stand in for tokens.
     p, c = len(prompt.split()), len(completion.split())
@@ -179,8 +186,7 @@ def openai_router(assistant: Assistant, guarded: list[Any]) -> APIRouter:
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                              "finish_reason": "stop", "logprobs": None}],
                 "usage": _usage(prompt, content),
-                "citations": [c.model_dump() for c in answer.citations],
-                "refused": answer.refused,
+                **_extra(answer),
             }
         first = next(events)  # before the response starts: an error here is an HTTP status
         include_usage = bool((request.stream_options or {}).get("include_usage"))
@@ -204,8 +210,7 @@ def openai_router(assistant: Assistant, guarded: list[Any]) -> APIRouter:
                         tail = reply_text(event)[len(written):]
                         if tail:
                             yield chunk({"content": tail})
-                        extra = {"citations": [c.model_dump() for c in event.citations],
-                                 "refused": event.refused}
+                        extra = _extra(event)
                         yield chunk({}, "stop", **extra)
                         if include_usage:
                             usage = {"id": completion_id, "object": "chat.completion.chunk",
