@@ -123,31 +123,27 @@ def test_own_conflict_set_meets_its_floors(own_set: Assistant) -> None:
 
 @pytest.mark.slow
 def test_rgb_counterfactual_slice_meets_its_floors(tmp_path: Path, embeddings) -> None:
-    """The planted RGB passages of the first 30 answerable questions beside their true ones
-    (and 150 other passages): both versions shown, and no conflict without the planted ones."""
+    """The first 30 answerable RGB en questions over their true passages and 60 others: no
+    conflict shown; with their planted passages added to the same store: both versions shown
+    (measured 0.767, and 0.033 without them, 2026-12-02)."""
     rgb = SHARED_DATA / "rgb" / "en"
     questions = [json.loads(line) for line in (rgb / "questions.jsonl").open()]
     chosen = [i for i, q in enumerate(questions) if q["answerable"]][:30]
     wanted = {p for i in chosen for p in questions[i]["positive_ids"]}
     corpus = [json.loads(line) for line in (rgb / "corpus.jsonl").open()]
     rows = [r for r in corpus if r["id"] in wanted] + [
-        r for r in corpus if r["id"] not in wanted][:150]
+        r for r in corpus if r["id"] not in wanted][:60]
     planted = [json.loads(line) for line in (rgb / "counterfactual.jsonl").open()]
     planted = [r for r in planted if r["query_id"] in set(chosen)]
     (tmp_path / "true.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "planted.jsonl").write_text("".join(json.dumps(r) + "\n" for r in planted))
-    both = make_settings(tmp_path / "both")
-    ingestor = Ingestor(both, embeddings=embeddings)
-    assert ingestor.ingest([tmp_path / "true.jsonl", tmp_path / "planted.jsonl"]).ok
-    figures = measure.rgb_counterfactual(Assistant(both, store=ingestor.store), 30)
-    assert figures["questions"] == 30
-    assert figures["both_shown"] >= FLOOR_BOTH, figures["results"]
-    alone = make_settings(tmp_path / "alone")
-    ingestor = Ingestor(alone, embeddings=embeddings)
+    settings = make_settings(tmp_path / "store")
+    ingestor = Ingestor(settings, embeddings=embeddings)
     assert ingestor.ingest([tmp_path / "true.jsonl"]).ok
-    assistant = Assistant(alone, store=ingestor.store)
+    assistant = Assistant(settings, store=ingestor.store)
     false = measure.false_conflicts(assistant, [questions[i]["question"] for i in chosen])
     assert false["false_conflict"] <= 0.05, false["results"]
-
-
-FLOOR_BOTH = 0.6
+    assert ingestor.ingest([tmp_path / "planted.jsonl"]).ok
+    figures = measure.rgb_counterfactual(assistant, 30)
+    assert figures["questions"] == 30
+    assert figures["both_shown"] >= 0.7, figures["results"]
