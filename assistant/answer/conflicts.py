@@ -2,11 +2,14 @@
 fact asked (a number, a date, a place, a name).
 
 Two sentences of different articles conflict when both cover most of the question's terms,
-say nearly the same thing once their values are set aside (their other content terms mostly
-shared), and each holds a value of the kind asked for that the other lacks ("Norway came out
-on top" / "the U.S. came out on top"). Values the question itself names never count. The
+each holds a value of the kind asked for that the other lacks, the two values stand in the
+same place (the same word before or after them: "Norway came out on top" / "U.S. came out on
+top"), and, the two values set aside, the sentences say the same thing: a near copy, or the
+fact retold in other words. Values the question names never count; nor do two values one
+passage names together ("Spain beat the Netherlands") or reports of different years. The
 versions come newest first, so the answer can show each with its outlet, date and citation
-instead of silently picking one.
+instead of silently picking one. Thresholds were set on RGB en with planted passages and on
+its answerable questions (docs/evaluation.md#conflicting-sources).
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ MIN_COVERAGE = 0.5
 NEAR_COPY = 0.8
 MIN_FRAME_TERMS = 3
 # ... or, for a question that says what it asks (a number, a date, a name), when both cover
-# RETOLD_COVERAGE of the question's terms by themselves and the shorter one's terms (at least
-# RETOLD_FRAME_TERMS) are MIN_FRAME_OVERLAP shared with the other: the fact in other words.
+# RETOLD_COVERAGE of the question's terms by themselves, the shorter one's terms (at least
+# RETOLD_FRAME_TERMS) are MIN_FRAME_OVERLAP shared with the other, and RETOLD_JACCARD of all:
+# the fact in other words. Looser, it flagged 6-16% of RGB's answerable questions.
 RETOLD_COVERAGE = 0.75
 RETOLD_FRAME_TERMS = 4
 MIN_FRAME_OVERLAP = 0.5
