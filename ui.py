@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-import html
+import datetime as dt
 import inspect
 import logging
 import os
@@ -15,23 +15,22 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import gradio as gr
 from fastapi import FastAPI
 
 from assistant.errors import PLAIN_CAUSES, ExposureError, QuestionError, StoreError
 from assistant.index import store_owner
+from assistant.present import SOURCES_HEADING, escape_text, format_sources
 from assistant.server.app import create_app
 from assistant.server.http import check_exposure, key_matches
 from assistant.service import Assistant
 from assistant.settings import Settings, get_settings
 from assistant.text import strip_bidi
-from assistant.types import Answer, Citation, IngestReport, Message, ReportedBy
+from assistant.types import Answer, Filters, IngestReport, Message
 
 log = logging.getLogger("newsdesk")
 
-SOURCES_HEADING = "**Sources**"
 # Open streams (a Gradio heartbeat, an answer being streamed) get this long to end after
 # SIGTERM; the process is gone within `_EXIT_DEADLINE_S` whatever they do.
 _GRACEFUL_S = 5
@@ -42,54 +41,8 @@ EXAMPLES = [
     "What wage increase are the striking Carrow signal staff seeking?",
     "Which player scored the winner in the Kelby cup final?",
 ]
-Respond = Callable[[str, list[dict[str, Any]]], Iterator[str]]
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
-
-
-def escape_text(text: str) -> str:
-    """Article text as inert Markdown: no HTML, no links, no formatting, no bidi controls
-    (ingest removes them too, but not from stores written before it did) survive."""
-    # Only &, < and > need HTML escaping here; escaping quotes would make entities (&#x27;)
-    # whose "#" the Markdown escaping then breaks.
-    text = html.escape(strip_bidi(text), quote=False)
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
-
-
-def safe_url(url: str) -> str:
-    """An http(s) URL made safe to put inside a Markdown link, or '' for anything else."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return ""
-    return quote(url.strip(), safe=":/?#@!$&'*+,;=%~")
-
-
-def _outlet(reported: ReportedBy) -> str:
-    name = escape_text(reported.source or reported.title or "another outlet")
-    url = safe_url(reported.url)
-    return f"[{name}]({url})" if url else name
-
-
-def format_sources(citations: list[Citation]) -> str:
-    """The numbered source list shown under an answer."""
-    lines = [SOURCES_HEADING]
-    previous = None
-    for c in citations:
-        if c.article_id == previous:
-            head = "same article"
-        else:
-            title = escape_text(c.title or "Untitled")
-            url = safe_url(c.url)
-            head = f"[{title}]({url})" if url else title
-            details = " · ".join(escape_text(x) for x in (c.source, c.published_at) if x)
-            head += f" — {details}" if details else ""
-            if c.also_reported_by:
-                head += " — also reported by " + ", ".join(_outlet(r)
-                                                          for r in c.also_reported_by)
-        previous = c.article_id
-        lines.append(f"{c.n}\\. {head}")
-        lines.append(f"> {escape_text(c.passage)}")
-        lines.append("")
-    return "\n".join(lines).rstrip()
+# The chat function: the message, the history, then the filter row (from, to, outlets).
+Respond = Callable[..., Iterator[str]]
 
 
 def format_answer(text: str, answer: Answer | None = None) -> str:
@@ -135,13 +88,43 @@ def status_line(assistant: Assistant) -> str:
             f"answer mode: {mode}")
 
 
+def chat_filters(since: str | None, until: str | None,
+                 sources: list[str] | None) -> Filters | None:
+    """The filter row's values as `Filters`; a date that is not YYYY-MM-DD is a
+    `QuestionError` in plain words."""
+    days = {}
+    for name, value in (("from", since), ("to", until)):
+        value = (value or "").strip()
+        if value:
+            try:
+                days[name] = dt.date.fromisoformat(value[:10])
+            except ValueError:
+                raise QuestionError(f"the date '{value}' in \"{name}\" is not a day like "
+                                    "2026-01-31") from None
+    if days.get("from") and days.get("to") and days["from"] > days["to"]:
+        raise QuestionError("the \"from\" date is after the \"to\" date")
+    filters = Filters(since=days.get("from"), until=days.get("to"), sources=sources or [])
+    return filters if filters.active else None
+
+
+def outlet_choices(assistant: Assistant) -> list[tuple[str, str]]:
+    """The filter row's outlets: the store's own list, "name (articles)", most articles first."""
+    try:
+        return [(f"{o.source} ({o.articles})", o.source) for o in assistant.sources()]
+    except StoreError:  # the status line says what is wrong
+        return []
+
+
 def make_respond(assistant: Assistant) -> Respond:
     """The chat function: streams the escaped answer, then the answer with its sources."""
 
-    def respond(message: str, history: list[dict[str, Any]]) -> Iterator[str]:
+    def respond(message: str, history: list[dict[str, Any]], since: str | None = None,
+                until: str | None = None, sources: list[str] | None = None) -> Iterator[str]:
         text = ""
         try:
-            for event in assistant.stream(message, history_from_chat(history)):
+            filters = chat_filters(since, until, sources)
+            for event in assistant.stream(message, history_from_chat(history),
+                                          filters=filters):
                 if isinstance(event, Answer):
                     yield format_answer(event.answer, event)
                 else:
@@ -284,19 +267,31 @@ def build_chat(assistant: Assistant, respond: Respond | None = None,
         gr.Markdown("## newsdesk: questions about the news, with a source for every claim")
         header = gr.Markdown(status_line(assistant))
         with gr.Tab("Ask"):
+            with gr.Row(equal_height=True, elem_id="filters"):
+                since = gr.DateTime(include_time=False, type="string", label="Published from",
+                                    elem_id="filter-since", scale=1, min_width=140)
+                until = gr.DateTime(include_time=False, type="string", label="to",
+                                    elem_id="filter-until", scale=1, min_width=140)
+                outlets = gr.Dropdown(choices=outlet_choices(assistant), multiselect=True,
+                                      label="Outlets (all when empty)",
+                                      elem_id="filter-sources", scale=3)
             gr.ChatInterface(
                 respond or make_respond(assistant),
                 chatbot=gr.Chatbot(height=560, sanitize_html=True, render_markdown=True,
                                    label="newsdesk"),
-                examples=EXAMPLES,
+                examples=[[q] for q in EXAMPLES],  # lists: the filter row is an input too
                 cache_examples=False,
                 api_name="chat",
+                additional_inputs=[since, until, outlets],
             )
         if writing is not None:
             with gr.Tab("Add and manage news"):
                 demo.library_fns, articles = _library_tab(assistant, writing)
             demo.load(lambda: article_rows(assistant), outputs=articles, queue=False)
-        demo.load(lambda: status_line(assistant), outputs=header)
+        # On every page load: what is indexed now, and the outlets a later ingest added.
+        demo.load(lambda: (status_line(assistant),
+                           gr.Dropdown(choices=outlet_choices(assistant))),
+                  outputs=[header, outlets])
     # Queued functions (the chat) then run only through the queue, where assistant.server.access
     # charges them; with the REST routes open, /gradio_api/run/chat would skip the rate limit.
     return demo.queue(api_open=False)

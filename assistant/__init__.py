@@ -1,11 +1,12 @@
 """newsdesk's assistant: settings, embeddings, the Chroma store, retrieval and cited answers.
 
-The public API is `Assistant` (ask / stream / health / articles) and the `Answer` shape.
+The public API is `Assistant` (ask / stream / health / articles / sources), the `Answer`
+shape and the `Filters` a question can carry.
 """
 
 from typing import Any
 
-__all__ = ["Answer", "Assistant", "Citation", "Message", "Settings", "get_settings"]
+__all__ = ["Answer", "Assistant", "Citation", "Filters", "Message", "Settings", "get_settings"]
 
 
 def __getattr__(name: str) -> Any:
@@ -14,7 +15,7 @@ def __getattr__(name: str) -> Any:
         from assistant.service import Assistant
 
         return Assistant
-    if name in ("Answer", "Citation", "Message"):
+    if name in ("Answer", "Citation", "Filters", "Message"):
         from assistant import types as models
 
         return getattr(models, name)

@@ -26,7 +26,7 @@ from assistant.index.embeddings import get_embeddings
 from assistant.index.store import NewsStore
 from assistant.settings import Settings, get_settings
 from assistant.text import invalid_unicode
-from assistant.types import Answer, ArticleRecord, Message, ReportedBy
+from assistant.types import Answer, ArticleRecord, Filters, Message, Outlet, ReportedBy
 
 
 class Assistant:
@@ -50,18 +50,25 @@ class Assistant:
         return self.answerer.mode
 
     def ask(self, question: str, history: Sequence[Message | dict[str, Any]] = (),
-            k: int | None = None) -> Answer:
-        """The full answer at once."""
+            k: int | None = None, filters: Filters | dict[str, Any] | None = None) -> Answer:
+        """The full answer at once. `filters`: only articles published from `since` to
+        `until`, from these `sources` (see `Filters`)."""
         final = None
-        for event in self.stream(question, history, k):
+        for event in self.stream(question, history, k, filters):
             if isinstance(event, Answer):
                 final = event
         assert final is not None  # the chain always ends with an Answer
         return final
 
     def stream(self, question: str, history: Sequence[Message | dict[str, Any]] = (),
-               k: int | None = None) -> Iterator[str | Answer]:
+               k: int | None = None,
+               filters: Filters | dict[str, Any] | None = None) -> Iterator[str | Answer]:
         """Text deltas as the answer is written, then the complete `Answer`."""
+        if filters is not None and not isinstance(filters, Filters):
+            try:
+                filters = Filters.model_validate(filters)
+            except ValueError as exc:
+                raise QuestionError(f"bad filters: {exc}") from None
         question = question.strip()
         if not question:
             raise QuestionError("the question is empty")
@@ -74,7 +81,8 @@ class Assistant:
         for message in messages:
             if problem := invalid_unicode(message.content):
                 raise QuestionError(f"a message of the history {problem}")
-        inputs = {"question": question, "history": messages, "k": k or self.settings.k}
+        inputs = {"question": question, "history": messages, "k": k or self.settings.k,
+                  "filters": filters if filters is not None and filters.active else None}
         yield from self.chain.stream(inputs)
 
     def health(self) -> dict[str, Any]:
@@ -93,6 +101,11 @@ class Assistant:
     def articles(self, offset: int = 0, limit: int = 50) -> list[ArticleRecord]:
         return self.store.list_articles(offset=offset, limit=limit)
 
+    def sources(self) -> list[Outlet]:
+        """The outlets of the ingested news, with article counts and date ranges (what
+        `filters.sources` takes); most articles first."""
+        return self.store.outlets()
+
     # -- the chain -----------------------------------------------------------------------
 
     def _build_chain(self) -> Runnable:
@@ -103,7 +116,8 @@ class Assistant:
     def _retrieve(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """The inputs with the standalone question and the passages retrieved for it."""
         query = self.answerer.standalone(inputs["question"], inputs["history"])
-        return {**inputs, "query": query, "retrieved": self.retriever.retrieve(query, inputs["k"])}
+        retrieved = self.retriever.retrieve(query, inputs["k"], inputs["filters"])
+        return {**inputs, "query": query, "retrieved": retrieved}
 
     def _answer(self, inputs: Iterator[dict[str, Any]]) -> Iterator[str | Answer]:
         # A generator step receives its input as a stream of dicts (here the one from
@@ -112,6 +126,12 @@ class Assistant:
         for piece in inputs:
             state.update(piece)
         passages, vector = state["retrieved"]
+        filters: Filters | None = state["filters"]
+        if filters is not None and not passages:
+            text = f"No ingested article matches the filters ({filters.describe()})."
+            yield text
+            yield Answer(answer=text, citations=[], refused=True, mode=self.mode)
+            return
         missing = missing_outlets(state["query"], self.store.sources())
         if missing:
             # The question is about what these outlets reported; no passage can stand in.

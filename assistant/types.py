@@ -7,12 +7,13 @@ and IngestReport, what an ingest run did.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from assistant.errors import IngestError
 
@@ -153,6 +154,54 @@ class Passage:
     sentence_vectors: str = field(default="", repr=False, compare=False)
 
 
+class Filters(BaseModel):
+    """Which articles a question is asked of: published from `since` to `until` (both days
+    included; an undated article is then left out) and from these outlets (any, when empty).
+    Retrieval applies them inside the store query, so k passages still come back."""
+
+    since: dt.date | None = Field(None, description="Published on or after this day "
+                                  "(YYYY-MM-DD).")
+    until: dt.date | None = Field(None, description="Published on or before this day "
+                                  "(YYYY-MM-DD).")
+    sources: list[str] = Field(default_factory=list, max_length=100,
+                               description="Outlets, as GET /sources names them; any when "
+                                           "empty.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Filters:
+        if self.since and self.until and self.since > self.until:
+            raise ValueError(f"since ({self.since}) is after until ({self.until})")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return bool(self.since or self.until or self.sources)
+
+    def describe(self) -> str:
+        """The filters in words: 'from The Midland Ledger, published 2026-01-01 to ...'."""
+        parts = []
+        if self.sources:
+            parts.append("from " + ", ".join(self.sources))
+        if self.since and self.until:
+            parts.append(f"published {self.since} to {self.until}")
+        elif self.since:
+            parts.append(f"published on or after {self.since}")
+        elif self.until:
+            parts.append(f"published on or before {self.until}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Outlet:
+    """An outlet of the store: its articles and the days of its first and last one."""
+
+    source: str
+    articles: int
+    first_published: str = ""
+    last_published: str = ""
+    undated: int = 0
+
+
 class Message(BaseModel):
     """One turn of chat history."""
 
@@ -206,6 +255,16 @@ class Citation(BaseModel):
         )
 
 
+class ConflictVersion(BaseModel):
+    """One version of a fact the sources disagree on: the value, who reported it and when
+    (its newest report), and the markers of the sentences that state it."""
+
+    value: str
+    source: str
+    published_at: str
+    citations: list[int]
+
+
 class Answer(BaseModel):
     """The one answer shape of the Python API, the HTTP API and the UI."""
 
@@ -213,6 +272,10 @@ class Answer(BaseModel):
     citations: list[Citation]
     refused: bool
     mode: Literal["extractive", "llm"]
+    conflict: list[ConflictVersion] = Field(
+        default_factory=list,
+        description="When the sources disagree on the fact asked: each version, newest "
+                    "first (offline answers; an LLM answer says so in its text).")
 
 
 # "duplicate": a near-duplicate of a stored article, recorded as another outlet of it.

@@ -41,7 +41,7 @@ def keyed(news_store: Settings) -> TestClient:
 
 @pytest.mark.parametrize(("method", "path", "body"), [
     ("post", "/answer", QUESTION), ("post", "/answer/stream", QUESTION),
-    ("get", "/articles", None),
+    ("get", "/articles", None), ("get", "/sources", None),
 ])
 def test_api_routes_require_the_key(keyed: TestClient, method: str, path: str,
                                     body: dict | None) -> None:
@@ -281,7 +281,7 @@ def test_chat_is_limited_by_the_same_budget_as_answer(news_store: Settings) -> N
 
     app, _ = create_server(news_store.model_copy(update={"rate_limit": "3/minute",
                                                          "rate_limit_enabled": True}))
-    ask = {"data": [QUESTION["question"]]}
+    ask = {"data": [QUESTION["question"], None, None, []]}  # the message, then the filter row
     with live_server(app) as url, httpx.Client(base_url=url, timeout=60) as client:
         assert client.get("/").status_code == 200
         dependencies = client.get("/config").json()["dependencies"]

@@ -60,13 +60,16 @@ def page(request: pytest.FixtureRequest):
         browser.close()
 
 
-def _ask(page, url: str, question: str) -> str:
-    page.goto(url, wait_until="domcontentloaded")
+def _ask(page, url: str | None, question: str) -> str:
+    """Ask on a fresh page at `url`, or on the page as it is (None), and wait for the answer."""
+    if url is not None:
+        page.goto(url, wait_until="domcontentloaded")
     box = page.locator("textarea").first
     box.wait_for(timeout=60_000)
     box.fill(question)
     box.press("Enter")
-    page.get_by_text("Sources", exact=True).first.wait_for(timeout=60_000)
+    page.get_by_text("Sources", exact=True).or_(page.get_by_text("does not say")).first.wait_for(
+        timeout=60_000)
     return page.locator(".message-wrap").first.inner_text()
 
 
@@ -135,3 +138,27 @@ def test_second_tab_adds_urls_lists_searches_and_deletes(page, server_url: str,
     page.get_by_text("Deleted ", exact=False).first.wait_for(timeout=60_000)
     page.wait_for_timeout(500)
     assert "Island ferry" not in articles.inner_text()
+
+
+def test_filter_row_narrows_the_answer_to_dates_and_outlets(page, server_url: str) -> None:
+    page.goto(server_url, wait_until="domcontentloaded")
+    since = page.locator("#filter-since input").first
+    since.wait_for(timeout=60_000)
+    since.fill("2027-01-01")
+    box = page.locator("textarea").first
+    box.fill("What wage increase are the striking Carrow signal staff seeking?")
+    box.press("Enter")
+    page.get_by_text("No ingested article matches the filters").first.wait_for(timeout=60_000)
+    assert "published on or after 2027" in page.locator(".message-wrap").first.inner_text()
+
+    page.goto(server_url, wait_until="domcontentloaded")
+    outlets = page.locator("#filter-sources input").first
+    outlets.wait_for(timeout=60_000)
+    outlets.click()
+    option = page.get_by_role("option", name="The Midland Ledger (1)")
+    option.wait_for(timeout=30_000)  # the store's own outlets, with their article counts
+    assert page.get_by_role("option", name="Northern Wire Service (2)").count() == 1
+    option.click()
+    text = _ask(page, None, "How many people came to the lantern parade in Brookside?")
+    assert "8,400" not in text  # that article is not from The Midland Ledger
+    assert "The Midland Ledger" in text or "does not say" in text

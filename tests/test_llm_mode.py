@@ -198,6 +198,19 @@ def test_citations_are_only_for_the_markers_in_the_answer(assistant: Assistant,
     check_citations(answer, retrieved(assistant, question))
 
 
+def test_prompt_asks_for_disagreeing_versions_and_their_markers_are_checked(
+        assistant: Assistant, stub: OpenAIStub) -> None:
+    assert "disagree" in SYSTEM_PROMPT and "newest first" in SYSTEM_PROMPT
+    stub.reply = replying("The sources disagree: 15% according to one report [2]; 25% "
+                          "according to another [1], and a third [9].")
+    question = "What reciprocal tariff did Washington refuse to lift for Japan?"
+    _, answer = collect(assistant, question)
+    # Each version keeps its marker only when it names a retrieved passage.
+    assert answer.answer.startswith("The sources disagree")
+    assert "[9]" not in answer.answer and [c.n for c in answer.citations] == [2, 1]
+    check_citations(answer, retrieved(assistant, question))
+
+
 @pytest.mark.parametrize("reply", [
     "Akira Akazawa [1] led talks [7].",
     "Akira Akazawa [1] led talks [12] and [0] went home [3].",

@@ -9,10 +9,11 @@ from pathlib import Path
 import gradio as gr
 from fastapi.testclient import TestClient
 
+from assistant.present import escape_text, safe_url
 from assistant.service import Assistant
 from assistant.settings import Settings
 from ingest.pipeline import Ingestor
-from ui import build_chat, create_server, escape_text, history_from_chat, make_respond, safe_url
+from ui import build_chat, create_server, history_from_chat, make_respond
 
 HOSTILE = {
     "title": "Harbour <script>document.title='pwned'</script> festival",
@@ -79,3 +80,17 @@ def test_server_serves_chat_and_api_together(news_store: Settings) -> None:
     assert client.post("/answer", json={"question": "What is Japan's debt-to-GDP ratio?"}
                        ).status_code == 200
     assert isinstance(build_chat(assistant), gr.Blocks)
+
+
+def test_chat_filters_narrow_the_answer_and_bad_dates_are_explained(
+        news_assistant: Assistant) -> None:
+    respond = make_respond(news_assistant)
+    question = "What wage increase are the striking Carrow signal staff seeking?"
+    *_, last = respond(question, [], "2026-01-19", "2026-01-19", ["The Midland Ledger"])
+    assert "Carrow" in last and "The Midland Ledger" in last
+    *_, last = respond(question, [], None, None, ["Valley Courier"])
+    assert "The Midland Ledger" not in last
+    *_, last = respond(question, [], "19/01/2026", None, [])
+    assert last.startswith("Sorry: the date") and "2026\\-01\\-31" in last
+    *_, last = respond(question, [], "2026-02-01", "2026-01-01", None)
+    assert "after" in last

@@ -15,13 +15,14 @@ from typing import Literal
 import numpy as np
 
 from assistant.answer.answerer import EXTRACTIVE_REFUSAL
+from assistant.answer.conflicts import Candidate, Version, find_conflict
 from assistant.answer.entities import asks_for_a_name, best_name
 from assistant.answer.followup import standalone_query
 from assistant.cache import LRU
 from assistant.index import sentences
 from assistant.index.embeddings import NewsEmbeddings
 from assistant.text import CJK_CHARS
-from assistant.types import Answer, Citation, Message, Passage
+from assistant.types import Answer, Citation, ConflictVersion, Message, Passage
 
 REFUSAL = EXTRACTIVE_REFUSAL
 # A sentence joins the answer only if it scores this close to the best one.
@@ -179,6 +180,10 @@ class ExtractiveAnswerer:
         threshold = self.threshold if threshold is None else threshold
         if not candidates or float(scores.max()) < threshold:
             return Answer(answer=REFUSAL, citations=[], refused=True, mode="extractive")
+        # Every retrieved passage: a planted or outdated report may rank below the first few.
+        versions = find_conflict(question, passages, self._candidates)
+        if versions:
+            return conflict_answer(versions)
         chosen: list[int] = []
         best = float(scores.max())
         for i in np.argsort(-scores):
@@ -200,6 +205,9 @@ class ExtractiveAnswerer:
                          + ".")
         return Answer(answer=" ".join(parts), citations=citations, refused=False,
                       mode="extractive")
+
+    def _candidates(self, passage: Passage) -> list[Candidate]:
+        return [Candidate(s.passage, s.text, s.start, s.end) for s in self._sentences(passage)]
 
     def _lead_name(self, question: str, passages: list[Passage], candidates: list[Sentence],
                    scores: np.ndarray, chosen: list[int]) -> tuple[str, list[int]] | None:
@@ -224,3 +232,32 @@ class ExtractiveAnswerer:
             chosen.append(extra[0])
             naming = [extra[0]]
         return name, naming
+
+
+def conflict_answer(versions: list[Version]) -> Answer:
+    """The answer when the sources disagree: each version with its outlet, date and markers,
+    newest first, then the sentences that state them, quoted and cited."""
+    citations: list[Citation] = []
+    shown: list[ConflictVersion] = []
+    quoted: list[str] = []
+    for version in versions:
+        markers = []
+        for s in version.sentences:
+            n = len(citations) + 1
+            citations.append(Citation.of(n, s.passage, s.text, s.start, s.end))
+            quoted.append(f"{quote(s.text)} [{n}]")
+            markers.append(n)
+        newest = max(version.sentences, key=lambda s: s.passage.published_at).passage
+        shown.append(ConflictVersion(value=version.value, source=newest.source,
+                                     published_at=newest.published_at, citations=markers))
+    sides = "; ".join(
+        f"{quote(v.value)} according to {_reporter(v)} "
+        + "".join(f"[{n}]" for n in v.citations) for v in shown)
+    text = f"The sources disagree: {sides}. " + " ".join(quoted)
+    return Answer(answer=text, citations=citations, refused=False, mode="extractive",
+                  conflict=shown)
+
+
+def _reporter(version: ConflictVersion) -> str:
+    who = version.source or "an unnamed outlet"
+    return f"{who} ({version.published_at[:10]})" if version.published_at else who

@@ -7,7 +7,9 @@ Chroma). News questions are also about who reported what and when:
   Verge report on Y") gets a sub-query of its own, restricted to that outlet and built from
   the words around its mention; the best of each sub-query come first, interleaved, so every
   part of a multi-part question is covered;
-- chunks of articles published on a date the question names are boosted.
+- chunks of articles published on a date the question names are boosted;
+- filters (published from / to, outlets) mask the keyword scores and restrict the dense query
+  to the chunks they let through, so they act inside the search, not on its results.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from assistant.index.embeddings import NewsEmbeddings
 from assistant.index.lexical import KeywordView
 from assistant.index.store import NewsStore
 from assistant.text import MONTH_DATE
-from assistant.types import Passage
+from assistant.types import Filters, Passage
 
 # Weight of cosine similarity against the keyword score scaled to [0, 1]. The packaged
 # MiniLM is a weak judge of long multi-part news questions (and knows no Chinese), so
@@ -72,17 +74,25 @@ class NewsRetriever(BaseRetriever):
     candidates: int = 50
     per_outlet: int = 3
 
-    def retrieve(self, query: str, k: int | None = None) -> tuple[list[Passage], np.ndarray]:
-        """The top passages for `query`, best first, and the query's vector."""
+    def retrieve(self, query: str, k: int | None = None,
+                 filters: Filters | None = None) -> tuple[list[Passage], np.ndarray]:
+        """The top passages for `query`, best first, and the query's vector. `filters`
+        (published dates, outlets) apply inside both the keyword scoring and the dense query,
+        so k passages come back whenever k chunks match them."""
         k = k or self.k
         vector = self.embeddings.embed([query])[0]
         view = self.store.keyword_view()
-        if not view.ids:
+        allowed = view.matching(filters)
+        if not view.ids or (allowed is not None and not allowed.any()):
             return [], vector
+        among = None if allowed is None else [view.ids[i] for i in np.flatnonzero(allowed)]
         # Candidates are ranked by ids, index rows and similarities alone; only the k chosen
         # are read in full (text and metadata).
-        dense = self.store.nearest(vector, self.candidates, total=len(view.ids))
+        dense = self.store.nearest(vector, self.candidates, total=len(view.ids), among=among)
         parts = self._parts(query, [cid for cid in dense if cid in view.rows], view)
+        if allowed is not None:
+            for part in parts:
+                part.keyword = np.where(allowed, part.keyword, 0.0)
         candidates = {view.ids[i] for part in parts for i in self._top_rows(part, view)}
         similarity = dict(dense)
         similarity.update(self.store.similarities(sorted(candidates - dense.keys()), vector))

@@ -24,6 +24,7 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_CHINESE, STOPWORDS_EN_PLUS
 
 from assistant.text import CJK_CHARS
+from assistant.types import Filters
 
 
 class ChunkSource(Protocol):
@@ -112,6 +113,21 @@ class KeywordView:
         """True for the rows published on any of these dates (YYYY-MM-DD)."""
         found = [self.by_date[d] for d in dates if d in self.by_date]
         return self._mask(np.concatenate(found) if found else None)
+
+    def matching(self, filters: Filters | None) -> np.ndarray | None:
+        """True for the rows these filters let through; None when they filter nothing."""
+        if filters is None or not filters.active:
+            return None
+        mask = np.ones(len(self.ids), dtype=bool)
+        if filters.sources:
+            found = [self.by_source[s] for s in filters.sources if s in self.by_source]
+            mask &= self._mask(np.concatenate(found) if found else None)
+        if filters.since or filters.until:
+            # Distinct days are few: compare them, not every row.
+            since = filters.since.isoformat() if filters.since else ""
+            until = filters.until.isoformat() if filters.until else "9999"
+            mask &= self.on_dates([d for d in self.by_date if d and since <= d <= until])
+        return mask
 
     def _mask(self, rows: np.ndarray | None) -> np.ndarray:
         mask = np.zeros(len(self.ids), dtype=bool)

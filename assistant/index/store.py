@@ -39,7 +39,7 @@ from assistant.index.embeddings import NewsEmbeddings
 from assistant.index.lexical import KeywordView, LexicalHit, LexicalIndex
 from assistant.index.store_calls import bounded
 from assistant.settings import Settings
-from assistant.types import ArticleRecord, Chunk, Passage
+from assistant.types import ArticleRecord, Chunk, Outlet, Passage
 
 log = logging.getLogger(__name__)
 
@@ -346,6 +346,25 @@ class NewsStore:
         return versions
 
     @_chroma_errors
+    def outlets(self) -> list[Outlet]:
+        """Every outlet of the committed articles, with its article count and the days of its
+        first and last article; most articles first. Articles without an outlet are left out."""
+        got = self.articles.get(where={"status": "committed"}, include=["metadatas"])
+        found: dict[str, list[str]] = {}
+        for meta in got["metadatas"] or []:
+            source = str((meta or {}).get("source", ""))
+            if source:
+                found.setdefault(source, []).append(str(meta.get("published_at", ""))[:10])
+        outlets = []
+        for source, days in found.items():
+            dated = sorted(d for d in days if d)
+            outlets.append(Outlet(source=source, articles=len(days),
+                                  first_published=dated[0] if dated else "",
+                                  last_published=dated[-1] if dated else "",
+                                  undated=len(days) - len(dated)))
+        return sorted(outlets, key=lambda o: (-o.articles, o.source.casefold()))
+
+    @_chroma_errors
     def count_chunks(self) -> int:
         return self.chunks.count()
 
@@ -401,15 +420,20 @@ class NewsStore:
         return rows
 
     @_chroma_errors
-    def nearest(self, vector: np.ndarray, k: int, total: int | None = None) -> dict[str, float]:
+    def nearest(self, vector: np.ndarray, k: int, total: int | None = None,
+                among: Sequence[str] | None = None) -> dict[str, float]:
         """Ids of the k chunks nearest to `vector`, best first, with cosine similarity: only
         ids and distances come back, which spares Chroma reading text and metadata for
-        candidates that never make the answer."""
+        candidates that never make the answer. `among`: only these chunks (a filter, applied
+        inside Chroma's query, so k still come back when that many match)."""
         n = self.chunks.count() if total is None else total
+        if among is not None:
+            n = min(n, len(among))
         if n == 0:
             return {}
         result = self.chunks.query(query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
-                                   n_results=min(k, n), include=["distances"])
+                                   n_results=min(k, n), include=["distances"],
+                                   ids=list(among) if among is not None else None)
         return {cid: 1.0 - float(dist)
                 for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)}
 

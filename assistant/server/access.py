@@ -1,11 +1,12 @@
 """Who is asking and how often: one ASGI middleware over the whole app (API and chat) that
 finds the client address, charges its request budget, and slows and counts failed logins.
 
-Only costly requests are charged: the API's answers, ingests and article pages, Gradio's login,
-its `call/` API and uploads, and queue joins that run a chat answer (`chat_fns`). The page, its
-assets, heartbeats, event streams, the chat's small UI steps and /health are free. Gradio runs
-queued functions such as the answer only through the queue once `api_open` is off
-(`ui.build_chat`), so no other route reaches them.
+Only costly requests are charged: the API's answers, ingests, article pages and outlet list,
+the OpenAI routes (completions and the model list), Gradio's login, its `call/` API and
+uploads, and queue joins that run a chat answer (`chat_fns`). The page, its assets,
+heartbeats, event streams, the chat's small UI steps and /health are free. Gradio runs queued
+functions such as the answer only through the queue once `api_open` is off (`ui.build_chat`),
+so no other route reaches them.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from assistant.server.openai_api import is_openai_path, openai_error
 from assistant.settings import Settings
 
 _COSTLY = re.compile(
-    r"/(answer|answer/stream|articles(/[^/]+)?"  # the API (DELETE /articles/<id> too)
+    r"/(answer|answer/stream|articles(/[^/]+)?|sources"  # the API (DELETE /articles/<id> too)
+    # the OpenAI-compatible routes; the model list too, or a key could be guessed there freely
+    r"|v1/chat/completions|v1/models(/[^/]+)?"
     r"|login"  # Gradio's login form
     r"|gradio_api/(call/(v2/)?[^/]+|upload))/?"  # Gradio's API; GET call/<name>/<id> is free
 )
@@ -102,8 +106,10 @@ class AccessControl:
         """429 with the seconds until the oldest charged request leaves the window."""
         reset_at, _ = self._limiter.get_window_stats(limit, budget, client)
         retry = max(1, int(reset_at - time.time()) + 1)
-        response = JSONResponse({"detail": f"{detail}; try again in {retry} s"}, 429,
-                                headers={"Retry-After": str(retry)})
+        message, headers = f"{detail}; try again in {retry} s", {"Retry-After": str(retry)}
+        response = (openai_error(429, message, code="rate_limit_exceeded", headers=headers)
+                    if is_openai_path(scope["path"]) else
+                    JSONResponse({"detail": message}, 429, headers=headers))
         await response(scope, receive, send)
 
 

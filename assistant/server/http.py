@@ -1,6 +1,7 @@
 """The answer endpoint: a FastAPI app over `Assistant` (no logic of its own)."""
 
 
+import datetime as dt
 import hmac
 import json
 import threading
@@ -9,11 +10,15 @@ from dataclasses import asdict
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, StringConstraints, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.errors import (
@@ -27,10 +32,11 @@ from assistant.errors import (
 )
 from assistant.index.store_owner import LOCAL_DELETE_ROUTE, LOCAL_INGEST_ROUTE
 from assistant.server.access import AccessControl
+from assistant.server.openai_api import is_openai_path, openai_error, openai_router
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.text import invalid_unicode, printable
-from assistant.types import Answer, IngestReport, RawArticle, ReportedBy
+from assistant.types import Answer, Filters, IngestReport, RawArticle, ReportedBy
 from assistant.types import Message as ChatMessage
 
 
@@ -122,7 +128,10 @@ class BodyLimit:
             await self._reject(scope, receive, send, limit)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = JSONResponse({"detail": f"request body over {limit} bytes"}, 413)
+        detail = f"request body over {limit} bytes"
+        response = (openai_error(413, detail, code="request_too_large")
+                    if is_openai_path(scope.get("path", "")) else
+                    JSONResponse({"detail": detail}, 413))
         await response(scope, receive, send)
 
 
@@ -213,7 +222,23 @@ async def _short_validation_errors(request: Request,
     10,000 articles came back whole) and never a lone surrogate (it cannot be encoded)."""
     errors = [{**error, "msg": printable(error["msg"]), "input": _echo(error["input"])}
               if "input" in error else error for error in exc.errors()]
+    if is_openai_path(request.url.path):  # OpenAI answers a bad parameter with a 400
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        where = [str(part) for part in first.get("loc", ()) if part != "body"]
+        message = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: "
+                            f"{e.get('msg', '')}" for e in errors) or "invalid request"
+        return openai_error(400, message, param=".".join(where) or None,
+                            code="invalid_value")
     return await request_validation_exception_handler(request, RequestValidationError(errors))
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
+    """FastAPI's answer to an HTTP error, in OpenAI's shape on the OpenAI routes."""
+    if is_openai_path(request.url.path):
+        code = {401: "invalid_api_key", 404: "not_found", 405: "method_not_allowed"}
+        return openai_error(exc.status_code, str(exc.detail), code=code.get(exc.status_code),
+                            headers=getattr(exc, "headers", None))
+    return await http_exception_handler(request, exc)
 
 
 class IngestRequest(_JsonBody):
@@ -269,6 +294,18 @@ class LocalDeleteRequest(BaseModel):
 
 class Deleted(BaseModel):
     deleted: list[str] = Field(description="Ids of the articles removed, with all their chunks.")
+class SourceOut(BaseModel):
+    source: str = Field(description="The outlet, as `sources` takes it.")
+    articles: int
+    first_published: str = Field(description="Day of its first dated article, YYYY-MM-DD.")
+    last_published: str = Field(description="Day of its latest dated article.")
+    undated: int = Field(description="Its articles without a date (a date filter leaves "
+                                     "them out).")
+
+
+class SourceList(BaseModel):
+    sources: list[SourceOut]
+    total: int
 
 
 class ArticlePage(BaseModel):
@@ -305,12 +342,16 @@ ERROR_STATUS: tuple[tuple[type[NewsdeskError], int], ...] = (
 
 def _error_response(request: Request, exc: Exception) -> JSONResponse:
     status = next((code for kind, code in ERROR_STATUS if isinstance(exc, kind)), 500)
+    if is_openai_path(request.url.path):
+        return openai_error(400 if status == 422 else status, str(exc))
     return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
 def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | None = None,
               chat_fns: Collection[int] = ()) -> FastAPI:
-    """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles, /docs.
+    """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles,
+    /sources, /docs,
+    and the OpenAI-compatible /v1/chat/completions and /v1/models.
 
     `ingestor` builds what takes articles on the first POST (without it the server takes
     none: 503). `chat_fns`: ids of the answering functions of a Gradio chat to be mounted on
@@ -328,6 +369,22 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
                                        description="Earlier turns, oldest first.")
         k: int | None = Field(None, ge=1, le=50, strict=True,
                               description="Passages to retrieve.")
+        since: dt.date | None = Field(None, description="Only articles published on or "
+                                      "after this day (YYYY-MM-DD).")
+        until: dt.date | None = Field(None, description="Only articles published on or "
+                                      "before this day (YYYY-MM-DD).")
+        sources: list[str] = Field(default_factory=list, max_length=100,
+                                   description="Only articles of these outlets (as GET "
+                                               "/sources names them); any when empty.")
+
+        @model_validator(mode="after")
+        def _filters_valid(self) -> Any:
+            Filters(since=self.since, until=self.until, sources=self.sources)
+            return self
+
+        @property
+        def filters(self) -> Filters:
+            return Filters(since=self.since, until=self.until, sources=self.sources)
 
     app = FastAPI(
         title="newsdesk",
@@ -337,6 +394,7 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
     app.state.assistant = assistant
     app.add_exception_handler(RequestValidationError, _short_validation_errors)
     app.add_exception_handler(NewsdeskError, _error_response)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     # Over the whole app, so it also guards the chat that ui.create_server mounts.
     app.add_middleware(AccessControl, settings=settings, chat_fns=chat_fns)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes,  # outermost
@@ -356,7 +414,7 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
     @app.post("/answer", response_model=Answer, dependencies=guarded)
     def answer(request: AnswerRequest) -> Answer:
         """Answer a question; `[n]` markers in `answer` refer to `citations[n]`."""
-        return assistant.ask(request.question, request.history, request.k)
+        return assistant.ask(request.question, request.history, request.k, request.filters)
 
     @app.post("/answer/stream", responses={200: {"content": {"text/event-stream": {}}}},
               dependencies=guarded)
@@ -364,7 +422,8 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
         """Server-sent events: `delta` events with text, then one `answer` event (the full
         answer shape), or an `error` event."""
         # The first event before the response starts: an error there is an HTTP status.
-        events = assistant.stream(request.question, request.history, request.k)
+        events = assistant.stream(request.question, request.history, request.k,
+                                  request.filters)
         first = next(events)
 
         def body() -> Iterator[str]:
@@ -431,6 +490,12 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
     def delete_local(request: LocalDeleteRequest) -> Deleted:
         """`newsdesk-ingest --delete ID|URL` on this server's store."""
         return Deleted(deleted=writing(lambda ing: ing.delete(request.target)))
+    @app.get("/sources", response_model=SourceList, dependencies=guarded)
+    def sources() -> SourceList:
+        """The outlets of the ingested news (the values `sources` takes), with their article
+        counts and the days of their first and last article; most articles first."""
+        found = [SourceOut(**asdict(o)) for o in assistant.sources()]
+        return SourceList(sources=found, total=len(found))
 
     @app.get("/articles", response_model=ArticlePage, dependencies=guarded)
     def articles(offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> ArticlePage:
@@ -446,6 +511,7 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
             offset=offset, limit=limit, total=assistant.store.count_articles(),
         )
 
+    app.include_router(openai_router(assistant, guarded))
     return app
 
 

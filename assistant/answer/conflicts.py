@@ -1,0 +1,256 @@
+"""Conflicting reports: retrieved sentences that answer the question alike but disagree on the
+fact asked (a number, a date, a place, a name).
+
+Two sentences of different articles conflict when both cover most of the question's terms,
+each holds a value of the kind asked for that the other lacks, the two values stand in the
+same place (the same word before or after them: "Norway came out on top" / "U.S. came out on
+top"), and, the two values set aside, the sentences say the same thing: a near copy, or the
+fact retold in other words. Values the question names never count; nor do two values one
+passage names together ("Spain beat the Netherlands") or reports of different years. The
+versions come newest first, so the answer can show each with its outlet, date and citation
+instead of silently picking one. Thresholds were set on RGB en with planted passages and on
+its answerable questions (docs/evaluation.md#conflicting-sources).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from assistant.answer.entities import names_in
+from assistant.text import MONTH_DATE
+from assistant.types import Passage
+
+Kind = Literal["number", "date", "name"]
+
+# Share of the question's content terms a sentence must hold to count as answering it.
+MIN_COVERAGE = 0.5
+# Two sentences state the same fact when, their values set aside, they share this share of
+# all their content terms (a near copy, at least MIN_FRAME_TERMS each) ...
+NEAR_COPY = 0.8
+MIN_FRAME_TERMS = 3
+# ... or, for a question that says what it asks (a number, a date, a name), when both cover
+# RETOLD_COVERAGE of the question's terms by themselves, the shorter one's terms (at least
+# RETOLD_FRAME_TERMS) are MIN_FRAME_OVERLAP shared with the other, and RETOLD_JACCARD of all:
+# the fact in other words. Looser, it flagged 6-16% of RGB's answerable questions.
+RETOLD_COVERAGE = 0.75
+RETOLD_FRAME_TERMS = 4
+MIN_FRAME_OVERLAP = 0.5
+RETOLD_JACCARD = 0.4
+MAX_VERSIONS = 3
+
+_NUMBER_Q = re.compile(
+    r"\bhow (?:many|much|old|long|far|large|big|high|tall|often|fast)\b"
+    r"|\bwhat (?:percentage|percent|number|share|amount|price|score|rate)\b"
+    r"|\b(?:revenue|price|cost|population|salary|budget|score|total|figure|turnout)\b", re.I)
+_DATE_Q = re.compile(r"^\s*when\b|\b(?:what|which) (?:year|date|day|month)\b|\bdate\b", re.I)
+_NAME_Q = re.compile(r"^\s*(?:who|whom|whose|where|which)\b|\bwhat (?:is|was) the name\b"
+                     r"|\blocation\b|\bwhere\b|\bwho\b", re.I)
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:\s?%| percent)?")
+_YEAR = re.compile(r"^(?:1[89]|20)\d\d$")
+_WORD = re.compile(r"[^\W_]+")
+_STOP = frozenset((
+    "a an the and or but of to in on at by for with from as is are was were be been being do "
+    "does did has have had what which who whom whose when where why how that this these those "
+    "it its than then there their they them he she his her we our you your i not no so if "
+    "about into over after before during will would can could should may might said says "
+    "also such only all any each more most some many much up out new"
+).split())
+
+
+def asked_kind(question: str) -> Kind | None:
+    """What kind of value the question asks for; None when it does not say."""
+    if _NUMBER_Q.search(question):
+        return "number"
+    if _DATE_Q.search(question):
+        return "date"
+    if _NAME_Q.search(question):
+        return "name"
+    return None
+
+
+def content_terms(text: str) -> set[str]:
+    """Lower-cased content words, cut to 5 letters (a cheap stem)."""
+    return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of a passage that may answer the question (offsets in the article body)."""
+
+    passage: Passage
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Version:
+    """One of the disagreeing versions: its value and the sentences that state it."""
+
+    value: str
+    sentences: tuple[Candidate, ...]
+
+    @property
+    def newest(self) -> str:
+        return max((s.passage.published_at for s in self.sentences), default="")
+
+
+def values(text: str, kind: Kind | None, question: str) -> dict[str, str]:
+    """The values of the asked kind in `text` (normalised -> as written), leaving out those
+    the question names. Unknown kind: numbers and names."""
+    asked = question.lower()
+    found: dict[str, str] = {}
+    if kind == "date":
+        for d in MONTH_DATE.finditer(text):
+            if d.group().lower() not in asked:
+                found.setdefault(_norm(d.group()), d.group())
+    if kind in ("number", "date", None):
+        # In a written-out date the day is no amount; for a date question, years count.
+        rest = text if kind == "date" else MONTH_DATE.sub(" ", text)
+        for m in _NUMBER.finditer(rest):
+            raw = m.group().strip()
+            digits = raw.replace(",", "").removesuffix("%").removesuffix(" percent").strip()
+            if digits in asked or (kind == "date") != bool(_YEAR.match(digits)):
+                continue
+            found.setdefault(digits, raw)
+    if kind in ("name", None):
+        first = _WORD.match(text.lstrip())
+        for name in names_in(text):
+            if name.lower() in asked or not any(c.isalpha() for c in name):
+                continue
+            if kind is None and " " not in name and first is not None \
+                    and first.group() == name:
+                continue  # "Counting finished ...": a capital that only starts the sentence
+            # The question's own words around a name are a title ("Facebook CEO Mark
+            # Zuckerberg"); a name still holding them ("Super Bowl", "Walt Disney Company To
+            # Acquire Twenty-First Century Fox") is a topic or a headline, not an answer.
+            asked_terms = content_terms(question)
+            words = name.split()
+            while words and content_terms(words[0]) & asked_terms:
+                words = words[1:]
+            while words and content_terms(words[-1]) & asked_terms:
+                words = words[:-1]
+            name = " ".join(words)
+            if not name or content_terms(name) & asked_terms or len(words) > 4:
+                continue
+            found.setdefault(_norm(name), name)
+    return {k: v for k, v in found.items() if k}
+
+
+def _years(text: str, question: str) -> set[str]:
+    """The years a sentence names that the question does not."""
+    return {y for y in re.findall(r"\b(?:1[89]|20)\d\d\b", text) if y not in question}
+
+
+def _norm(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower().removeprefix("the ")))
+
+
+def find_conflict(question: str, passages: Sequence[Passage],
+                  sentences_of: Callable[[Passage], list[Candidate]]) -> list[Version] | None:
+    """The disagreeing versions (newest first) when the passages that answer `question`
+    disagree on the fact asked; None when they agree or do not answer it."""
+    wanted = content_terms(question)
+    if not wanted:
+        return None
+    kind = asked_kind(question)
+    answering: list[tuple[Candidate, dict[str, str], set[str], float, set[str]]] = []
+    for passage in passages:
+        # The headline says what a sentence is about when the sentence does not ("The crossing
+        # takes 45 minutes" under "Ferry link to Skarra island restored").
+        headline = content_terms(passage.title)
+        for s in sentences_of(passage):
+            terms = content_terms(s.text)
+            if len(wanted & (terms | headline)) / len(wanted) < MIN_COVERAGE:
+                continue
+            found = values(s.text, kind, question)
+            if found:
+                answering.append((s, found, terms,
+                                  len(wanted & terms) / len(wanted), _years(s.text, question)))
+    best: tuple[float, int, int, str, str] | None = None
+    for i, (a, va, terms_a, cov_a, years_a) in enumerate(answering):
+        for j in range(i + 1, len(answering)):
+            b, vb, terms_b, cov_b, years_b = answering[j]
+            if a.passage.article_id == b.passage.article_id:
+                continue
+            only_a, only_b = va.keys() - vb.keys(), vb.keys() - va.keys()
+            if not only_a or not only_b:
+                continue
+            # Reports of different years are about different events, not in conflict.
+            if kind != "date" and years_a and years_b and not years_a & years_b:
+                continue
+            pair = _aligned(a.text, va, only_a, b.text, vb, only_b)
+            if pair is None or _together(pair, va, vb, passages):
+                continue
+            # What the two say besides the two values.
+            fa = terms_a - content_terms(va[pair[0]])
+            fb = terms_b - content_terms(vb[pair[1]])
+            if not fa or not fb:
+                continue
+            shared = len(fa & fb)
+            # The same sentence with another value (a copy of the report, changed), or the
+            # same fact told in other words by two reports that both answer the question.
+            same_text = (shared / len(fa | fb) >= NEAR_COPY
+                         and min(len(fa), len(fb)) >= MIN_FRAME_TERMS)
+            retold = (kind is not None and min(cov_a, cov_b) >= RETOLD_COVERAGE
+                      and shared / min(len(fa), len(fb)) >= MIN_FRAME_OVERLAP
+                      and shared / len(fa | fb) >= RETOLD_JACCARD
+                      and min(len(fa), len(fb)) >= RETOLD_FRAME_TERMS)
+            if not same_text and not retold:
+                continue
+            rank = shared / len(fa | fb) + a.passage.score + b.passage.score
+            if best is None or rank > best[0]:
+                best = (rank, i, j, *pair)
+    if best is None:
+        return None
+    _, i, j, value_a, value_b = best
+    versions = {value_a: [answering[i][0]], value_b: [answering[j][0]]}
+    shown = {value_a: answering[i][1][value_a], value_b: answering[j][1][value_b]}
+    # Other answering sentences that state one of the two values (and not the other) back it.
+    for s, found, *_ in answering:
+        keys = [v for v in versions if v in found]
+        if len(keys) == 1 and all(s.passage.article_id != o.passage.article_id
+                                  for o in versions[keys[0]]):
+            versions[keys[0]].append(s)
+    out = [Version(shown[v], tuple(sorted(ss, key=lambda s: s.passage.published_at,
+                                          reverse=True)[:2])) for v, ss in versions.items()]
+    return sorted(out, key=lambda v: v.newest, reverse=True)[:MAX_VERSIONS]
+
+
+def _aligned(text_a: str, va: dict[str, str], only_a: set[str], text_b: str,
+             vb: dict[str, str], only_b: set[str]) -> tuple[str, str] | None:
+    """The two values, one of each sentence, that stand in the same place: the word before
+    or the word after each is the same ("cost 48 million" / "cost 61 million"). Values nested
+    in each other ("Kerber" / "Angelique Kerber") are one version, not two."""
+    for x in sorted(only_a, key=lambda v: text_a.find(va[v])):
+        near_a = _context(text_a, va[x])
+        for y in sorted(only_b, key=lambda v: text_b.find(vb[v])):
+            if x in y or y in x:
+                continue
+            near_b = _context(text_b, vb[y])
+            if near_a is None or near_b is None:
+                continue
+            if (near_a[0] and near_a[0] == near_b[0]) or (near_a[1] and near_a[1] == near_b[1]):
+                return x, y
+    return None
+
+
+def _context(text: str, value: str) -> tuple[str, str] | None:
+    """The word before and the word after `value` in `text`."""
+    at = text.find(value)
+    if at < 0:
+        return None
+    before = _WORD.findall(text[:at].lower())
+    after = _WORD.findall(text[at + len(value):].lower())
+    return (before[-1] if before else "", after[0] if after else "")
+
+
+def _together(pair: tuple[str, str], va: dict[str, str], vb: dict[str, str],
+              passages: Sequence[Passage]) -> bool:
+    """Whether a passage names both values: then they are two parts of one story ("Spain
+    beat the Netherlands"), not two versions of one fact."""
+    a, b = va[pair[0]].lower(), vb[pair[1]].lower()
+    return any(a in p.text.lower() and b in p.text.lower() for p in passages)
