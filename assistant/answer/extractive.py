@@ -16,7 +16,7 @@ import numpy as np
 
 from assistant.answer.answerer import EXTRACTIVE_REFUSAL
 from assistant.answer.entities import asks_for_a_name, best_name
-from assistant.answer.followup import standalone_query
+from assistant.answer.followup import split_query, standalone_query
 from assistant.cache import LRU
 from assistant.index import sentences
 from assistant.index.embeddings import NewsEmbeddings
@@ -37,6 +37,9 @@ REDUNDANCY = 0.88
 MAX_EMBEDDED = 8
 # When every candidate has a pooled vector, only this many are embedded.
 PRESELECTED = 5
+# A follow-up's sentences are scored against this blend of the question's vector and the
+# vector of the question with its conversation context (tests/data/conversations.jsonl).
+FOCUS = 0.7
 SENTENCE_CACHE_SIZE = 50_000
 SPLIT_CACHE_SIZE = 20_000  # chunks
 
@@ -174,7 +177,16 @@ class ExtractiveAnswerer:
 
     def answer(self, query_vector: np.ndarray, passages: list[Passage], question: str = "",
                threshold: float | None = None) -> Answer:
-        """An answer whose every sentence is quoted from a passage and ends with its `[n]`."""
+        """An answer whose every sentence is quoted from a passage and ends with its `[n]`.
+
+        A follow-up's query carries the conversation's context on a second line; retrieval
+        used it, and the sentences are chosen for the question alone."""
+        question, context = split_query(question)
+        if context:
+            # Mostly the question, partly the context: the question alone ("How long did it
+            # last?") is too vague to clear the refusal threshold.
+            focus = self.embeddings.embed([question])[0]
+            query_vector = FOCUS * focus + (1 - FOCUS) * np.asarray(query_vector)
         candidates, scores, vectors = self.score(query_vector, passages, question)
         threshold = self.threshold if threshold is None else threshold
         if not candidates or float(scores.max()) < threshold:
