@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from assistant.answer.answerer import EXTRACTIVE_REFUSAL
-from assistant.answer.entities import asks_for_a_name, best_name
+from assistant.answer.entities import anchored_name, best_name, fits_type, question_type
 from assistant.answer.followup import split_query, standalone_query
 from assistant.cache import LRU
 from assistant.index import sentences
@@ -215,16 +215,23 @@ class ExtractiveAnswerer:
 
     def _lead_name(self, question: str, passages: list[Passage], candidates: list[Sentence],
                    scores: np.ndarray, chosen: list[int]) -> tuple[str, list[int]] | None:
-        """For a "who / which ...?" question, the name to lead with and the chosen sentences
-        that name it (one is added to `chosen` when none does). Only the embedded candidates
-        count: that keeps a name merely common to the passages from leading (always
-        embedding a sentence naming it put wrong names first in 6 more of 19 sample answers).
+        """The name to lead with and the chosen sentences that name it, only when it is right
+        with high confidence (`assistant.answer.entities`): a name of the kind the question
+        asks for, either right after the role it asks about in a quoted sentence, or the one
+        the passages of at least two articles agree on. One sentence naming it is added to
+        `chosen` when none does; only the embedded candidates count (always embedding a
+        sentence naming a common name put wrong names first in 6 more of 19 sample answers).
         """
-        if not asks_for_a_name(question):
+        kind = question_type(question)
+        if kind is None:
             return None
+        for i in chosen:
+            if name := anchored_name(question, candidates[i].text, kind):
+                return name, [i]
         found = best_name(question, [p.text for p in passages],
-                          exclude=[p.source for p in passages])
-        if found is None:
+                          exclude=[p.source for p in passages],
+                          articles=[p.article_id for p in passages])
+        if found is None or not fits_type(found[0], kind, found[1]):
             return None
         name, forms = found
         pattern = re.compile("|".join(r"(?<!\w)" + re.escape(f) + r"(?!\w)" for f in forms))

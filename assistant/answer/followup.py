@@ -14,7 +14,7 @@ import re
 from collections import Counter
 
 from assistant.answer.answerer import is_refusal
-from assistant.answer.entities import names_in
+from assistant.answer.entities import _NATIONALITIES, _ROLES, names_in, person_name
 from assistant.types import Message
 
 _PRONOUN_LEAD = re.compile(
@@ -34,30 +34,6 @@ _PERSON_PRONOUN = re.compile(r"\b(?:he|she|him|his|her|hers)\b", re.IGNORECASE)
 # A lead the extractive answerer writes before its quotes: "Shigeru Ishiba [1][2]."
 _LEAD = re.compile(r"^[^.\[\]]{1,80}?(?:\s*\[\d+\])+\.\s+")
 _MARKER = re.compile(r"\s*\[\d+\]")
-# Words that come before a person's name in news ("Finance Minister Katsunobu Kato"), and words
-# that make a capitalised run an organisation or a place rather than a person.
-_ROLES = frozenset((
-    "japanese american chinese british us u.s. former acting deputy vice finance prime foreign "
-    "minister president mayor director detective inspector chief executive secretary chair "
-    "chairman chairwoman councillor councillors council project lead researcher dr dr. mr mr. "
-    "mrs mrs. ms ms. manager captain striker midfielder substitute coach union branch "
-    "negotiation representative cooperative museum police officer professor senator governor "
-    "general judge author actor singer star ceo founder engineer designer spokesperson "
-    "spokesman spokeswoman rovers"
-).split())
-# A role the question asks about must be named before the person; a nationality need not be
-# ("Which Japanese prime minister ...?" -> "Prime Minister Shigeru Ishiba").
-_NATIONALITIES = frozenset("japanese american chinese british us u.s.".split())
-_NOT_PERSON = frozenset((
-    "bank museum council cooperative institute foundation power transit railway union street "
-    "road lane bridge park library valley news agency times league cup athletic rovers works "
-    "school high hall grange company group inc corp ltd university ministry department house "
-    "court city county town village harbor harbour port district gallery office service press "
-    "journal program fund market markets exchange reserve federal state states united kingdom "
-    "association club team party government commission board committee center centre airport "
-    "station area region"
-).split())
-
 def needs_context(question: str) -> bool:
     """True for questions that make little sense alone ("And the second round?", "Why did he?",
     "How did the venue react?")."""
@@ -120,19 +96,6 @@ def answer_person(question: str, reply: str) -> str | None:
             if score > best_score:
                 best, best_score = person, score
     return best
-
-
-def person_name(name: str) -> str | None:
-    """The person's name in a capitalised run ("Japanese Finance Minister Katsunobu Kato" ->
-    "Katsunobu Kato"), or None when the run is not a person's name of two or three words."""
-    words = name.split()
-    while words and words[0].lower() in _ROLES:
-        words = words[1:]
-    if not 2 <= len(words) <= 3 or any(w.lower() in _NOT_PERSON for w in words):
-        return None
-    if not all(w[:1].isupper() and w[1:2].islower() for w in words):
-        return None
-    return " ".join(words)
 
 
 def _split_turns(history: list[Message]) -> list[tuple[str, str]]:
