@@ -16,8 +16,8 @@ import numpy as np
 
 from assistant.answer.answerer import EXTRACTIVE_REFUSAL
 from assistant.answer.conflicts import Candidate, Version, find_conflict
-from assistant.answer.entities import asks_for_a_name, best_name
-from assistant.answer.followup import standalone_query
+from assistant.answer.entities import anchored_name, best_name, fits_type, question_type
+from assistant.answer.followup import split_query, standalone_query
 from assistant.cache import LRU
 from assistant.index import sentences
 from assistant.index.embeddings import NewsEmbeddings
@@ -38,6 +38,9 @@ REDUNDANCY = 0.88
 MAX_EMBEDDED = 8
 # When every candidate has a pooled vector, only this many are embedded.
 PRESELECTED = 5
+# A follow-up's sentences are scored against this blend of the question's vector and the
+# vector of the question with its conversation context (tests/data/conversations.jsonl).
+FOCUS = 0.7
 SENTENCE_CACHE_SIZE = 50_000
 SPLIT_CACHE_SIZE = 20_000  # chunks
 
@@ -175,7 +178,16 @@ class ExtractiveAnswerer:
 
     def answer(self, query_vector: np.ndarray, passages: list[Passage], question: str = "",
                threshold: float | None = None) -> Answer:
-        """An answer whose every sentence is quoted from a passage and ends with its `[n]`."""
+        """An answer whose every sentence is quoted from a passage and ends with its `[n]`.
+
+        A follow-up's query carries the conversation's context on a second line; retrieval
+        used it, and the sentences are chosen for the question alone."""
+        question, context = split_query(question)
+        if context:
+            # Mostly the question, partly the context: the question alone ("How long did it
+            # last?") is too vague to clear the refusal threshold.
+            focus = self.embeddings.embed([question])[0]
+            query_vector = FOCUS * focus + (1 - FOCUS) * np.asarray(query_vector)
         candidates, scores, vectors = self.score(query_vector, passages, question)
         threshold = self.threshold if threshold is None else threshold
         if not candidates or float(scores.max()) < threshold:
@@ -211,16 +223,23 @@ class ExtractiveAnswerer:
 
     def _lead_name(self, question: str, passages: list[Passage], candidates: list[Sentence],
                    scores: np.ndarray, chosen: list[int]) -> tuple[str, list[int]] | None:
-        """For a "who / which ...?" question, the name to lead with and the chosen sentences
-        that name it (one is added to `chosen` when none does). Only the embedded candidates
-        count: that keeps a name merely common to the passages from leading (always
-        embedding a sentence naming it put wrong names first in 6 more of 19 sample answers).
+        """The name to lead with and the chosen sentences that name it, only when it is right
+        with high confidence (`assistant.answer.entities`): a name of the kind the question
+        asks for, either right after the role it asks about in a quoted sentence, or the one
+        the passages of at least two articles agree on. One sentence naming it is added to
+        `chosen` when none does; only the embedded candidates count (always embedding a
+        sentence naming a common name put wrong names first in 6 more of 19 sample answers).
         """
-        if not asks_for_a_name(question):
+        kind = question_type(question)
+        if kind is None:
             return None
+        for i in chosen:
+            if name := anchored_name(question, candidates[i].text, kind):
+                return name, [i]
         found = best_name(question, [p.text for p in passages],
-                          exclude=[p.source for p in passages])
-        if found is None:
+                          exclude=[p.source for p in passages],
+                          articles=[p.article_id for p in passages])
+        if found is None or not fits_type(found[0], kind, found[1]):
             return None
         name, forms = found
         pattern = re.compile("|".join(r"(?<!\w)" + re.escape(f) + r"(?!\w)" for f in forms))

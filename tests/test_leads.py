@@ -1,0 +1,102 @@
+"""No wrong leads (issue 13, item 4): a short name leads an offline answer only when it is of
+the kind the question asks for and either follows the role asked about in a quoted sentence or
+is agreed on by passages of two articles. The lead set (`tests/data/leads.jsonl`: 51 who /
+which / how-much questions over the samples and the seed) holds the precision.
+
+Measured 2026-12-02 over the samples and the seed: 18 leads shown, 18 right (before: 12 shown,
+1 right: "US-Japan" for Japan's finance minister and six other seed questions, "Kelby" for the
+scorer of the winning goal).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from assistant.answer.entities import anchored_name, fits_type, question_type
+from assistant.service import Assistant
+
+LEADS = Path(__file__).parent / "data" / "leads.jsonl"
+LEAD = re.compile(r"^([^\[\].]{1,80}?) ((?:\[\d+\])+)\. ")
+PRECISION_FLOOR = 0.94  # one wrong lead among the 18 measured still passes
+MIN_LEADS = 14
+
+
+def lead_of(answer: str) -> str | None:
+    """The short lead an answer starts with ("Katsunobu Kato [1]. ..."), if any."""
+    match = LEAD.match(answer)
+    return match.group(1) if match else None
+
+
+def lead_is_right(lead: str, answers: list[str]) -> bool:
+    """The lead is an answer, or its surname ("Kato"), or an answer is its surname."""
+    lead = lead.lower()
+    return any(lead == a.lower() or a.lower().endswith(" " + lead) or
+               lead.endswith(" " + a.lower()) for a in answers)
+
+
+def test_leads_are_right_when_shown(news_assistant: Assistant) -> None:
+    questions = [json.loads(line) for line in LEADS.read_text().splitlines() if line.strip()]
+    assert len(questions) >= 50
+    shown = []
+    for q in questions:
+        lead = lead_of(news_assistant.ask(q["question"]).answer)
+        if lead is not None:
+            shown.append((q["question"], lead, lead_is_right(lead, q["answers"])))
+    wrong = [(question, lead) for question, lead, right in shown if not right]
+    assert len(shown) >= MIN_LEADS, shown
+    assert 1 - len(wrong) / len(shown) >= PRECISION_FLOOR, wrong
+
+
+@pytest.mark.parametrize(("question", "name"), [
+    ("Who is Japan's finance minister in this story?", "Katsunobu Kato"),
+    ("Which Japanese prime minister is mentioned?", "Shigeru Ishiba"),
+])
+def test_the_issue_s_questions_lead_with_the_person(news_assistant: Assistant, question: str,
+                                                    name: str) -> None:
+    answer = news_assistant.ask(question)
+    assert lead_of(answer.answer) == name
+    assert "US-Japan [" not in answer.answer
+
+
+def test_a_question_about_an_amount_or_a_date_gets_no_name_lead(
+        news_assistant: Assistant) -> None:
+    for question in ("How large are Japan's holdings of US Treasury bonds?",
+                     "When does the new Elmstead budget take effect?"):
+        assert lead_of(news_assistant.ask(question).answer) is None
+
+
+def test_question_types() -> None:
+    assert question_type("Who is Japan's finance minister?") == "person"
+    assert question_type("Which NFL player leads the league?") == "person"
+    assert question_type("Which company, reported by The Verge, cut prices?") == "organisation"
+    assert question_type("Which insurer offered a reward?") == "organisation"
+    assert question_type("Which country banned Falun Gong?") == "place"
+    assert question_type("How much did the repairs cost?") is None
+    assert question_type("When was it made?") is None
+    assert question_type("What did the minister say?") is None
+
+
+def test_a_name_leads_only_after_the_role_asked_about() -> None:
+    text = ("Japanese Finance Minister Katsunobu Kato openly stated in a live broadcast that "
+            "Prime Minister Shigeru Ishiba agreed.")
+    assert anchored_name("Who is Japan's finance minister?", text, "person") == "Katsunobu Kato"
+    assert anchored_name("Which Japanese prime minister is mentioned?", text,
+                         "person") == "Shigeru Ishiba"
+    assert anchored_name("Who is Japan's trade negotiator?", text, "person") is None
+    bus = "The bus left the Wexmoor Street terminal at 6:15 a.m. with Mayor Ilse Varga on board."
+    assert anchored_name("Which terminal did the bus leave from?", bus, "place") is None
+    assert anchored_name("Which mayor rode the bus?", bus, "person") == "Ilse Varga"
+    insurer = "The insurer, Halvard Mutual, has offered a reward of 50,000 euros."
+    assert anchored_name("Which insurer offered a reward?", insurer,
+                         "organisation") == "Halvard Mutual"
+
+
+def test_a_place_pair_is_no_organisation_and_a_country_no_person() -> None:
+    assert not fits_type("US-Japan", "organisation")
+    assert not fits_type("Japan", "person")
+    assert fits_type("Bankman-Fried", "person", ["Sam Bankman-Fried", "Bankman-Fried"])
+    assert fits_type("Kenneth Walker III", "person")
