@@ -131,7 +131,7 @@ def fits_type(name: str, kind: str, forms: Sequence[str] = ()) -> bool:
     joined by a hyphen ("US-Japan") for the others."""
     if kind == "person":
         return person_name(name) is not None or any(
-            person_name(f) is not None for f in forms if f != name)
+            person_name(f) is not None for f in forms if f.endswith(" " + name))
     return not re.fullmatch(r"[A-Z]{1,3}-[A-Z][a-z]+|[A-Z][a-z]+-[A-Z]{1,3}", name) and \
         name.lower() not in _NATIONALITIES
 
