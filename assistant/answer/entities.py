@@ -8,9 +8,9 @@ organisation, a place; never an amount or a date):
 - the role the question asks about stands right before a name in a quoted sentence
   ("Who is Japan's finance minister?" and "Finance Minister Katsunobu Kato"; "Which insurer
   ...?" and "The insurer, Halvard Mutual"): `anchored_name`;
-- the name that the most retrieved passages of at least two articles mention and the question
-  does not ("Which company, reported by The Verge as ..., and by TechCrunch as ...?"):
-  `best_name` with the passages' articles.
+- the name that the most retrieved passages mention and the question does not ("Which
+  company, reported by The Verge as ..., and by TechCrunch as ...?"): `best_name`; the
+  answerer takes a single word only when passages of two articles name it.
 
 No recogniser with packaged weights installs from PyPI here (the spaCy English models there are
 third-party re-uploads, GLiNER downloads its weights at run time), so these are rules, measured
