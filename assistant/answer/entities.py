@@ -8,9 +8,9 @@ organisation, a place; never an amount or a date):
 - the role the question asks about stands right before a name in a quoted sentence
   ("Who is Japan's finance minister?" and "Finance Minister Katsunobu Kato"; "Which insurer
   ...?" and "The insurer, Halvard Mutual"): `anchored_name`;
-- the name that the most retrieved passages of at least two articles mention and the question
-  does not ("Which company, reported by The Verge as ..., and by TechCrunch as ...?"):
-  `best_name` with the passages' articles.
+- the name that the most retrieved passages mention and the question does not ("Which
+  company, reported by The Verge as ..., and by TechCrunch as ...?"): `best_name`; the
+  answerer takes a single word only when passages of two articles name it.
 
 No recogniser with packaged weights installs from PyPI here (the spaCy English models there are
 third-party re-uploads, GLiNER downloads its weights at run time), so these are rules, measured
@@ -131,7 +131,7 @@ def fits_type(name: str, kind: str, forms: Sequence[str] = ()) -> bool:
     joined by a hyphen ("US-Japan") for the others."""
     if kind == "person":
         return person_name(name) is not None or any(
-            person_name(f) is not None for f in forms if f != name)
+            person_name(f) is not None for f in forms if f.endswith(" " + name))
     return not re.fullmatch(r"[A-Z]{1,3}-[A-Z][a-z]+|[A-Z][a-z]+-[A-Z]{1,3}", name) and \
         name.lower() not in _NATIONALITIES
 

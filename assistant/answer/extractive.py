@@ -41,6 +41,9 @@ PRESELECTED = 5
 # A follow-up's sentences are scored against this blend of the question's vector and the
 # vector of the question with its conversation context (tests/data/conversations.jsonl).
 FOCUS = 0.7
+# A role read off a long multi-part question is noise (MultiHop's "Which company, recently
+# scrutinized by ..." led with "DSA"): only questions this short lead with an anchored name.
+ANCHORED_MAX_WORDS = 15
 SENTENCE_CACHE_SIZE = 50_000
 SPLIT_CACHE_SIZE = 20_000  # chunks
 
@@ -233,16 +236,21 @@ class ExtractiveAnswerer:
         kind = question_type(question)
         if kind is None:
             return None
-        for i in chosen:
-            if name := anchored_name(question, candidates[i].text, kind):
-                return name, [i]
+        if len(question.split()) <= ANCHORED_MAX_WORDS:
+            for i in chosen:
+                if name := anchored_name(question, candidates[i].text, kind):
+                    return name, [i]
         found = best_name(question, [p.text for p in passages],
-                          exclude=[p.source for p in passages],
-                          articles=[p.article_id for p in passages])
+                          exclude=[p.source for p in passages])
         if found is None or not fits_type(found[0], kind, found[1]):
             return None
         name, forms = found
         pattern = re.compile("|".join(r"(?<!\w)" + re.escape(f) + r"(?!\w)" for f in forms))
+        if len(name.split()) == 1 and len(
+                {p.article_id for p in passages if pattern.search(p.text)}) < 2:
+            # One word that the chunks of a single article share is its subject ("Japan",
+            # "US-Japan"), not an answer; a fuller name ("Caesars Sportsbook") may be.
+            return None
         naming = [i for i in chosen if pattern.search(candidates[i].text)]
         if not naming:
             extra = [int(i) for i in np.argsort(-scores) if pattern.search(candidates[i].text)]
