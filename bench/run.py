@@ -50,9 +50,11 @@ GOALS: dict[str, tuple[str, float]] = {
 
 
 def offline_settings(data_dir: Path, **overrides: Any) -> Settings:
-    """An offline configuration over `data_dir` that ignores any `.env` file."""
+    """An offline configuration over `data_dir` that ignores any `.env` file. Near-duplicate
+    collapsing is off: the plain LangChain path stores every article, and the comparison must
+    index the same chunks (`python -m evals.dedup` measures the collapsing)."""
     values: dict[str, Any] = {"data_dir": data_dir, "chroma_host": None, "openai_api_key": None,
-                              "openai_base_url": None}
+                              "openai_base_url": None, "dedup": False}
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
