@@ -36,6 +36,7 @@ _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+x
 _JSON_TYPES = ("application/feed+json", "application/json")
 _XML_TYPES = ("application/xml", "text/xml")
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_REDIRECTS = (301, 302, 303, 307, 308)
 # Requests in flight in all, across hosts (each host has its own, smaller limit).
 _WORKERS = 8
 
@@ -74,7 +75,8 @@ class Fetcher:
     def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self.client = httpx.Client(
-            follow_redirects=True, max_redirects=settings.fetch_max_redirects,
+            # Redirects are followed by hand, so that robots.txt is asked for every hop.
+            follow_redirects=False,
             timeout=httpx.Timeout(settings.fetch_timeout_s),
             headers={"User-Agent": settings.fetch_user_agent,
                      "Accept-Encoding": "gzip, deflate"},
@@ -104,17 +106,35 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         return self._get(url, headers)
 
-    def _get(self, url: str, headers: dict[str, str]) -> Fetched:
+    def _get(self, url: str, headers: dict[str, str], robots: bool = True) -> Fetched:
+        """GET with redirects followed by hand (at most `fetch_max_redirects`); with
+        `robots`, every redirect target must be allowed by its own site's robots.txt too."""
+        current = url
+        for _ in range(self.settings.fetch_max_redirects + 1):
+            hop = self._get_once(url, current, headers)
+            if isinstance(hop, Fetched):
+                return hop
+            current = hop
+            if robots and (refusal := self._robots_refusal(current)) is not None:
+                raise FetchError(url, f"redirected to {current}, which {refusal}")
+        raise FetchError(url, f"too many redirects (over {self.settings.fetch_max_redirects}; "
+                              "a redirect loop?)")
+
+    def _get_once(self, url: str, current: str, headers: dict[str, str]) -> Fetched | str:
+        """One request: the response, or the absolute URL it redirects to. Errors name `url`,
+        the URL that was asked for."""
         limit = self.settings.fetch_max_bytes
         # A server that trickles bytes is cut off too, not only one that stalls.
         deadline = time.monotonic() + 4 * self.settings.fetch_timeout_s
-        with self._host_slot(url):
+        with self._host_slot(current):
             with self._lock:
                 self.requests += 1
             try:
-                with self.client.stream("GET", url, headers=headers) as response:
+                with self.client.stream("GET", current, headers=headers) as response:
                     if response.status_code == 304:
                         return _fetched(response, b"")
+                    if response.status_code in _REDIRECTS and "location" in response.headers:
+                        return str(response.url.join(response.headers["location"]))
                     if response.status_code >= 400:
                         raise FetchError(url, f"HTTP {response.status_code} "
                                               f"{response.reason_phrase}".rstrip())
@@ -130,10 +150,6 @@ class Fetcher:
                             raise FetchError(url, "timed out: the response took over "
                                                   f"{4 * self.settings.fetch_timeout_s:g} s")
                     return _fetched(response, bytes(body))
-            except httpx.TooManyRedirects as exc:
-                raise FetchError(url, f"too many redirects (over "
-                                      f"{self.settings.fetch_max_redirects}; a redirect "
-                                      "loop?)") from exc
             except httpx.TimeoutException as exc:
                 raise FetchError(url, f"timed out after {self.settings.fetch_timeout_s:g} s "
                                       f"({type(exc).__name__})") from exc
@@ -166,7 +182,7 @@ class Fetcher:
     def _read_robots(self, origin: str) -> RobotFileParser | str:
         parser = RobotFileParser(origin + "/robots.txt")
         try:
-            found = self._get(origin + "/robots.txt", {})
+            found = self._get(origin + "/robots.txt", {}, robots=False)
         except FetchError as exc:
             if re.match(r"HTTP 4\d\d", exc.reason):  # no robots.txt: everything is allowed
                 parser.parse([])

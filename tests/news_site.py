@@ -111,6 +111,9 @@ class NewsSite:
             target = "/loop-b" if request.url.path == "/loop-a" else "/loop-a"
             return RedirectResponse(target, status_code=302)
 
+        async def to_private(request: Request) -> Response:
+            return RedirectResponse("/private/leak", status_code=301)
+
         async def huge(request: Request) -> Response:
             return html("<html><body>" + "x" * 20_000_000 + "</body></html>")
 
@@ -186,6 +189,7 @@ class NewsSite:
             Route("/story/ferry", ferry), Route("/slow", slow), Route("/loop-a", loop),
             Route("/loop-b", loop), Route("/huge", huge), Route("/image.png", image),
             Route("/robots.txt", robots), Route("/private/leak", private),
+            Route("/moved-to-private", to_private),
             Route("/feeds/rss.xml", rss), Route("/feeds/atom.xml", atom),
             Route("/feeds/feed.json", json_feed), Route("/feeds/broken.xml", broken_feed),
         ]), minimum_size=200)

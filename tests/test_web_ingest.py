@@ -74,7 +74,8 @@ def test_pages_and_feeds_are_read_with_their_metadata(news_site: NewsSite,
 def test_every_broken_url_is_one_line_and_the_rest_goes_on(
         news_site: NewsSite, settings_factory: Callable[..., Settings]) -> None:
     result = read_urls(_urls(news_site, "/missing", "/slow", "/loop-a", "/huge", "/image.png",
-                             "/feeds/broken.xml", "/private/leak", "/story/ferry"),
+                             "/feeds/broken.xml", "/private/leak", "/moved-to-private",
+                             "/story/ferry"),
                        settings_factory(fetch_timeout_s=1.0))
     assert [a.title for a in result.articles] == ["Island ferry to run every twenty minutes"]
     reasons = {e.location.removeprefix(news_site.base): e.reason for e in result.errors}
@@ -86,6 +87,9 @@ def test_every_broken_url_is_one_line_and_the_rest_goes_on(
     assert reasons["/image.png"] == "not an HTML page or a feed (content type image/png)"
     assert reasons["/feeds/broken.xml"].startswith("malformed feed:")
     assert reasons["/private/leak"] == f"robots.txt of {news_site.base} disallows it"
+    # A redirect is followed only where robots.txt allows its target too.
+    assert reasons["/moved-to-private"] == (f"redirected to {news_site.base}/private/leak, "
+                                           f"which robots.txt of {news_site.base} disallows it")
     assert "/private/leak" not in news_site.requests
     assert all("\n" not in str(e) for e in result.errors)
 
