@@ -133,7 +133,12 @@ def test_second_tab_adds_urls_lists_searches_and_deletes(page, server_url: str,
     listed = articles.inner_text()
     assert "Island ferry" in listed and "Carrow" not in listed
 
-    page.get_by_label("Article id or URL (pick a row)").fill(f"{news_site.base}/story/ferry")
+    # Picking a row fills in its id; the id is what the delete removes.
+    articles.locator(".virtual-body .body-cell", has_text="Island ferry").first.click()
+    chosen = page.get_by_label("Article id or URL (pick a row)")
+    page.wait_for_function(
+        "el => el.value !== ''", arg=chosen.element_handle(), timeout=30_000)
+    assert chosen.input_value() in listed and chosen.input_value() != ""
     page.get_by_role("button", name="Delete article").click()
     page.get_by_text("Deleted ", exact=False).first.wait_for(timeout=60_000)
     page.wait_for_timeout(500)
