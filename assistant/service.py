@@ -7,7 +7,10 @@ standalone question -> retrieval -> extractive or LLM answer (streamed).
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.runnables import (
@@ -21,6 +24,7 @@ from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.llm import LLMAnswerer
 from assistant.answer.outlets import missing_outlets
 from assistant.answer.retrieval import NewsRetriever
+from assistant.answer.when import TimeAsk, asks_for_news, dated, narrow, read_time, without_time
 from assistant.errors import QuestionError, StoreError
 from assistant.index.embeddings import get_embeddings
 from assistant.index.store import NewsStore
@@ -82,7 +86,8 @@ class Assistant:
             if problem := invalid_unicode(message.content):
                 raise QuestionError(f"a message of the history {problem}")
         inputs = {"question": question, "history": messages, "k": k or self.settings.k,
-                  "filters": filters if filters is not None and filters.active else None}
+                  "filters": filters if filters is not None and (filters.active or filters.today)
+                  else None}
         yield from self.chain.stream(inputs)
 
     def health(self) -> dict[str, Any]:
@@ -114,10 +119,51 @@ class Assistant:
         return RunnableLambda(self._retrieve) | RunnableGenerator(self._answer)
 
     def _retrieve(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        """The inputs with the standalone question and the passages retrieved for it."""
+        """The inputs with the standalone question, what it says about time, and the
+        passages retrieved for it."""
         query = self.answerer.standalone(inputs["question"], inputs["history"])
-        retrieved = self.retriever.retrieve(query, inputs["k"], inputs["filters"])
-        return {**inputs, "query": query, "retrieved": retrieved}
+        filters: Filters | None = inputs["filters"]
+        ask = self._time_ask(query, filters)
+        k = inputs["k"]
+        narrowed = narrow(filters, ask) if ask is not None else filters
+        search = without_time(query, ask) if ask is not None else query
+        if asks_for_news(search):
+            # "What happened today?", "Any news?": the newest articles, not a subject.
+            retrieved = (self.retriever.latest(k, narrowed), self.embeddings.embed([query])[0])
+            ask = ask or TimeAsk(recent=True)
+        else:
+            retrieved = self.retriever.retrieve(search, k, narrowed,
+                                                recent=ask is not None and ask.recent)
+        if ask is not None and not retrieved[0] and not ask.strict:
+            # "in 1998" or "before the vote" may be about the events, not the reports: when no
+            # article of those days matches, ask the whole news.
+            retrieved = self.retriever.retrieve(query, k, filters, recent=ask.recent)
+        return {**inputs, "query": query, "retrieved": retrieved, "when": ask}
+
+    def _time_ask(self, query: str, filters: Filters | None) -> TimeAsk | None:
+        """What `query` says about time, read against the client's today or the newest
+        article's day; an event ("before the vote") placed on the day the news reports it
+        most."""
+        today = filters.today if filters is not None else None
+        if today is None:
+            newest = dated(self.retriever.newest_day())
+            if newest is None:
+                return None
+            today = newest
+        ask = read_time(query, today)
+        if ask is None or not ask.event:
+            return ask
+        passages, _ = self.retriever.retrieve(ask.event, 10, filters)
+        head = ask.event.split()[-1].lower()
+        days = Counter(day for p in passages
+                       if head in p.text.lower() and (day := dated(p.published_at)))
+        if not days:
+            return replace(ask, event="", side=None) if ask.recent else None
+        # The day most reports of the event have; the earliest of those that tie.
+        day = min(days, key=lambda d: (-days[d], d))
+        if ask.side == "before":
+            return replace(ask, until=day - dt.timedelta(days=1))
+        return replace(ask, since=day)
 
     def _answer(self, inputs: Iterator[dict[str, Any]]) -> Iterator[str | Answer]:
         # A generator step receives its input as a stream of dicts (here the one from
@@ -126,8 +172,16 @@ class Assistant:
         for piece in inputs:
             state.update(piece)
         passages, vector = state["retrieved"]
+        ask: TimeAsk | None = state["when"]
+        if ask is not None and ask.strict and not passages:
+            newest = self.retriever.newest_day()
+            text = (f"No ingested article was {ask.describe()} that answers this"
+                    + (f"; the newest is from {newest}." if newest else "."))
+            yield text
+            yield Answer(answer=text, citations=[], refused=True, mode=self.mode)
+            return
         filters: Filters | None = state["filters"]
-        if filters is not None and not passages:
+        if filters is not None and filters.active and not passages:
             text = f"No ingested article matches the filters ({filters.describe()})."
             yield text
             yield Answer(answer=text, citations=[], refused=True, mode=self.mode)
@@ -141,7 +195,14 @@ class Assistant:
             yield Answer(answer=text, citations=[], refused=True, mode=self.mode)
             return
         for event in self.answerer.stream(state["query"], passages, vector):
-            yield self._with_other_outlets(event) if isinstance(event, Answer) else event
+            if isinstance(event, Answer):
+                if ask is not None and (line := as_of(event)):
+                    # A question about time is answered with the day its facts are from.
+                    yield " " + line
+                    event = event.model_copy(update={"answer": f"{event.answer} {line}"})
+                yield self._with_other_outlets(event)
+            else:
+                yield event
 
     def _with_other_outlets(self, answer: Answer) -> Answer:
         """Each citation with the other outlets that ran its story (near-duplicates stored
@@ -155,6 +216,17 @@ class Assistant:
             c.model_copy(update={"also_reported_by": [
                 ReportedBy.of(r) for r in copies.get(c.article_id, [])]})
             for c in answer.citations]})
+
+
+def as_of(answer: Answer) -> str:
+    """ "As of 2026-03-03, per The Harbor Times [2]." for the newest dated passage an answer
+    cites; "" when it cites none, or gives the versions of a conflict with their days."""
+    dated_citations = [c for c in answer.citations if dated(c.published_at)]
+    if answer.refused or answer.conflict or not dated_citations:
+        return ""
+    newest = max(dated_citations, key=lambda c: (c.published_at[:10], -c.n))
+    per = f", per {newest.source}" if newest.source else ""
+    return f"As of {newest.published_at[:10]}{per} [{newest.n}]."
 
 
 def _join(names: list[str]) -> str:

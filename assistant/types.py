@@ -166,6 +166,9 @@ class Filters(BaseModel):
     sources: list[str] = Field(default_factory=list, max_length=100,
                                description="Outlets, as GET /sources names them; any when "
                                            "empty.")
+    today: dt.date | None = Field(None, description="The day that \"today\", \"this week\" "
+                                  "or \"latest\" in the question are read against; by "
+                                  "default the day of the newest article.")
 
     @model_validator(mode="after")
     def _ordered(self) -> Filters:
@@ -175,6 +178,7 @@ class Filters(BaseModel):
 
     @property
     def active(self) -> bool:
+        """True when they leave some articles out (`today` leaves none out by itself)."""
         return bool(self.since or self.until or self.sources)
 
     def describe(self) -> str:
@@ -189,6 +193,33 @@ class Filters(BaseModel):
         elif self.until:
             parts.append(f"published on or before {self.until}")
         return ", ".join(parts)
+
+
+class FilterFields(BaseModel):
+    """The fields of a request body that become its `Filters` (the HTTP answer routes and the
+    OpenAI-compatible endpoint share them)."""
+
+    since: dt.date | None = Field(None, description="Only articles published on or after "
+                                  "this day (YYYY-MM-DD).")
+    until: dt.date | None = Field(None, description="Only articles published on or before "
+                                  "this day (YYYY-MM-DD).")
+    sources: list[str] = Field(default_factory=list, max_length=100,
+                               description="Only articles of these outlets (as GET /sources "
+                                           "names them); any when empty.")
+    today: dt.date | None = Field(None, description="The client's today (YYYY-MM-DD), which "
+                                  "\"today\", \"this week\" or \"in March\" in the "
+                                  "question are read against; by default the day of the "
+                                  "newest article.")
+
+    @model_validator(mode="after")
+    def _filters_valid(self) -> FilterFields:
+        self.filters  # noqa: B018 - raises when since is after until
+        return self
+
+    @property
+    def filters(self) -> Filters:
+        return Filters(since=self.since, until=self.until, sources=self.sources,
+                       today=self.today)
 
 
 @dataclass(frozen=True)

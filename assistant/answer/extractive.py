@@ -18,6 +18,7 @@ from assistant.answer.answerer import EXTRACTIVE_REFUSAL
 from assistant.answer.conflicts import Candidate, Version, find_conflict
 from assistant.answer.entities import anchored_name, best_name, fits_type, question_type
 from assistant.answer.followup import split_query, standalone_query
+from assistant.answer.when import news_question
 from assistant.cache import LRU
 from assistant.index import sentences
 from assistant.index.embeddings import NewsEmbeddings
@@ -179,6 +180,23 @@ class ExtractiveAnswerer:
         # retrieval trusted, and shared words toward sentences naming what was asked about.
         return candidates, 0.7 * similarity + 0.15 * passage_score + 0.15 * overlap, vectors
 
+    def digest(self, passages: list[Passage]) -> Answer:
+        """ "What happened today?": the opening sentence of each article (the passages are
+        the newest articles' openings, newest first), each cited."""
+        parts, citations = [], []
+        for passage in passages:
+            found = self._sentences(passage)
+            if not found or len(parts) == self.max_sentences:
+                continue
+            s = found[0]
+            n = len(parts) + 1
+            parts.append(f"{quote(s.text)} [{n}]")
+            citations.append(Citation.of(n, passage, s.text, s.start, s.end, passage.score))
+        if not parts:
+            return Answer(answer=REFUSAL, citations=[], refused=True, mode="extractive")
+        return Answer(answer=" ".join(parts), citations=citations, refused=False,
+                      mode="extractive")
+
     def answer(self, query_vector: np.ndarray, passages: list[Passage], question: str = "",
                threshold: float | None = None) -> Answer:
         """An answer whose every sentence is quoted from a passage and ends with its `[n]`.
@@ -186,6 +204,8 @@ class ExtractiveAnswerer:
         A follow-up's query carries the conversation's context on a second line; retrieval
         used it, and the sentences are chosen for the question alone."""
         question, context = split_query(question)
+        if news_question(question):
+            return self.digest(passages)
         if context:
             # Mostly the question, partly the context: the question alone ("How long did it
             # last?") is too vague to clear the refusal threshold.

@@ -39,6 +39,9 @@ DENSE_WEIGHT = 0.3
 WHOLE_QUESTION_WEIGHT = 0.3
 # Score factor for chunks of articles published on a date the question names.
 DATE_BOOST = 1.0
+# For "latest" questions, the newest of the candidates gets this much more score, the oldest
+# none, the others by their day in between.
+RECENCY_BOOST = 0.5
 
 
 def dates_named(text: str) -> list[str]:
@@ -51,6 +54,16 @@ def dates_named(text: str) -> list[str]:
         except (ValueError, OverflowError):
             continue
     return found
+
+
+def _recency(days: set[str]) -> dict[str, float]:
+    """Each day's place from the oldest (0) to the newest (1) of these days, by date."""
+    dated = sorted(d for d in days if d)
+    if len(dated) < 2:
+        return dict.fromkeys(dated, 1.0)
+    first = date_parser.isoparse(dated[0][:10]).toordinal()
+    span = max(date_parser.isoparse(dated[-1][:10]).toordinal() - first, 1)
+    return {d: (date_parser.isoparse(d[:10]).toordinal() - first) / span for d in dated}
 
 
 @dataclass
@@ -74,11 +87,12 @@ class NewsRetriever(BaseRetriever):
     candidates: int = 50
     per_outlet: int = 3
 
-    def retrieve(self, query: str, k: int | None = None,
-                 filters: Filters | None = None) -> tuple[list[Passage], np.ndarray]:
+    def retrieve(self, query: str, k: int | None = None, filters: Filters | None = None,
+                 recent: bool = False) -> tuple[list[Passage], np.ndarray]:
         """The top passages for `query`, best first, and the query's vector. `filters`
         (published dates, outlets) apply inside both the keyword scoring and the dense query,
-        so k passages come back whenever k chunks match them."""
+        so k passages come back whenever k chunks match them. `recent`: newer candidates
+        rank higher (a question about the latest news)."""
         k = k or self.k
         vector = self.embeddings.embed([query])[0]
         view = self.store.keyword_view()
@@ -96,7 +110,7 @@ class NewsRetriever(BaseRetriever):
         candidates = {view.ids[i] for part in parts for i in self._top_rows(part, view)}
         similarity = dict(dense)
         similarity.update(self.store.similarities(sorted(candidates - dense.keys()), vector))
-        rankings = [self._rank(part, view, similarity) for part in parts]
+        rankings = [self._rank(part, view, similarity, recent) for part in parts]
         whole, subs = rankings[0], rankings[1:]
         order = (self._interleave(subs, whole) if subs else whole)[:k]
         # Scored with the similarity the ranking used (Chroma's distance for dense hits).
@@ -129,7 +143,23 @@ class NewsRetriever(BaseRetriever):
         top = np.argpartition(-part.keyword, n - 1)[:n]
         return top[part.keyword[top] > 0]
 
-    def _rank(self, part: _Part, view: KeywordView, similarity: dict[str, float]) -> list[str]:
+    def newest_day(self) -> str:
+        """The day of the newest article (YYYY-MM-DD); "" when no article is dated."""
+        return max((d for d in self.store.keyword_view().by_date if d), default="")
+
+    def latest(self, k: int, filters: Filters | None = None) -> list[Passage]:
+        """The opening passage of each of the `k` newest articles that `filters` let through,
+        newest first: what a question like "what happened today?" is about."""
+        view = self.store.keyword_view()
+        allowed = view.matching(filters)
+        rows = np.flatnonzero(allowed) if allowed is not None else np.arange(len(view.ids))
+        openings = [int(i) for i in rows if view.ids[i].endswith(":00000") and view.dates[i]]
+        openings.sort(key=lambda i: (view.dates[i], view.ids[i]), reverse=True)
+        chosen = [view.ids[i] for i in openings[:k]]
+        return self.store.read(chosen, dict.fromkeys(chosen, 1.0))
+
+    def _rank(self, part: _Part, view: KeywordView, similarity: dict[str, float],
+              recent: bool = False) -> list[str]:
         rows = view.rows
         found = {int(i) for i in self._top_rows(part, view)}
         found.update(rows[cid] for cid in part.dense)
@@ -138,9 +168,11 @@ class NewsRetriever(BaseRetriever):
             found = {i for i in found if view.sources[i] == part.outlet}
         best = float(part.keyword.max()) or 1.0
         boost = part.day_boost
+        newer = _recency({view.dates[i] for i in found}) if recent else {}
 
         def score(row: int) -> float:
             factor = boost[row] if isinstance(boost, np.ndarray) else 1.0
+            factor *= 1.0 + RECENCY_BOOST * newer.get(view.dates[row], 0.0)
             return float((part.keyword[row] / best
                           + DENSE_WEIGHT * similarity[view.ids[row]]) * factor)
 

@@ -1,7 +1,6 @@
 """The answer endpoint: a FastAPI app over `Assistant` (no logic of its own)."""
 
 
-import datetime as dt
 import hmac
 import json
 import threading
@@ -36,7 +35,7 @@ from assistant.server.openai_api import is_openai_path, openai_error, openai_rou
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.text import invalid_unicode, printable
-from assistant.types import Answer, Filters, IngestReport, RawArticle, ReportedBy
+from assistant.types import Answer, FilterFields, IngestReport, RawArticle, ReportedBy
 from assistant.types import Message as ChatMessage
 
 
@@ -360,7 +359,7 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
     """
     settings = assistant.settings
 
-    class AnswerRequest(_JsonBody):
+    class AnswerRequest(_JsonBody, FilterFields):
         # Its length is checked without the surrounding white space, as the assistant does.
         question: Annotated[str, StringConstraints(
             strip_whitespace=True, min_length=1, max_length=settings.max_question_chars,
@@ -369,22 +368,6 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
                                        description="Earlier turns, oldest first.")
         k: int | None = Field(None, ge=1, le=50, strict=True,
                               description="Passages to retrieve.")
-        since: dt.date | None = Field(None, description="Only articles published on or "
-                                      "after this day (YYYY-MM-DD).")
-        until: dt.date | None = Field(None, description="Only articles published on or "
-                                      "before this day (YYYY-MM-DD).")
-        sources: list[str] = Field(default_factory=list, max_length=100,
-                                   description="Only articles of these outlets (as GET "
-                                               "/sources names them); any when empty.")
-
-        @model_validator(mode="after")
-        def _filters_valid(self) -> Any:
-            Filters(since=self.since, until=self.until, sources=self.sources)
-            return self
-
-        @property
-        def filters(self) -> Filters:
-            return Filters(since=self.since, until=self.until, sources=self.sources)
 
     app = FastAPI(
         title="newsdesk",

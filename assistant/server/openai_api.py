@@ -10,7 +10,6 @@ OpenAI's shape, `{"error": {"message", "type", "param", "code"}}` (`openai_error
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 import uuid
@@ -19,11 +18,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.errors import NewsdeskError, QuestionError
 from assistant.present import SOURCES_HEADING, format_sources
-from assistant.types import Answer, Citation, Filters, Message
+from assistant.types import Answer, Citation, FilterFields, Message
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
@@ -62,7 +61,7 @@ class ChatTurn(BaseModel):
     content: str | list[dict[str, Any]] | None = None
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(FilterFields):
     """OpenAI's chat completion request. Sampling parameters (`temperature`, `max_tokens`, ...)
     are accepted and have no effect: answers quote or are checked against the news."""
 
@@ -75,23 +74,10 @@ class ChatCompletionRequest(BaseModel):
     stream_options: dict[str, Any] | None = Field(
         None, description='`{"include_usage": true}` adds a last chunk with `usage`.')
     n: int = Field(1, ge=1, le=1, description="Only one choice is made.")
+    # newsdesk's own fields (`extra_body` in the openai client): k, and since, until,
+    # sources and today (`FilterFields`).
     k: int | None = Field(None, ge=1, le=50, strict=True,
                           description="newsdesk: passages to retrieve (`extra_body`).")
-    since: dt.date | None = Field(None, description="newsdesk: only articles published on "
-                                  "or after this day (`extra_body`).")
-    until: dt.date | None = Field(None, description="newsdesk: only articles published on "
-                                  "or before this day.")
-    sources: list[str] = Field(default_factory=list, max_length=100,
-                               description="newsdesk: only these outlets (GET /sources).")
-
-    @model_validator(mode="after")
-    def _filters_valid(self) -> ChatCompletionRequest:
-        self.filters  # noqa: B018 - raises when since is after until
-        return self
-
-    @property
-    def filters(self) -> Filters:
-        return Filters(since=self.since, until=self.until, sources=self.sources)
 
 
 def text_of(content: str | list[dict[str, Any]] | None) -> str:
