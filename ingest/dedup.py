@@ -81,6 +81,31 @@ def unpack(text: str) -> Signature | None:
                      int(words))
 
 
+# Numbers as written ("48.6", "1,450") and words, for comparing the facts of two copies.
+_TOKEN = regex.compile(r"\d+(?:[.,]\d+)*|[\p{L}]+")
+
+
+def _numbers_in_place(text: str) -> dict[tuple[str, str, str], set[str]]:
+    """Each number of a text by where it stands: the two words before it and the one after."""
+    tokens = _TOKEN.findall(text.lower())
+    found: dict[tuple[str, str, str], set[str]] = {}
+    for i, token in enumerate(tokens):
+        if token[0].isdigit():
+            key = (tokens[i - 2] if i > 1 else "", tokens[i - 1] if i else "",
+                   tokens[i + 1] if i + 1 < len(tokens) else "")
+            found.setdefault(key, set()).add(token)
+    return found
+
+
+def changed_numbers(original: str, copy: str) -> list[tuple[str, str]]:
+    """Numbers a copy changed: (the original's, the copy's) for every place both texts hold
+    a number in the same words ("cost 48 million" / "cost 61 million"). A copy that changes
+    a fact is another version of the story (sources that disagree), not a duplicate."""
+    before, after = _numbers_in_place(original), _numbers_in_place(copy)
+    return sorted((min(before[key]), min(after[key])) for key in before.keys() & after.keys()
+                  if not before[key] & after[key])
+
+
 class DuplicateIndex:
     """The signatures of stored articles, for finding the one a new article duplicates."""
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.cache import LRU
 from assistant.errors import IngestError
 from assistant.index import sentences
 from assistant.index.embeddings import NewsEmbeddings, get_embeddings
@@ -32,7 +33,7 @@ from assistant.types import (
     make_article_id,
 )
 from ingest.chunking import chunk_body, embedding_text, make_splitter
-from ingest.dedup import DuplicateIndex, pack, signature
+from ingest.dedup import DuplicateIndex, changed_numbers, pack, signature
 from ingest.metadata import canonical_url, to_article
 from ingest.readers import ReadResult, from_record, read_file
 
@@ -163,6 +164,9 @@ class Ingestor:
             self.index_key += f"|{sentences.FORMAT}"
         # Signatures of the stored articles, re-read when another process wrote the store.
         self.duplicates = DuplicateIndex()
+        # Bodies of the articles this ingestor indexed lately: a copy found in the same run
+        # is compared with its original before the original is committed.
+        self._bodies: LRU[str, str] = LRU(256)
         self._duplicates_at: str | None = None
 
     def close(self) -> None:
@@ -364,10 +368,14 @@ class Ingestor:
                 # A stored article stays the one retrieved; a new one may be another outlet's
                 # copy of a stored story.
                 match = None if aid in known else self.duplicates.find(found, exclude=aid)
-                if match is not None:
+                # A copy that changes a number ("61 million" for "48 million") is another
+                # version of the story: indexed on its own, so both versions can be shown.
+                if match is not None and not changed_numbers(self._body_of(match[0]),
+                                                             article.body):
                     outcomes.append(_Duplicate(article, match[0], packed, match[1]))
                     continue
                 self.duplicates.add(aid, found)  # later articles of this run see it too
+                self._bodies.put_many({aid: article.body})
             try:
                 chunks = chunk_body(article.body, self.splitter)
             except ValueError as exc:
@@ -382,6 +390,13 @@ class Ingestor:
             status: Status = "updated" if aid in known or aid in as_duplicate else "added"
             pending.append(_Pending(article, chunks, status, spans, packed))
         return pending, outcomes
+
+    def _body_of(self, article_id: str) -> str:
+        """The body of an indexed article (its chunks joined when it is not in memory)."""
+        found = self._bodies.get_many([article_id])
+        if article_id in found:
+            return found[article_id]
+        return "\n".join(text for _, text, _ in self.store.chunks_of(article_id))
 
     def _record(self, article: Article, n_chunks: int, minhash: str = "",
                 duplicate_of: str = "") -> ArticleRecord:

@@ -239,3 +239,37 @@ def test_publisher_id_identifies_an_article_and_comes_back_with_passages(
     vector = ingestor.embeddings.embed(["ferry budget"])[0]
     hits = ingestor.store.nearest(vector, 3)
     assert {p.external_id for p in ingestor.store.read(list(hits), hits)} == {"cms-481"}
+
+
+_WIRE = (
+    "The new flood barrier along the river Wend in Tarrow was finished on Monday, the county "
+    "council said. The barrier cost {cost} million pounds and protects about 3,000 homes "
+    "that flooded twice in the last decade. Work began two years ago, after the winter "
+    "floods, and the contractor said the last gate was fitted a week ahead of schedule. "
+    "Residents gathered on the embankment on Monday evening to watch the gates tested."
+)
+
+
+def test_a_copy_that_changes_a_number_is_kept_as_another_version(
+        ingestor: Ingestor) -> None:
+    """A wire copy with the same facts is a duplicate; one that changes a number is another
+    version of the story, indexed so that the answer can show both."""
+    from assistant.service import Assistant
+    from assistant.types import RawArticle
+
+    def run(outlet: str, day: str, cost: str, lead: str = "") -> RawArticle:
+        return RawArticle(location=f"{outlet}.txt", body=lead + _WIRE.format(cost=cost),
+                          title="Tarrow flood barrier finished", source=outlet,
+                          published_at=day, url=f"https://{outlet.lower()}.test/barrier")
+
+    report = ingestor.ingest_raw([
+        run("Tarrow Post", "2026-03-02", "48"),
+        run("Wend Herald", "2026-03-03", "48", "TARROW (Wire) - "),
+        run("Valley Mail", "2026-03-04", "61", "TARROW - "),
+    ])
+    assert report.counts["added"] == 2 and report.counts["duplicate"] == 1
+    answer = Assistant(ingestor.settings, store=ingestor.store).ask(
+        "How much did the Tarrow flood barrier cost?")
+    shown = {v.value: {c.source for c in answer.citations if c.n in v.citations}
+             for v in answer.conflict}
+    assert shown == {"61": {"Valley Mail"}, "48": {"Tarrow Post"}}
