@@ -61,42 +61,28 @@ class RemoteIngestor:
         found = list(discover((Path(p) for p in paths), exclude=self.settings.data_dir))
         if on_total:
             on_total(len(found))
-        batch: list[dict[str, object]] = []
-        size = 0
         done_files: list[Path | str] = []
+        batches = _Batches(lambda batch: self._send(batch, report))
         for item, raws in self._read(found, report):
             for raw in raws:
-                record = asdict(raw)
-                cost = len(json.dumps(record, ensure_ascii=False).encode("utf-8"))
-                if batch and (len(batch) >= BATCH_ARTICLES or size + cost > BATCH_BYTES):
-                    self._send(batch, report)
-                    batch, size = [], 0
-                batch.append(record)
-                size += cost
+                batches.add(raw)
             done_files.append(item)
-            if not batch:
+            if batches.empty:
                 _progress(on_file, done_files)
-        self._send(batch, report)
+        batches.flush()
         _progress(on_file, done_files)
         return report
 
     def ingest_raw(self, raws: Sequence[RawArticle | IngestError]) -> IngestReport:
         """Ingest articles read here (from URLs) on the server; errors pass through."""
         report = IngestReport()
-        batch: list[dict[str, object]] = []
-        size = 0
+        batches = _Batches(lambda batch: self._send(batch, report))
         for raw in raws:
             if isinstance(raw, IngestError):
                 report._fail(raw)
-                continue
-            record = asdict(raw)
-            cost = len(json.dumps(record, ensure_ascii=False).encode("utf-8"))
-            if batch and (len(batch) >= BATCH_ARTICLES or size + cost > BATCH_BYTES):
-                self._send(batch, report)
-                batch, size = [], 0
-            batch.append(record)
-            size += cost
-        self._send(batch, report)
+            else:
+                batches.add(raw)
+        batches.flush()
         return report
 
     def delete(self, target: str) -> list[str]:
@@ -150,6 +136,33 @@ class RemoteIngestor:
             report._fail(IngestError(error["location"], error["reason"]))
         report.chunks_written += int(body.get("chunks_written", 0))
         report.repaired += int(body.get("repaired", 0))
+
+
+class _Batches:
+    """Articles as JSON records, sent whenever a batch holds `BATCH_ARTICLES` articles or
+    would pass `BATCH_BYTES` bytes."""
+
+    def __init__(self, send: Callable[[list[dict[str, object]]], None]) -> None:
+        self.send = send
+        self.batch: list[dict[str, object]] = []
+        self.size = 0
+
+    @property
+    def empty(self) -> bool:
+        return not self.batch
+
+    def add(self, raw: RawArticle) -> None:
+        record = asdict(raw)
+        cost = len(json.dumps(record, ensure_ascii=False).encode("utf-8"))
+        if self.batch and (len(self.batch) >= BATCH_ARTICLES or self.size + cost > BATCH_BYTES):
+            self.flush()
+        self.batch.append(record)
+        self.size += cost
+
+    def flush(self) -> None:
+        if self.batch:
+            self.send(self.batch)
+        self.batch, self.size = [], 0
 
 
 def _progress(on_file: Callable[[Path | str], None] | None,

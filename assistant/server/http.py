@@ -16,7 +16,7 @@ from fastapi.exception_handlers import (
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -267,24 +267,18 @@ class IngestResult(BaseModel):
     repaired: int = 0
 
 
-class RawArticleIn(BaseModel):
-    """An article as `newsdesk-ingest` read it from a file (see `ingest.article.RawArticle`)."""
-
-    location: str = Field(max_length=4096)
-    body: str
-    title: str = ""
-    url: str = ""
-    published_at: str = ""
-    author: str = ""
-    source: str = ""
-    lang: str = ""
-    external_id: str = ""
-    has_title: bool = False
-    extra: dict[str, str] = Field(default_factory=dict)
-
-
 class LocalIngestRequest(BaseModel):
-    articles: list[RawArticleIn] = Field(min_length=1, max_length=1000)
+    """Articles as `newsdesk-ingest` read them from files (`RawArticle`, validated as is)."""
+
+    articles: list[RawArticle] = Field(min_length=1, max_length=1000)
+
+    @field_validator("articles")
+    @classmethod
+    def _short_locations(cls, articles: list[RawArticle]) -> list[RawArticle]:
+        for article in articles:
+            if len(article.location) > 4096:
+                raise ValueError("an article's location is over 4,096 characters")
+        return articles
 
 
 class LocalDeleteRequest(BaseModel):
@@ -293,6 +287,8 @@ class LocalDeleteRequest(BaseModel):
 
 class Deleted(BaseModel):
     deleted: list[str] = Field(description="Ids of the articles removed, with all their chunks.")
+
+
 class SourceOut(BaseModel):
     source: str = Field(description="The outlet, as `sources` takes it.")
     articles: int
@@ -454,7 +450,7 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
     def ingest_local(request: LocalIngestRequest) -> IngestResult:
         """Articles that `newsdesk-ingest` read from files on this machine: it finds this
         route and its token in the store directory, which this server owns."""
-        raws = [RawArticle(**article.model_dump()) for article in request.articles]
+        raws = list(request.articles)
         return run_ingest(lambda ing: ing.ingest_raw(raws))
 
     @app.delete("/articles/{article_id}", response_model=Deleted, dependencies=guarded,
