@@ -228,7 +228,8 @@ def best_name(question: str, passages: Sequence[str], exclude: Iterable[str] = (
     subject, "US-Japan") is no agreement. None when no name is in two passages (articles).
     """
     groups = list(articles) if articles is not None else list(range(len(passages)))
-    asked = {w.lower() for w in re.findall(r"[\w'’-]+", question)}
+    # "Taylor Swift's concert" names Taylor Swift: a possessive is not another word.
+    asked = {re.sub(r"['’]s$", "", w.lower()) for w in re.findall(r"[\w'’-]+", question)}
     excluded = {re.sub(r"^the\s+", "", e.lower()) for e in exclude}
     common = frozenset(w for text in passages for w in re.findall(r"\b[a-z][a-z-]+\b", text))
     support: dict[str, set[object]] = defaultdict(set)
