@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import random
 import socket
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from news_site import NewsSite
 from assistant.index.embeddings import NewsEmbeddings, get_embeddings
 from assistant.service import Assistant
 from assistant.settings import Settings
+from assistant.types import Answer
 from evals.data import SHARED_DATA
 from ingest.pipeline import Ingestor
 
@@ -153,3 +156,65 @@ def news_site() -> Iterator[NewsSite]:
     with live_server(site.app()) as base:
         site.base = base
         yield site
+
+
+def server_env(data_dir: Path, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a `python ui.py` subprocess: this one without the developer's own
+    newsdesk, LLM or Chroma settings, then the store dir, the port and `extra`."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENAI_", "CHROMA_", "NEWSDESK_"))}
+    env.update(NEWSDESK_DATA_DIR=str(data_dir), NEWSDESK_PORT=str(port),
+               NEWSDESK_SHARED_DATA=str(SHARED_DATA), PYTHONUNBUFFERED="1")
+    return {**env, **(extra or {})}
+
+
+def start_ui(data_dir: Path, port: int, log: Path,
+             extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start `python ui.py` as shipped; its output goes to `log`."""
+    # cwd: a folder without a .env, so only the environment configures the server.
+    return subprocess.Popen([sys.executable, str(ROOT / "ui.py")],
+                            env=server_env(data_dir, port, extra), cwd=log.parent,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+@contextlib.contextmanager
+def ui_server(data_dir: Path, log: Path, extra: dict[str, str] | None = None,
+              ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`python ui.py` on `data_dir`, up and answering on a free loopback port; yields its URL
+    and process, and stops it afterwards."""
+    port = free_port()
+    process = start_ui(data_dir, port, log, extra)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, log.read_text()
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "the server did not start:\n" + log.read_text()
+            time.sleep(0.3)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def ask_until(url: str, questions: list[str], stop: threading.Event, errors: list[str],
+              answers: list[Answer], timeout: float = 120) -> None:
+    """One client asking random `questions` until `stop`; every non-200 reply or exception
+    goes to `errors`, every answer to `answers`."""
+    with httpx.Client(base_url=url, timeout=timeout) as client:
+        while not stop.is_set():
+            try:
+                response = client.post("/answer", json={"question": random.choice(questions)})
+                if response.status_code != 200:
+                    errors.append(f"{response.status_code}: {response.text[:300]}")
+                    continue
+                answers.append(Answer.model_validate(response.json()))
+            except Exception as exc:  # every failure is what the calling test counts
+                errors.append(f"{type(exc).__name__}: {exc}")

@@ -4,19 +4,14 @@ secret leaks."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import ROOT, free_port, live_server, make_settings
+from conftest import live_server, make_settings, ui_server
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -308,39 +303,13 @@ def test_chat_is_limited_by_the_same_budget_as_answer(news_store: Settings) -> N
         assert client.get("/health").status_code == 200
 
 
-@contextmanager
-def _served(env: dict[str, str]) -> Iterator[str]:
-    """`python ui.py` as shipped, in a subprocess on a free loopback port."""
-    port = free_port()
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")}
-    env = {**inherited, "NEWSDESK_PORT": str(port), **env}
-    process = subprocess.Popen([sys.executable, "ui.py"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "ui.py did not start in 90 s"
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 @pytest.mark.slow
 @pytest.mark.server
 def test_rotating_forwarded_for_does_not_escape_the_limit(tmp_path: Path) -> None:
     # A store of its own: the server process owns its data dir (this process holds news_store).
     env = {"NEWSDESK_DATA_DIR": str(tmp_path / "store"), "NEWSDESK_RATE_LIMIT": "2/minute",
            "NEWSDESK_RATE_LIMIT_ENABLED": "true"}
-    with _served(env) as url:
+    with ui_server(tmp_path / "store", tmp_path / "server.log", env) as (url, _):
         codes = [httpx.get(f"{url}/articles", headers={"X-Forwarded-For": f"203.0.113.{n}"},
                            timeout=30).status_code for n in range(1, 4)]
     assert codes == [200, 200, 429]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SAMPLES, live_server, make_settings
+from conftest import SAMPLES, ask_until, live_server, make_settings
 
 from assistant.server.app import create_app
 from assistant.service import Assistant
@@ -41,22 +40,10 @@ def _new_articles() -> list[dict[str, str]]:
             for i, town in enumerate(TOWNS)]
 
 
-def _hammer(url: str, stop: threading.Event, errors: list[str], answers: list[Answer]) -> None:
-    with httpx.Client(base_url=url, timeout=60) as client:
-        while not stop.is_set():
-            try:
-                response = client.post("/answer", json={"question": random.choice(QUESTIONS)})
-                if response.status_code != 200:
-                    errors.append(f"{response.status_code}: {response.text[:200]}")
-                    continue
-                answers.append(Answer.model_validate(response.json()))
-            except Exception as exc:  # any failure is what this test counts
-                errors.append(f"{type(exc).__name__}: {exc}")
-
-
 def _run_under_load(url: str, ingest: Callable[[], None]) -> list[Answer]:
     stop, errors, answers = threading.Event(), [], []
-    clients = [threading.Thread(target=_hammer, args=(url, stop, errors, answers))
+    clients = [threading.Thread(target=ask_until,
+                                args=(url, QUESTIONS, stop, errors, answers, 60))
                for _ in range(CLIENTS)]
     for thread in clients:
         thread.start()

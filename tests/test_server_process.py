@@ -5,21 +5,27 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import random
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT, SAMPLES, SHARED_DATA, free_port, make_settings
+from conftest import (
+    SAMPLES,
+    SHARED_DATA,
+    ask_until,
+    free_port,
+    make_settings,
+    server_env,
+    start_ui,
+    ui_server,
+)
 
-from assistant.types import Answer, make_article_id
+from assistant.types import make_article_id
 from ingest.pipeline import Ingestor
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -31,63 +37,10 @@ SAMPLE_QUESTIONS = [json.loads(line)["question"] for line in
                     .splitlines()]
 
 
-def _env(data_dir: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENAI_", "CHROMA_", "NEWSDESK_"))}
-    env.update(NEWSDESK_DATA_DIR=str(data_dir), NEWSDESK_PORT=str(port),
-               NEWSDESK_SHARED_DATA=str(SHARED_DATA), PYTHONUNBUFFERED="1")
-    return env
-
-
-def _start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    # cwd: a folder without a .env, so only the environment above configures the server.
-    return subprocess.Popen([sys.executable, str(ROOT / "ui.py")], env=_env(data_dir, port),
-                            cwd=log.parent, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-
-@contextlib.contextmanager
-def newsdesk_server(data_dir: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`python ui.py` on `data_dir`, up and answering; yields its URL and process."""
-    port = free_port()
-    process = _start(data_dir, port, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, log.read_text()
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "the server did not start:\n" + log.read_text()
-            time.sleep(0.3)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
 def _samples_store(data_dir: Path, embeddings) -> None:
     ingestor = Ingestor(make_settings(data_dir), embeddings=embeddings)
     assert ingestor.ingest([SAMPLES]).ok
     ingestor.close()  # the directory is free for the server process
-
-
-def _ask_until(url: str, stop: threading.Event, errors: list[str], answers: list[Answer]) -> None:
-    with httpx.Client(base_url=url, timeout=120) as client:
-        while not stop.is_set():
-            try:
-                response = client.post("/answer",
-                                       json={"question": random.choice(SAMPLE_QUESTIONS)})
-                if response.status_code != 200:
-                    errors.append(f"{response.status_code}: {response.text[:300]}")
-                    continue
-                answers.append(Answer.model_validate(response.json()))
-            except Exception as exc:  # every failure is what this test counts
-                errors.append(f"{type(exc).__name__}: {exc}")
 
 
 def _rgb_questions(n: int) -> list[dict]:
@@ -98,9 +51,10 @@ def _rgb_questions(n: int) -> list[dict]:
 def test_cli_ingest_into_the_server_dir_while_20_clients_ask(tmp_path: Path, embeddings) -> None:
     store = tmp_path / "store"
     _samples_store(store, embeddings)
-    with newsdesk_server(store, tmp_path / "server.log") as (url, _):
+    with ui_server(store, tmp_path / "server.log") as (url, _):
         stop, errors, answers = threading.Event(), [], []
-        clients = [threading.Thread(target=_ask_until, args=(url, stop, errors, answers))
+        clients = [threading.Thread(target=ask_until,
+                                    args=(url, SAMPLE_QUESTIONS, stop, errors, answers))
                    for _ in range(CLIENTS)]
         for thread in clients:
             thread.start()
@@ -108,7 +62,8 @@ def test_cli_ingest_into_the_server_dir_while_20_clients_ask(tmp_path: Path, emb
             time.sleep(1)
             done = subprocess.run(
                 [sys.executable, "-m", "ingest", str(RGB / "corpus.jsonl"), "--quiet"],
-                env=_env(store, 0), cwd=tmp_path, capture_output=True, text=True, timeout=1200)
+                env=server_env(store, 0), cwd=tmp_path, capture_output=True, text=True,
+                timeout=1200)
         finally:
             stop.set()
             for thread in clients:
@@ -141,8 +96,8 @@ def test_a_second_server_on_the_same_dir_refuses_with_a_clear_message(tmp_path: 
                                                                       embeddings) -> None:
     store = tmp_path / "store"
     _samples_store(store, embeddings)
-    with newsdesk_server(store, tmp_path / "first.log") as (url, first):
-        second = _start(store, free_port(), tmp_path / "second.log")
+    with ui_server(store, tmp_path / "first.log") as (url, first):
+        second = start_ui(store, free_port(), tmp_path / "second.log")
         assert second.wait(timeout=120) != 0
         message = (tmp_path / "second.log").read_text()
         assert f"served by a newsdesk server (pid {first.pid}) at {url}" in message
@@ -154,7 +109,7 @@ def test_sigterm_stops_the_server_within_10_s_despite_an_open_heartbeat(tmp_path
                                                                         embeddings) -> None:
     store = tmp_path / "store"
     _samples_store(store, embeddings)
-    with newsdesk_server(store, tmp_path / "server.log") as (url, process):
+    with ui_server(store, tmp_path / "server.log") as (url, process):
         opened = threading.Event()
 
         def heartbeat() -> None:  # what an open browser tab holds

@@ -187,11 +187,11 @@ def test_cli_takes_urls_and_feeds_beside_files_and_deletes(news_site: NewsSite,
 @pytest.mark.slow
 @pytest.mark.server
 def test_urls_go_to_the_server_that_owns_the_store(news_site: NewsSite, tmp_path: Path) -> None:
-    from test_server_process import _env, newsdesk_server
+    from conftest import server_env, ui_server
 
     store = tmp_path / "store"
-    with newsdesk_server(store, tmp_path / "server.log") as (url, _):
-        env = {**_env(store, 0), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    with ui_server(store, tmp_path / "server.log") as (url, _):
+        env = {**server_env(store, 0), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
         def cli(*args: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run([sys.executable, "-m", "ingest", *args, "--quiet"], env=env,
