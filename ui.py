@@ -21,7 +21,14 @@ from fastapi import FastAPI
 
 from assistant.errors import PLAIN_CAUSES, ExposureError, QuestionError, StoreError
 from assistant.index import store_owner
-from assistant.present import SOURCES_HEADING, escape_text, format_sources
+from assistant.present import (
+    SOURCES_HEADING,
+    UNVERIFIED,
+    UNVERIFIED_NOTE,
+    escape_text,
+    format_sources,
+    mark_unverified,
+)
 from assistant.server.app import create_app
 from assistant.server.http import check_exposure, key_matches
 from assistant.service import Assistant
@@ -46,9 +53,15 @@ Respond = Callable[..., Iterator[str]]
 
 
 def format_answer(text: str, answer: Answer | None = None) -> str:
-    """The chat message for an answer in progress (text only) or finished (text and sources)."""
-    body = escape_text(text)
-    if answer is None or not answer.citations:
+    """The chat message for an answer in progress (text only) or finished: the answer's own
+    text (in LLM mode, with the markers the citation check re-pointed), each sentence no
+    passage supports marked unverified, then the sources."""
+    if answer is None:
+        return escape_text(text)
+    body = mark_unverified(answer)
+    if answer.unsupported:
+        body += f"\n\n{UNVERIFIED_NOTE}"
+    if not answer.citations:
         return body
     return f"{body}\n\n{format_sources(answer.citations)}"
 
@@ -64,13 +77,15 @@ def _text_of(content: Any) -> str:
 
 
 def history_from_chat(history: list[dict[str, Any]]) -> list[Message]:
-    """Gradio's chat history as newsdesk messages, without the rendered source lists."""
+    """Gradio's chat history as newsdesk messages, without the rendered source lists and
+    unverified marks."""
     messages = []
     for turn in history:
         role = turn.get("role")
         if role not in ("user", "assistant"):
             continue
         text = _text_of(turn.get("content")).split(SOURCES_HEADING)[0]
+        text = text.split(UNVERIFIED_NOTE)[0].replace(f" {UNVERIFIED}", "")
         text = re.sub(r"\\(.)", r"\1", text).strip()  # undo our Markdown escaping
         if text:
             messages.append(Message(role=role, content=text[:20_000]))

@@ -7,10 +7,15 @@ import html
 import re
 from urllib.parse import quote, urlsplit
 
+from assistant.answer.citecheck import answer_sentences
 from assistant.text import strip_bidi
-from assistant.types import Citation, ReportedBy
+from assistant.types import Answer, Citation, ReportedBy
 
 SOURCES_HEADING = "**Sources**"
+CITATION_CHECK_HEADING = "**Citation check**"
+UNVERIFIED = "⚠ *unverified*"
+UNVERIFIED_NOTE = ("⚠ *unverified*: no retrieved passage supports the sentence before the "
+                   "mark.")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 
@@ -63,3 +68,43 @@ def format_sources(citations: list[Citation], quotes: bool = True) -> str:
         else:  # a Markdown list: the markers run 1, 2, 3, so its numbers are theirs
             lines.append(f"{c.n}. {head}")
     return "\n".join(lines).rstrip()
+
+
+def mark_unverified(answer: Answer, escape: bool = True) -> str:
+    """The answer's text as Markdown, each sentence no passage supports followed by
+    `UNVERIFIED` (the text escaped with `escape_text` unless `escape` is False)."""
+    show = escape_text if escape else (lambda text: text)
+    if not answer.unsupported:
+        return show(answer.answer)
+    parts, cursor = [], 0
+    for index, (_, end) in enumerate(answer_sentences(answer.answer)):
+        if index in answer.unsupported:
+            parts += [show(answer.answer[cursor:end]), f" {UNVERIFIED}"]
+            cursor = end
+    parts.append(show(answer.answer[cursor:]))
+    return "".join(parts)
+
+
+def citation_note(streamed: str, answer: Answer) -> str:
+    """What a reader of the streamed text (which cannot be taken back) must know when the
+    citation check changed it: the sentences whose markers it re-pointed and those no passage
+    supports, by their place. Empty when nothing changed."""
+    if streamed == answer.answer and not answer.unsupported:
+        return ""
+    lines = []
+    old, new = answer_sentences(streamed), answer_sentences(answer.answer)
+    if len(old) == len(new):
+        for index, ((a, b), (c, d)) in enumerate(zip(old, new, strict=True)):
+            was, now = _markers(streamed[a:b]), _markers(answer.answer[c:d])
+            if was != now:
+                lines.append(f"- sentence {index + 1} cites {now or 'nothing'} "
+                             f"(not {was or 'nothing'})")
+    elif streamed != answer.answer:
+        lines.append(f"- corrected: {escape_text(answer.answer)}")
+    for index in answer.unsupported:
+        lines.append(f"- sentence {index + 1}: {UNVERIFIED}, no retrieved passage supports it")
+    return f"{CITATION_CHECK_HEADING}\n" + "\n".join(lines) if lines else ""
+
+
+def _markers(text: str) -> str:
+    return "".join(re.findall(r"\[\d+\]", text))

@@ -43,7 +43,8 @@ class Assistant:
         self.retriever = NewsRetriever(store=self.store, embeddings=self.embeddings,
                                        k=self.settings.k)
         self.answerer: Answerer = (
-            LLMAnswerer(self.settings) if self.settings.llm_enabled else ExtractiveAnswerer(
+            LLMAnswerer(self.settings, self.embeddings) if self.settings.llm_enabled
+            else ExtractiveAnswerer(
                 self.embeddings, threshold=self.settings.refusal_threshold,
                 max_sentences=self.settings.answer_sentences))
         self.chain = self._build_chain()

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     llm_model: str = Field("gpt-4o-mini", description="Chat model used when an LLM is configured.")
     llm_temperature: float = Field(0.0)
     llm_timeout_s: float = Field(60.0)
+    citation_check: bool = Field(
+        True, description="LLM mode: check each sentence of an answer against the passages "
+        "it cites, re-point wrong markers and report unsupported sentences "
+        "(`assistant/answer/citecheck.py`).")
     openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
 

@@ -307,6 +307,13 @@ class Answer(BaseModel):
         default_factory=list,
         description="When the sources disagree on the fact asked: each version, newest "
                     "first (offline answers; an LLM answer says so in its text).")
+    unsupported: list[int] = Field(
+        default_factory=list,
+        description="LLM answers: the sentences (0-based, in the order of `answer`, split as "
+                    "`assistant.answer.citecheck.answer_sentences` splits it) that no retrieved "
+                    "passage supports; show them as unverified. Markers that pointed to the "
+                    "wrong passage were already re-pointed. Always empty offline: those answers "
+                    "quote passage sentences verbatim.")
 
 
 # "duplicate": a near-duplicate of a stored article, recorded as another outlet of it.

@@ -63,6 +63,13 @@ def assistant(seed_store: Path, stub: OpenAIStub) -> Assistant:
     return Assistant(llm_settings(seed_store, stub.base_url))
 
 
+@pytest.fixture(scope="module")
+def unchecked(seed_store: Path, stub: OpenAIStub) -> Assistant:
+    """LLM mode without the citation check: only the marker filter acts on the stub's text
+    (whose markers point anywhere)."""
+    return Assistant(llm_settings(seed_store, stub.base_url, citation_check=False))
+
+
 # -- helpers -----------------------------------------------------------------------------
 
 
@@ -188,14 +195,15 @@ def test_answer_keeps_valid_marker_and_cites_the_exact_retrieved_chunk(
         p.text for p in passages]
 
 
-def test_citations_are_only_for_the_markers_in_the_answer(assistant: Assistant,
+def test_citations_are_only_for_the_markers_in_the_answer(unchecked: Assistant,
                                                           stub: OpenAIStub) -> None:
     stub.reply = replying("Talks broke down [2]. Akazawa went home [2][1].")
     question = "Why did the US-Japan trade talks break down?"
-    deltas, answer = collect(assistant, question)
+    deltas, answer = collect(unchecked, question)
     assert answer.answer == "Talks broke down [2]. Akazawa went home [2][1]."
     assert [c.n for c in answer.citations] == [2, 1]
-    check_citations(answer, retrieved(assistant, question))
+    assert answer.unsupported == []
+    check_citations(answer, retrieved(unchecked, question))
 
 
 def test_prompt_asks_for_disagreeing_versions_and_their_markers_are_checked(
@@ -243,11 +251,11 @@ def test_marker_split_across_stream_chunks_is_removed(assistant: Assistant,
     check_citations(answer, retrieved(assistant, question, 3))
 
 
-def test_default_small_chunks_split_markers_and_are_fixed(assistant: Assistant,
+def test_default_small_chunks_split_markers_and_are_fixed(unchecked: Assistant,
                                                           stub: OpenAIStub) -> None:
     text = "Akazawa [1] was recalled [10] after [2, 3] the talks [1;2] failed [99]."
     stub.reply = replying(text)
-    deltas, answer = collect(assistant, "Who was recalled from the talks?", k=3)
+    deltas, answer = collect(unchecked, "Who was recalled from the talks?", k=3)
     (pieces,) = stub.streamed
     assert "".join(pieces) == text
     assert any(all(m.group(0) not in p for p in pieces) for m in MARKER.finditer(text)), (
@@ -372,7 +380,12 @@ def test_follow_up_is_condensed_by_the_model_and_the_condensed_question_is_retri
     assert sent == [p.text for p in retrieved(assistant, condensed)]
     assert sent != [p.text for p in retrieved(assistant, follow_up)]
     assert any("10% reciprocal tariff" in text for text in sent)
-    assert answer.answer == "The 10% reciprocal tariff [1]." == "".join(deltas)
+    # The stub cites [1] whatever it holds; the citation check points the marker to the
+    # passage that states the tariff.
+    holder = next(i for i, text in enumerate(sent, start=1) if "10% reciprocal tariff" in text)
+    assert "".join(deltas) == "The 10% reciprocal tariff [1]."
+    assert answer.answer == f"The 10% reciprocal tariff [{holder}]."
+    assert answer.unsupported == []
     check_citations(answer, retrieved(assistant, condensed))
 
 
@@ -391,6 +404,75 @@ def test_long_marker_list_split_across_chunks_is_split_and_filtered(
     assert answer.answer == "Talks failed [1][2][3]."
     assert "".join(deltas) == answer.answer
     assert [c.n for c in answer.citations] == [1, 2, 3]
+
+
+# -- the citation check -------------------------------------------------------------------
+
+TARIFF = "the US side refused to exempt Japan from the 10% reciprocal tariff"
+INVENTED = "Japan agreed to buy 300 Boeing jets last week"
+
+
+def misciting(messages: list[dict[str, Any]]) -> str:
+    """A reply whose first sentence cites a passage that does not hold it and whose second
+    no passage supports (the seed says nothing about Boeing)."""
+    passages = find_passages(last_user_text(messages)) or []
+    wrong = next(p["n"] for p in passages if "10%" not in p["text"])
+    return f"In the talks, {TARIFF} [{wrong}]. {INVENTED} [1]."
+
+
+def holder_of_tariff(passages: list[Passage]) -> int:
+    return next(i for i, p in enumerate(passages, start=1) if TARIFF in p.text)
+
+
+def test_wrong_marker_is_repointed_and_unsupported_sentence_reported_in_answer_json(
+        assistant: Assistant, stub: OpenAIStub) -> None:
+    stub.reply = misciting
+    question = "Why did the second round of US-Japan tariff talks break down?"
+    client = TestClient(create_app(assistant))
+    body = client.post("/answer", json={"question": question}).json()
+    holder = holder_of_tariff(retrieved(assistant, question))
+    assert body["answer"] == f"In the talks, {TARIFF} [{holder}]. {INVENTED} [1]."
+    assert body["unsupported"] == [1]
+    answer = Answer.model_validate(body)
+    check_citations(answer, retrieved(assistant, question))
+
+    # Streamed, the deltas are the model's text; the final answer event is the checked one.
+    events = parse_sse(client.post("/answer/stream", json={"question": question}).text)
+    streamed = "".join(data["text"] for kind, data in events if kind == "delta")
+    assert f"{TARIFF} [{holder}]" not in streamed and INVENTED in streamed
+    assert events[-1] == ("answer", body)
+
+
+def test_openai_endpoint_and_chat_show_the_checked_answer(assistant: Assistant,
+                                                         stub: OpenAIStub) -> None:
+    from ui import make_respond
+
+    stub.reply = misciting
+    question = "Why did the second round of US-Japan tariff talks break down?"
+    holder = holder_of_tariff(retrieved(assistant, question))
+    client = TestClient(create_app(assistant))
+    request = {"model": "newsdesk", "messages": [{"role": "user", "content": question}]}
+    completion = client.post("/v1/chat/completions", json=request).json()
+    content = completion["choices"][0]["message"]["content"]
+    assert content.startswith(f"In the talks, {TARIFF} [{holder}]. {INVENTED} [1]. "
+                              "⚠ *unverified*\n\n**Sources**")
+    assert completion["unsupported"] == [1]
+
+    # A stream cannot take back what it sent: it ends with what the check changed.
+    response = client.post("/v1/chat/completions", json={**request, "stream": True})
+    chunks = [json.loads(line[6:]) for line in response.text.splitlines()
+              if line.startswith("data: {")]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks
+                   if c["choices"])
+    assert "**Citation check**" in text
+    assert f"- sentence 1 cites [{holder}] (not [" in text
+    assert "- sentence 2: ⚠ *unverified*" in text
+    assert chunks[-1]["unsupported"] == [1]
+
+    final = list(make_respond(assistant)(question, []))[-1]
+    assert f"\\[{holder}\\]" in final.split("⚠")[0]
+    assert "Boeing jets last week \\[1\\]\\. ⚠ *unverified*" in final
+    assert "no retrieved passage supports" in final
 
 
 # -- HTTP --------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from pathlib import Path
 import gradio as gr
 from fastapi.testclient import TestClient
 
-from assistant.present import escape_text, safe_url
+from assistant.present import citation_note, escape_text, mark_unverified, safe_url
 from assistant.service import Assistant
 from assistant.settings import Settings
+from assistant.types import Answer
 from ingest.pipeline import Ingestor
 from ui import build_chat, create_server, history_from_chat, make_respond
 
@@ -57,6 +58,23 @@ def test_hostile_article_text_is_escaped(tmp_path: Path, embeddings) -> None:
     for raw in ("<script", "<img", "](javascript", "**bold**"):
         assert raw not in final
     assert "&lt;img" in final or "&lt;script" in final
+
+
+def test_unverified_sentences_are_marked_and_the_marks_leave_the_history() -> None:
+    answer = Answer(answer="The bridge reopened [1]. A stadium opens next spring [1].",
+                    citations=[], refused=False, mode="llm", unsupported=[1])
+    shown = mark_unverified(answer)
+    assert shown == (r"The bridge reopened \[1\]\. A stadium opens next spring \[1\]\. "
+                     "⚠ *unverified*")
+    streamed = "The bridge reopened [2]. A stadium opens next spring [1]."
+    assert citation_note(streamed, answer) == (
+        "**Citation check**\n- sentence 1 cites [1] (not [2])\n"
+        "- sentence 2: ⚠ *unverified*, no retrieved passage supports it")
+    assert citation_note(answer.answer, answer.model_copy(update={"unsupported": []})) == ""
+    from ui import format_answer
+
+    history = [{"role": "assistant", "content": format_answer(answer.answer, answer)}]
+    assert [m.content for m in history_from_chat(history)] == [answer.answer]
 
 
 def test_escaping_and_url_rules() -> None:

@@ -1,7 +1,8 @@
 """The offline answerer: the retrieved sentences that best answer the question, each cited.
 
 No language model writes anything here: every sentence of the answer is copied from an article,
-so every claim is grounded by construction. It refuses when no sentence is close enough to the
+so every claim is grounded by construction (no citation check runs; `Answer.unsupported` is
+always empty). It refuses when no sentence is close enough to the
 question (threshold calibrated on RGB en; see docs/evaluation.md).
 """
 

@@ -1,7 +1,10 @@
 """The LLM answerer: any OpenAI-compatible chat model, through LangChain's ChatOpenAI.
 
 Passages go to the model as quoted JSON data, never as instructions. Markers the model writes
-that point to no passage are removed as the answer streams.
+that point to no passage are removed as the answer streams. Once the text is complete, each
+sentence is checked against the passages it cites (`assistant.answer.citecheck`): the final
+`Answer` carries the text with wrong markers re-pointed and the sentences no passage supports
+(`unsupported`); it is authoritative over the deltas already streamed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import numpy as np
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.answer.answerer import LLM_REFUSAL, is_refusal
+from assistant.answer.citecheck import CitationChecker
 from assistant.errors import LLMError
+from assistant.index.embeddings import LOCAL_MODEL_NAME, NewsEmbeddings, get_embeddings
 from assistant.settings import Settings
 from assistant.types import Answer, Citation, Message, Passage
 
@@ -106,7 +111,10 @@ class LLMAnswerer:
 
     mode: Literal["extractive", "llm"] = "llm"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, embeddings: NewsEmbeddings | None = None) -> None:
+        """`embeddings`: the model the assistant already loaded; the citation check uses it
+        when it is the packaged one (its thresholds were set on that model), else loads the
+        packaged one itself."""
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
         self._secret = key if settings.openai_api_key else ""
         # Imported here: langchain-openai takes ~2 s to import, and offline mode never needs it.
@@ -121,6 +129,11 @@ class LLMAnswerer:
             max_retries=1,
             streaming=True,
         )
+        self.checker: CitationChecker | None = None
+        if settings.citation_check:
+            if embeddings is None or embeddings.name != LOCAL_MODEL_NAME:
+                embeddings = get_embeddings(settings.model_copy(update={"embeddings": "local"}))
+            self.checker = CitationChecker(embeddings)
 
     def standalone(self, question: str, history: Sequence[Message]) -> str:
         """The model condenses a follow-up into a standalone question."""
@@ -169,8 +182,13 @@ class LLMAnswerer:
         if is_refusal(text) and not cited_numbers(text):
             yield Answer(answer=text, citations=[], refused=True, mode="llm")
             return
+        unsupported: list[int] = []
+        if self.checker is not None:
+            checked = self.checker.check(text, passages)
+            text, unsupported = checked.text, checked.unsupported
         citations = [Citation.of(n, passages[n - 1]) for n in cited_numbers(text)]
-        yield Answer(answer=text, citations=citations, refused=False, mode="llm")
+        yield Answer(answer=text, citations=citations, refused=False, mode="llm",
+                     unsupported=unsupported)
 
 
     def _safe(self, exc: Exception) -> str:

@@ -4,8 +4,12 @@ same `Assistant`: any OpenAI client (the `openai` package, Open WebUI, LibreChat
 The messages are the conversation: the last user message is the question, the earlier user and
 assistant turns its history (system and tool messages are not used). The reply's content is the
 answer with its `[n]` markers and a Markdown "Sources" list; the structured citations travel in
-the extra field `citations` of the completion and of the stream's last chunk. Errors have
-OpenAI's shape, `{"error": {"message", "type", "param", "code"}}` (`openai_error`).
+the extra field `citations` of the completion and of the stream's last chunk, beside `refused`,
+`conflict` and `unsupported` (see `Answer`). In LLM mode the citation check may change the
+answer after it streamed: a completion shows the checked text, each unsupported sentence marked
+unverified; a stream, which cannot take text back, ends with a "Citation check" note saying
+which markers were re-pointed and which sentences are unverified. Errors have OpenAI's shape,
+`{"error": {"message", "type", "param", "code"}}` (`openai_error`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.errors import NewsdeskError, QuestionError
-from assistant.present import SOURCES_HEADING, format_sources
+from assistant.present import (
+    CITATION_CHECK_HEADING,
+    SOURCES_HEADING,
+    UNVERIFIED,
+    citation_note,
+    format_sources,
+    mark_unverified,
+)
 from assistant.types import Answer, Citation, FilterFields, Message
 
 if TYPE_CHECKING:
@@ -99,18 +110,23 @@ def conversation(messages: list[ChatTurn]) -> tuple[str, list[Message]]:
     for turn in messages[:-1]:
         if turn.role not in ("user", "assistant"):
             continue
-        # An earlier reply of ours carries its Sources list; the answer is the part before it.
-        text = text_of(turn.content).split("\n\n" + SOURCES_HEADING)[0].strip()
+        # An earlier reply of ours carries its Sources list (and maybe the citation check's
+        # note and marks); the answer is the part before them.
+        text = text_of(turn.content).split("\n\n" + SOURCES_HEADING)[0]
+        text = text.split("\n\n" + CITATION_CHECK_HEADING)[0].replace(f" {UNVERIFIED}", "")
+        text = text.strip()
         if text:
             history.append(Message(role=turn.role, content=text[:_MAX_TURN_CHARS]))
     return text_of(messages[-1].content), history[-_MAX_HISTORY:]
 
 
 def reply_text(answer: Answer) -> str:
-    """The answer with its `[n]` markers, then the Sources list (none for a refusal)."""
+    """The answer with its `[n]` markers and unverified sentences marked, then the Sources
+    list (none for a refusal)."""
+    text = mark_unverified(answer, escape=False)
     if not answer.citations:
-        return answer.answer
-    return f"{answer.answer}\n\n{sources_block(answer.citations)}"
+        return text
+    return f"{text}\n\n{sources_block(answer.citations)}"
 
 
 def sources_block(citations: list[Citation]) -> str:
@@ -119,9 +135,10 @@ def sources_block(citations: list[Citation]) -> str:
 
 def _extra(answer: Answer) -> dict[str, Any]:
     """The fields newsdesk adds to OpenAI's: the citations, the refusal, the disagreeing
-    versions (see `Answer`)."""
+    versions, the unsupported sentences (see `Answer`)."""
     return {"citations": [c.model_dump() for c in answer.citations], "refused": answer.refused,
-            "conflict": [v.model_dump() for v in answer.conflict]}
+            "conflict": [v.model_dump() for v in answer.conflict],
+            "unsupported": answer.unsupported}
 
 
 def _usage(prompt: str, completion: str) -> dict[str, int]:
@@ -191,9 +208,7 @@ def openai_router(assistant: Assistant, guarded: list[Any]) -> APIRouter:
             try:
                 for event in _chain(first, events):
                     if isinstance(event, Answer):
-                        if not event.answer.startswith(written):  # never so far; be exact
-                            written = event.answer
-                        tail = reply_text(event)[len(written):]
+                        tail = _tail(written, event)
                         if tail:
                             yield chunk({"content": tail})
                         extra = _extra(event)
@@ -216,6 +231,21 @@ def openai_router(assistant: Assistant, guarded: list[Any]) -> APIRouter:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     return router
+
+
+def _tail(streamed: str, answer: Answer) -> str:
+    """What follows the streamed text in a stream: the rest of the answer (extractive
+    answers stream in whole sentences), the citation check's note when it changed what was
+    streamed, then the Sources list."""
+    if streamed == answer.answer or not answer.answer.startswith(streamed) or \
+            answer.unsupported:
+        note = citation_note(streamed, answer)
+        rest = f"\n\n{note}" if note else ""
+    else:
+        rest = answer.answer[len(streamed):]
+    if answer.citations:
+        rest += f"\n\n{sources_block(answer.citations)}"
+    return rest
 
 
 def _chain(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | Answer]:
