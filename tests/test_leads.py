@@ -32,10 +32,12 @@ def lead_of(answer: str) -> str | None:
 
 
 def lead_is_right(lead: str, answers: list[str]) -> bool:
-    """The lead is an answer, or its surname ("Kato"), or an answer is its surname."""
+    """The lead is an answer, or its surname ("Kato"), or an answer is its surname, or it is
+    the answer's first words, the short name ("Everton" for "Everton Football Club")."""
     lead = lead.lower()
     return any(lead == a.lower() or a.lower().endswith(" " + lead) or
-               lead.endswith(" " + a.lower()) for a in answers)
+               lead.endswith(" " + a.lower()) or a.lower().startswith(lead + " ")
+               for a in answers)
 
 
 def test_leads_are_right_when_shown(news_assistant: Assistant) -> None:

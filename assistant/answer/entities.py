@@ -192,10 +192,15 @@ def names_in(text: str, common: frozenset[str] = frozenset()) -> list[str]:
     "However", or any word in `common`, the words the text also uses in lower case)."""
     found = []
     for match in _NAME.finditer(text):
+        # An ordinary word is capitalised at the start of a sentence ("All three ..."); inside
+        # one, a capitalised ordinary word is part of a name ("the All Blacks").
+        before = text[:match.start()].rstrip()
+        opens = not before or before[-1] in ".!?:;\"“”'‘’(-—"
         # A possessive ends a name: "The Verge's Sam Bankman-Fried" is two names.
         for part in re.split(r"['’]s\s+", match.group()):
             words = re.sub(r"['’]s$", "", part).split()
-            while words and (words[0].lower() in _NOT_NAMES or words[0].lower() in common):
+            while words and (words[0].lower() in _NOT_NAMES
+                             or (opens and words[0].lower() in common)):
                 words = words[1:]
             while words and (words[-1].lower() in _NOT_NAMES or words[-1].lower() in common):
                 words = words[:-1]
