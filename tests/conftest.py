@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = SHARED_DATA / "seed" / "us-japan-trade-talks.txt"
 SAMPLES = ROOT / "samples"
 
-_ENV_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHROMA_HOST", "CHROMA_PORT")
+_ENV_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHROMA_HOST", "CHROMA_PORT",
+             "NEWSDESK_LLM_GGUF")
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +41,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     """Settings for a test: a store under `data_dir`, no `.env`, no LLM unless asked for."""
     values: dict[str, Any] = {"data_dir": data_dir, "openai_api_key": None,
-                              "openai_base_url": None, "chroma_host": None}
+                              "openai_base_url": None, "chroma_host": None, "llm_gguf": None}
     values.update(overrides)
     return Settings(_env_file=None, **values)
 

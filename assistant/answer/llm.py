@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.answer.answerer import LLM_REFUSAL, is_refusal
+from assistant.answer.followup import split_query, with_condensed
 from assistant.errors import LLMError
 from assistant.settings import Settings
 from assistant.types import Answer, Citation, Message, Passage
+
+if TYPE_CHECKING:
+    from assistant.answer.local_model import Endpoint, LocalModel
 
 REFUSAL = LLM_REFUSAL
 SYSTEM_PROMPT = f"""You answer questions about news using only the numbered passages in the \
@@ -106,25 +111,61 @@ class LLMAnswerer:
 
     mode: Literal["extractive", "llm"] = "llm"
 
-    def __init__(self, settings: Settings) -> None:
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
-        self._secret = key if settings.openai_api_key else ""
+    def __init__(self, settings: Settings, local: LocalModel | None = None) -> None:
+        """`local`: the GGUF model newsdesk serves itself (`NEWSDESK_LLM_GGUF`); the answerer
+        talks to it like to any OpenAI-compatible server, and starts it again when it died.
+        Without it, the server of `OPENAI_BASE_URL` (or OpenAI) answers."""
+        self.settings = settings
+        self.local = local
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+        self._secret = key
+        self._lock = threading.Lock()
+        self._chat: Any = None
+        self._chat_for: Endpoint | None = None
+        if local is None:
+            self._chat = self._client(settings.openai_base_url, key or "unused",
+                                      settings.llm_model)
+
+    @property
+    def chat(self) -> Any:
+        """The LangChain chat model (a `ChatOpenAI`) for the server that answers now."""
+        if self.local is None:
+            return self._chat
+        endpoint = self.local.endpoint()  # (re)starts the child when it is not running
+        with self._lock:
+            if self._chat_for != endpoint:
+                self._chat = self._client(endpoint.base_url, endpoint.api_key, self.local.name)
+                self._chat_for, self._secret = endpoint, endpoint.api_key
+            return self._chat
+
+    def _client(self, base_url: str | None, key: str, model: str) -> Any:
         # Imported here: langchain-openai takes ~2 s to import, and offline mode never needs it.
         from langchain_openai import ChatOpenAI
 
-        self.chat = ChatOpenAI(
-            model=settings.llm_model,
+        return ChatOpenAI(
+            model=model,
             api_key=key,
-            base_url=settings.openai_base_url,
-            temperature=settings.llm_temperature,
-            timeout=settings.llm_timeout_s,
+            base_url=base_url,
+            temperature=self.settings.llm_temperature,
+            timeout=self.settings.llm_timeout_s,
+            max_tokens=self.settings.llm_max_tokens,
             max_retries=1,
             streaming=True,
         )
 
+    def close(self) -> None:
+        """Stop the local model's server, if this answerer owns one."""
+        if self.local is not None:
+            self.local.stop()
+
     def standalone(self, question: str, history: Sequence[Message]) -> str:
-        """The model condenses a follow-up into a standalone question."""
-        return self.condense(question, list(history)) if history else question
+        """The model condenses a follow-up into a standalone question, checked and completed
+        by the offline rewrite (`followup.with_condensed`): the question on the first line,
+        context for retrieval on the second."""
+        if not history:
+            return question
+        history = list(history)
+        return with_condensed(self.condense(question, history), question, history)
 
     def condense(self, question: str, history: list[Message]) -> str:
         """A standalone version of a follow-up question."""
@@ -137,9 +178,10 @@ class LLMAnswerer:
         ]
         try:
             rewritten = str(self.chat.invoke(messages).content).strip()
+        except LLMError:
+            raise
         except Exception as exc:
-            raise LLMError(f"the language model server failed: {type(exc).__name__}: "
-                           f"{self._safe(exc)}") from exc
+            raise self._failure(exc) from exc
         return rewritten or question
 
     def stream(self, question: str, passages: list[Passage],
@@ -149,6 +191,7 @@ class LLMAnswerer:
             yield REFUSAL
             yield Answer(answer=REFUSAL, citations=[], refused=True, mode="llm")
             return
+        question, _ = split_query(question)  # the context line is for retrieval only
         messages = [SystemMessage(SYSTEM_PROMPT),
                     HumanMessage(passages_message(question, passages))]
         marker_filter = MarkerFilter(len(passages))
@@ -159,9 +202,10 @@ class LLMAnswerer:
                 if piece:
                     text += piece
                     yield piece
+        except LLMError:
+            raise
         except Exception as exc:
-            raise LLMError(f"the language model server failed: {type(exc).__name__}: "
-                           f"{self._safe(exc)}") from exc
+            raise self._failure(exc) from exc
         tail = marker_filter.flush()
         if tail:
             text += tail
@@ -172,6 +216,15 @@ class LLMAnswerer:
         citations = [Citation.of(n, passages[n - 1]) for n in cited_numbers(text)]
         yield Answer(answer=text, citations=citations, refused=False, mode="llm")
 
+    def _failure(self, exc: Exception) -> LLMError:
+        """The error to raise for a failed call: it names a local model server that died."""
+        if self.local is not None and not _server_alive(exc):
+            ended = self.local.exited(wait_s=1.0)
+            if ended:
+                return LLMError(f"the local model server stopped ({ended}) while answering; "
+                                "it is started again for the next question")
+        return LLMError(f"the language model server failed: {type(exc).__name__}: "
+                        f"{self._safe(exc)}")
 
     def _safe(self, exc: Exception) -> str:
         """The error's message with the configured key, and anything like a key, removed."""
@@ -179,3 +232,12 @@ class LLMAnswerer:
         if self._secret:
             message = message.replace(self._secret, "***")
         return re.sub(r"(sk-|Bearer\s+)[A-Za-z0-9_\-]+", r"\1***", message)[:300]
+
+
+def _server_alive(exc: Exception) -> bool:
+    """True for failures of a server that is there: it answered with an error status, or
+    was too slow."""
+    import httpx
+    from openai import APIStatusError, APITimeoutError
+
+    return isinstance(exc, APIStatusError | APITimeoutError | httpx.TimeoutException)
