@@ -72,6 +72,16 @@ def seed_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def seed_store(tmp_path_factory: pytest.TempPathFactory, embeddings: NewsEmbeddings,
+               seed_path: Path) -> Path:
+    """The data dir of a store holding only the shared seed article (read-only use)."""
+    data_dir = tmp_path_factory.mktemp("seed") / "store"
+    report = Ingestor(make_settings(data_dir), embeddings=embeddings).ingest([seed_path])
+    assert report.ok, report.errors
+    return data_dir
+
+
+@pytest.fixture(scope="session")
 def news_store(tmp_path_factory: pytest.TempPathFactory, embeddings: NewsEmbeddings,
                seed_path: Path) -> Settings:
     """Settings of one store holding the seed article and the bundled samples (read-only use)."""

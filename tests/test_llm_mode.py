@@ -44,16 +44,6 @@ def _fresh_stub(stub: OpenAIStub) -> None:
     stub.reset()
 
 
-@pytest.fixture(scope="module")
-def seed_store(tmp_path_factory: pytest.TempPathFactory, embeddings: NewsEmbeddings,
-               seed_path: Path) -> Path:
-    """The data dir of a store holding only the shared seed article."""
-    data_dir = tmp_path_factory.mktemp("llm-seed") / "store"
-    report = Ingestor(make_settings(data_dir), embeddings=embeddings).ingest([seed_path])
-    assert report.ok, report.errors
-    return data_dir
-
-
 def llm_settings(data_dir: Path, base_url: str, **overrides: Any) -> Settings:
     return make_settings(data_dir, openai_base_url=base_url, openai_api_key=KEY,
                          llm_model="stub-chat", **overrides)

@@ -217,7 +217,12 @@ class LLMAnswerer:
         yield Answer(answer=text, citations=citations, refused=False, mode="llm")
 
     def _failure(self, exc: Exception) -> LLMError:
-        """The error to raise for a failed call: it names a local model server that died."""
+        """The error to raise for a failed call: it names a timeout, and a local model server
+        that died."""
+        if _timed_out(exc):
+            return LLMError(f"the language model server failed: it did not answer within "
+                            f"{self.settings.llm_timeout_s:g} s (NEWSDESK_LLM_TIMEOUT_S; "
+                            f"{type(exc).__name__})")
         if self.local is not None and not _server_alive(exc):
             ended = self.local.exited(wait_s=1.0)
             if ended:
@@ -234,10 +239,15 @@ class LLMAnswerer:
         return re.sub(r"(sk-|Bearer\s+)[A-Za-z0-9_\-]+", r"\1***", message)[:300]
 
 
-def _server_alive(exc: Exception) -> bool:
-    """True for failures of a server that is there: it answered with an error status, or
-    was too slow."""
+def _timed_out(exc: Exception) -> bool:
     import httpx
-    from openai import APIStatusError, APITimeoutError
+    from openai import APITimeoutError
 
-    return isinstance(exc, APIStatusError | APITimeoutError | httpx.TimeoutException)
+    return isinstance(exc, APITimeoutError | httpx.TimeoutException)
+
+
+def _server_alive(exc: Exception) -> bool:
+    """True when the server answered the request with an error status (it is there)."""
+    from openai import APIStatusError
+
+    return isinstance(exc, APIStatusError)
