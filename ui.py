@@ -19,7 +19,13 @@ from typing import Any
 import gradio as gr
 from fastapi import FastAPI
 
-from assistant.errors import PLAIN_CAUSES, ExposureError, QuestionError, StoreError
+from assistant.errors import (
+    PLAIN_CAUSES,
+    ExposureError,
+    LLMError,
+    QuestionError,
+    StoreError,
+)
 from assistant.index import store_owner
 from assistant.present import (
     SOURCES_HEADING,
@@ -371,7 +377,12 @@ def main() -> None:
         lock = own_store(settings)
     except (ExposureError, StoreError) as exc:
         raise SystemExit(f"newsdesk: {exc}") from None
-    app, _ = create_server(settings)
+    try:
+        app, assistant = create_server(settings)
+    except LLMError as exc:  # the local model (NEWSDESK_LLM_GGUF) cannot be loaded
+        if lock is not None:
+            lock.release()
+        raise SystemExit(f"newsdesk: {exc}") from None
     # assistant.server.access reads X-Forwarded-For from NEWSDESK_TRUSTED_PROXIES only;
     # uvicorn's own reading would trust it from 127.0.0.1 before the app sees the request.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
@@ -387,9 +398,12 @@ def main() -> None:
             lock.publish(local_url(settings))
 
     threading.Thread(target=announce, daemon=True).start()
-    server.run()
-    if lock is not None:
-        lock.release()
+    try:
+        server.run()
+    finally:
+        assistant.close()  # the local model's server, if newsdesk runs one
+        if lock is not None:
+            lock.release()
 
 
 def _server_class() -> type:

@@ -22,6 +22,7 @@ from langchain_core.runnables import (
 from assistant.answer.answerer import Answerer
 from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.llm import LLMAnswerer
+from assistant.answer.local_model import LocalModel
 from assistant.answer.outlets import missing_outlets
 from assistant.answer.retrieval import NewsRetriever
 from assistant.answer.when import TimeAsk, asks_for_news, dated, narrow, read_time, without_time
@@ -36,18 +37,29 @@ from assistant.types import Answer, ArticleRecord, Filters, Message, Outlet, Rep
 class Assistant:
     """Answers questions over the ingested news. Build once per process; thread-safe."""
 
-    def __init__(self, settings: Settings | None = None, store: NewsStore | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, store: NewsStore | None = None,
+                 local_model: LocalModel | None = None) -> None:
+        """`store`: an open store to answer from (default: opened from the settings).
+        `local_model`: a `LocalModel` to answer with, which the caller stops (default: with
+        `llm_gguf` set, one started here and stopped by `close`)."""
         self.settings = settings or get_settings()
         self.embeddings = get_embeddings(self.settings)
         self.store = store or NewsStore(self.settings, self.embeddings)
         self.retriever = NewsRetriever(store=self.store, embeddings=self.embeddings,
                                        k=self.settings.k)
+        self._owned_model = local_model is None and self.settings.llm_gguf is not None
+        local = local_model or (_local_model(self.settings) if self._owned_model else None)
         self.answerer: Answerer = (
-            LLMAnswerer(self.settings, self.embeddings) if self.settings.llm_enabled
-            else ExtractiveAnswerer(
+            LLMAnswerer(self.settings, self.embeddings, local=local)
+            if self.settings.llm_enabled or local else ExtractiveAnswerer(
                 self.embeddings, threshold=self.settings.refusal_threshold,
                 max_sentences=self.settings.answer_sentences))
         self.chain = self._build_chain()
+
+    def close(self) -> None:
+        """Stop the local model's server, when this assistant started it."""
+        if self._owned_model and isinstance(self.answerer, LLMAnswerer):
+            self.answerer.close()
 
     @property
     def mode(self) -> str:
@@ -228,6 +240,16 @@ def as_of(answer: Answer) -> str:
     newest = max(dated_citations, key=lambda c: (c.published_at[:10], -c.n))
     per = f", per {newest.source}" if newest.source else ""
     return f"As of {newest.published_at[:10]}{per} [{newest.n}]."
+
+
+def _local_model(settings: Settings) -> LocalModel | None:
+    """The local model (`NEWSDESK_LLM_GGUF`), loaded now so that a bad file fails at startup
+    and the first question does not wait for it."""
+    if settings.llm_gguf is None:
+        return None
+    model = LocalModel.from_settings(settings)
+    model.endpoint()
+    return model
 
 
 def _join(names: list[str]) -> str:

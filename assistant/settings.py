@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import limits
-from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic import Field, FilePath, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -77,7 +77,30 @@ class Settings(BaseSettings):
 
     llm_model: str = Field("gpt-4o-mini", description="Chat model used when an LLM is configured.")
     llm_temperature: float = Field(0.0)
-    llm_timeout_s: float = Field(60.0)
+    llm_timeout_s: float = Field(
+        60.0, gt=0, description="Per request to the chat model: connecting, and each wait for "
+        "the next piece of a streamed answer.")
+    llm_max_tokens: int = Field(
+        512, ge=1, description="Most tokens the chat model may write for one answer (a small "
+        "local model can repeat itself until its context is full).")
+    llm_gguf: FilePath | None = Field(
+        None, description="A GGUF model file that newsdesk serves itself with llama.cpp (a "
+        "child process on 127.0.0.1 with a random key) and answers with in LLM mode; "
+        "`smollm2` for the SmolLM2-135M-Instruct file that `make install` brings. Takes "
+        "precedence over `OPENAI_BASE_URL`.")
+    llm_context: int = Field(
+        4096, ge=512, description="Context of the local model, in tokens: the passages, the "
+        "question and the answer must fit.")
+    llm_threads: int = Field(
+        default_factory=lambda: max(1, min(4, (os.cpu_count() or 1) // 2)), ge=1,
+        description="CPU threads of the local model (default: half the cores, at most 4; "
+        "llama.cpp slows down tenfold when its threads outnumber the free cores).")
+    llm_chat_template: str = Field(
+        "", description="Chat template of the local model: a llama.cpp template name "
+        "(`chatml`, `llama3`, `mistral-v7`, ...) or a Jinja template; empty for the one the "
+        "GGUF file carries.")
+    llm_startup_timeout_s: float = Field(
+        120.0, gt=0, description="How long loading the local model may take.")
     citation_check: bool = Field(
         True, description="LLM mode: check each sentence of an answer against the passages "
         "it cites, re-point wrong markers and report unsupported sentences "
@@ -128,6 +151,19 @@ class Settings(BaseSettings):
         limits.parse(value)  # a typo fails at startup, not on the first request
         return value
 
+    @field_validator("llm_gguf", mode="before")
+    @classmethod
+    def _packaged_gguf(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "smollm2":
+            from assistant.answer.local_model import smollm2_gguf
+            from assistant.errors import LLMError
+
+            try:
+                return smollm2_gguf()
+            except LLMError as exc:
+                raise ValueError(str(exc)) from None
+        return None if value == "" else value
+
     @field_validator("trusted_proxies", "watch", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -137,8 +173,9 @@ class Settings(BaseSettings):
 
     @property
     def llm_enabled(self) -> bool:
-        """True when answering should go through an OpenAI-compatible server."""
-        return bool(self.openai_api_key or self.openai_base_url)
+        """True when answering should go through an OpenAI-compatible server (a remote one, or
+        the local model newsdesk serves)."""
+        return bool(self.openai_api_key or self.openai_base_url or self.llm_gguf)
 
     @property
     def loopback_only(self) -> bool:

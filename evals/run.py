@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -358,36 +359,51 @@ def evaluate(articles_path: Path, questions_path: Path, settings: Settings | Non
         for failure in built.failures:
             console.print(f"[yellow]not ingested:[/yellow] {escape(failure)}", soft_wrap=True)
         assistant = Assistant(run_settings, store=built.ingestor.store)
-        external = _external_ids(assistant)
-        known = set(external.values())
-        missing = {item.article for q in questions for item in q.evidence} - known
-        if missing:
-            console.print(f"[yellow]warning:[/yellow] {len(missing)} evidence article(s) are not "
-                          "in the store; their evidence can never be found", soft_wrap=True)
-        # First-call costs (lazy imports, caches) stay out of the timings.
-        _timed_retrieve(assistant, "warm-up", k)
-        if assistant.mode == "extractive":
-            assistant.ask("warm-up")
-        results = []
-        with _progress(console, quiet) as progress:
-            task = progress.add_task("Asking", total=len(questions))
-            for question in questions:
-                results.append(ask_question(assistant, question, k, external))
-                progress.update(task, advance=1, refresh=True)
-        for r in results:
-            if r.error:
-                console.print(f"[red]failed:[/red] {escape(r.id)}: {escape(r.error)}",
-                              soft_wrap=True)
-        report: dict[str, Any] = summarise(results, assistant.mode)
-        report["by_type"] = summarise_by_type(results, assistant.mode)
+        try:
+            report = _ask_all(assistant, questions, k, console, quiet)
+        finally:
+            assistant.close()  # the local model's server, with `llm_gguf`
         report.update({
             "k": k, "articles": len(articles), "articles_file": str(articles_path),
             "questions_file": str(questions_path),
             "store": None if fresh else str(store_dir.resolve()),
             "ingest": built.counts, "ingest_failures": built.failures,
-            "errors": sum(bool(r.error) for r in results),
-            "per_question": [asdict(r) for r in results],
         })
+    return report
+
+
+def _ask_all(assistant: Assistant, questions: Sequence[EvalQuestion], k: int,
+             console: Console, quiet: bool) -> dict[str, Any]:
+    """Every question asked and scored: the report without its ingest part."""
+    external = _external_ids(assistant)
+    known = set(external.values())
+    missing = {item.article for q in questions for item in q.evidence} - known
+    if missing:
+        console.print(f"[yellow]warning:[/yellow] {len(missing)} evidence article(s) are not "
+                      "in the store; their evidence can never be found", soft_wrap=True)
+    # First-call costs (lazy imports, caches) stay out of the timings; a remote model is
+    # not asked (it may be paid for).
+    _timed_retrieve(assistant, "warm-up", k)
+    if assistant.mode == "extractive" or assistant.settings.llm_gguf is not None:
+        assistant.ask("warm-up")
+    results = []
+    with _progress(console, quiet) as progress:
+        task = progress.add_task("Asking", total=len(questions))
+        for question in questions:
+            results.append(ask_question(assistant, question, k, external))
+            progress.update(task, advance=1, refresh=True)
+    for r in results:
+        if r.error:
+            console.print(f"[red]failed:[/red] {escape(r.id)}: {escape(r.error)}",
+                          soft_wrap=True)
+    report: dict[str, Any] = summarise(results, assistant.mode)
+    report["by_type"] = summarise_by_type(results, assistant.mode)
+    report.update({
+        "errors": sum(bool(r.error) for r in results),
+        "per_question": [asdict(r) for r in results],
+    })
+    if assistant.settings.llm_gguf is not None:
+        report["llm_gguf"] = assistant.settings.llm_gguf.name
     return report
 
 
@@ -407,7 +423,8 @@ def _cell(key: str, value: Any) -> str:
 def report_table(report: dict[str, Any]) -> Table:
     """Metrics down, question types (and overall) across."""
     columns = {**report["by_type"], "overall": report}
-    table = Table(title=f"newsdesk-eval ({report['mode']} mode, k={report['k']})")
+    model = f", {report['llm_gguf']}" if report.get("llm_gguf") else ""
+    table = Table(title=f"newsdesk-eval ({report['mode']} mode{model}, k={report['k']})")
     table.add_column("metric")
     for name in columns:
         table.add_column(name, justify="right", style="bold" if name == "overall" else None)
@@ -434,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fresh", action="store_true",
                         help="ignore the cache: build a temporary store, removed afterwards")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--llm-gguf", default=None, metavar="PATH",
+                        help="answer in LLM mode with this GGUF model, served by newsdesk "
+                             "(as NEWSDESK_LLM_GGUF; `smollm2` for the packaged SmolLM2-135M)")
     return parser
 
 
@@ -445,13 +465,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--k and --limit must be at least 1")
     err = Console(stderr=True, highlight=False)
     try:
-        report = evaluate(args.articles, args.questions, k=args.k, limit=args.limit,
+        settings = Settings(**({"llm_gguf": args.llm_gguf} if args.llm_gguf else {}))
+    except ValidationError as exc:
+        parser.error(f"--llm-gguf: {exc.errors()[0]['msg']}")
+    try:
+        report = evaluate(args.articles, args.questions, settings, k=args.k, limit=args.limit,
                           cache_dir=args.cache_dir, fresh=args.fresh, console=err,
                           quiet=args.quiet)
     except EvalInputError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return 2
-    except (StoreError, EmbeddingError) as exc:
+    except (StoreError, EmbeddingError, LLMError) as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return 1
     Console(highlight=False).print(report_table(report))

@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = SHARED_DATA / "seed" / "us-japan-trade-talks.txt"
 SAMPLES = ROOT / "samples"
 
-_ENV_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHROMA_HOST", "CHROMA_PORT")
+_ENV_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHROMA_HOST", "CHROMA_PORT",
+             "NEWSDESK_LLM_GGUF")
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +44,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     """Settings for a test: a store under `data_dir`, no `.env`, no LLM unless asked for."""
     values: dict[str, Any] = {"data_dir": data_dir, "openai_api_key": None,
-                              "openai_base_url": None, "chroma_host": None}
+                              "openai_base_url": None, "chroma_host": None, "llm_gguf": None}
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -71,6 +72,16 @@ def ingestor(settings_factory: Callable[..., Settings], embeddings: NewsEmbeddin
 def seed_path() -> Path:
     assert SEED.is_file(), f"the shared seed article is missing: {SEED}"
     return SEED
+
+
+@pytest.fixture(scope="session")
+def seed_store(tmp_path_factory: pytest.TempPathFactory, embeddings: NewsEmbeddings,
+               seed_path: Path) -> Path:
+    """The data dir of a store holding only the shared seed article (read-only use)."""
+    data_dir = tmp_path_factory.mktemp("seed") / "store"
+    report = Ingestor(make_settings(data_dir), embeddings=embeddings).ingest([seed_path])
+    assert report.ok, report.errors
+    return data_dir
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from openai import OpenAI
 from openai_stub import REFUSAL, OpenAIStub, find_passages, last_user_text, system_text
 
+from assistant.answer.followup import split_query, standalone_query
 from assistant.answer.llm import SYSTEM_PROMPT
 from assistant.index.embeddings import NewsEmbeddings
 from assistant.server.app import create_app
@@ -41,16 +42,6 @@ def stub() -> Iterator[OpenAIStub]:
 def _fresh_stub(stub: OpenAIStub) -> None:
     """Every test starts with the default reply and no recorded requests."""
     stub.reset()
-
-
-@pytest.fixture(scope="module")
-def seed_store(tmp_path_factory: pytest.TempPathFactory, embeddings: NewsEmbeddings,
-               seed_path: Path) -> Path:
-    """The data dir of a store holding only the shared seed article."""
-    data_dir = tmp_path_factory.mktemp("llm-seed") / "store"
-    report = Ingestor(make_settings(data_dir), embeddings=embeddings).ingest([seed_path])
-    assert report.ok, report.errors
-    return data_dir
 
 
 def llm_settings(data_dir: Path, base_url: str, **overrides: Any) -> Settings:
@@ -376,8 +367,13 @@ def test_follow_up_is_condensed_by_the_model_and_the_condensed_question_is_retri
     assert final is answer_request(stub)
     user = last_user_text(final["messages"])
     assert user.rstrip().endswith(f"Question: {condensed}")
+    # Retrieval reads the model's question and the offline rewrite's context line (the
+    # earlier question's subject); the model is asked the question alone.
+    _, context = split_query(standalone_query(follow_up, history))
+    assert context == "Why did the second round of US-Japan talks break down?"
+    query = f"{condensed}\n{context}"
     sent = [d["text"] for d in find_passages(user) or []]
-    assert sent == [p.text for p in retrieved(assistant, condensed)]
+    assert sent == [p.text for p in retrieved(assistant, query)]
     assert sent != [p.text for p in retrieved(assistant, follow_up)]
     assert any("10% reciprocal tariff" in text for text in sent)
     # The stub cites [1] whatever it holds; the citation check points the marker to the
@@ -386,7 +382,30 @@ def test_follow_up_is_condensed_by_the_model_and_the_condensed_question_is_retri
     assert "".join(deltas) == "The 10% reciprocal tariff [1]."
     assert answer.answer == f"The 10% reciprocal tariff [{holder}]."
     assert answer.unsupported == []
-    check_citations(answer, retrieved(assistant, condensed))
+    check_citations(answer, retrieved(assistant, query))
+
+
+@pytest.mark.parametrize("rewrite", [
+    # What small models write instead of a question: an answer, an invented name, a list.
+    "The Japanese negotiator Akira Akazawa was ordered to go home.",
+    "What did Prime Minister Fumio Kishida say about the tariff?",
+    "The user asked: Which tariff was that?\nThe answer is: the tariff.",
+])
+def test_a_rewrite_that_is_no_question_about_the_conversation_gives_way_to_the_offline_one(
+        assistant: Assistant, stub: OpenAIStub, rewrite: str) -> None:
+    stub.reply = lambda messages: rewrite if "standalone" in system_text(messages) else "x [1]."
+    history = [
+        Message(role="user", content="Why did the second round of US-Japan talks break down?"),
+        Message(role="assistant", content="The US side refused a tariff exemption [1]."),
+    ]
+    follow_up = "Which tariff was that?"
+    offline = standalone_query(follow_up, history)
+    assert assistant.answerer.standalone(follow_up, history) == offline
+    collect(assistant, follow_up, history)
+    user = last_user_text(answer_request(stub)["messages"])
+    assert user.rstrip().endswith(f"Question: {follow_up}")
+    assert [d["text"] for d in find_passages(user) or []] == [
+        p.text for p in retrieved(assistant, offline)]
 
 
 def test_streamed_deltas_join_to_the_answer_when_the_reply_has_surrounding_whitespace(

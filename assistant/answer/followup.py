@@ -1,5 +1,8 @@
 """Follow-up questions: carry the conversation's subject into a short or pronoun-led question.
 
+A language model's own rewrite of the follow-up is checked here too (`with_condensed`): it is
+used only when it reads as a question about names the conversation holds.
+
 Offline there is no model to rewrite "What did he say?", so the subject comes from what the
 conversation holds: the user's own earlier questions (resolved in turn, so a third turn
 still knows the first one's subject) and the names in the previous answer's quoted sentences
@@ -152,3 +155,37 @@ def standalone_query(question: str, history: list[Message]) -> str:
     """
     # One line each: the query's line break is ours (`split_query`).
     return _resolve(" ".join(question.split()), _split_turns(history))
+
+
+_LABEL = re.compile(r"^\s*(?:standalone question|question|rewritten question)\s*:\s*", re.I)
+CONDENSED_WORDS = 40
+
+
+def checked_condensed(condensed: str, question: str, history: list[Message]) -> str | None:
+    """A model's standalone rewrite of `question`, when it reads as one: one line, a question
+    (ending in "?") of at most `CONDENSED_WORDS` words (or three times the question's), whose
+    names all occur in the conversation. None otherwise: small models often answer instead
+    of rewriting, or bring in a name of their own, which would steer retrieval away."""
+    lines = [line for line in condensed.strip().splitlines() if line.strip()]
+    if len(lines) != 1:
+        return None
+    line = " ".join(_LABEL.sub("", lines[0]).strip().strip("\"'").split())
+    if not line.endswith("?") or len(line.split()) > max(CONDENSED_WORDS,
+                                                          3 * len(question.split())):
+        return None
+    known = " ".join([question, *(m.content for m in history)]).lower()
+    if any(name.lower() not in known for name in names_in(line)):
+        return None
+    return line
+
+
+def with_condensed(condensed: str, question: str, history: list[Message]) -> str:
+    """The retrieval query for a follow-up that a model rewrote: the model's question (when
+    `checked_condensed` keeps it) or the offline rewrite's, then the offline context line
+    (the subject from the user's earlier questions and the names in the previous answer)."""
+    offline = standalone_query(question, history)
+    checked = checked_condensed(condensed, question, history)
+    if checked is None:
+        return offline
+    _, context = split_query(offline)
+    return f"{checked}\n{context}" if context else checked

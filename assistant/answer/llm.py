@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.answer.answerer import LLM_REFUSAL, is_refusal
 from assistant.answer.citecheck import CitationChecker
+from assistant.answer.followup import split_query, with_condensed
 from assistant.errors import LLMError
 from assistant.index.embeddings import LOCAL_MODEL_NAME, NewsEmbeddings, get_embeddings
 from assistant.settings import Settings
 from assistant.types import Answer, Citation, Message, Passage
+
+if TYPE_CHECKING:
+    from assistant.answer.local_model import Endpoint, LocalModel
 
 REFUSAL = LLM_REFUSAL
 SYSTEM_PROMPT = f"""You answer questions about news using only the numbered passages in the \
@@ -111,33 +116,70 @@ class LLMAnswerer:
 
     mode: Literal["extractive", "llm"] = "llm"
 
-    def __init__(self, settings: Settings, embeddings: NewsEmbeddings | None = None) -> None:
+    def __init__(self, settings: Settings, embeddings: NewsEmbeddings | None = None,
+                 local: LocalModel | None = None) -> None:
         """`embeddings`: the model the assistant already loaded; the citation check uses it
         when it is the packaged one (its thresholds were set on that model), else loads the
-        packaged one itself."""
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
-        self._secret = key if settings.openai_api_key else ""
-        # Imported here: langchain-openai takes ~2 s to import, and offline mode never needs it.
-        from langchain_openai import ChatOpenAI
-
-        self.chat = ChatOpenAI(
-            model=settings.llm_model,
-            api_key=key,
-            base_url=settings.openai_base_url,
-            temperature=settings.llm_temperature,
-            timeout=settings.llm_timeout_s,
-            max_retries=1,
-            streaming=True,
-        )
+        packaged one itself. `local`: the GGUF model newsdesk serves itself
+        (`NEWSDESK_LLM_GGUF`); the answerer talks to it like to any OpenAI-compatible server,
+        and starts it again when it died. Without it, the server of `OPENAI_BASE_URL` (or
+        OpenAI) answers."""
+        self.settings = settings
+        self.local = local
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+        self._secret = key
+        self._lock = threading.Lock()
+        self._chat: Any = None
+        self._chat_for: Endpoint | None = None
+        if local is None:
+            self._chat = self._client(settings.openai_base_url, key or "unused",
+                                      settings.llm_model)
         self.checker: CitationChecker | None = None
         if settings.citation_check:
             if embeddings is None or embeddings.name != LOCAL_MODEL_NAME:
                 embeddings = get_embeddings(settings.model_copy(update={"embeddings": "local"}))
             self.checker = CitationChecker(embeddings)
 
+    @property
+    def chat(self) -> Any:
+        """The LangChain chat model (a `ChatOpenAI`) for the server that answers now."""
+        if self.local is None:
+            return self._chat
+        endpoint = self.local.endpoint()  # (re)starts the child when it is not running
+        with self._lock:
+            if self._chat_for != endpoint:
+                self._chat = self._client(endpoint.base_url, endpoint.api_key, self.local.name)
+                self._chat_for, self._secret = endpoint, endpoint.api_key
+            return self._chat
+
+    def _client(self, base_url: str | None, key: str, model: str) -> Any:
+        # Imported here: langchain-openai takes ~2 s to import, and offline mode never needs it.
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(
+            model=model,
+            api_key=key,
+            base_url=base_url,
+            temperature=self.settings.llm_temperature,
+            timeout=self.settings.llm_timeout_s,
+            max_tokens=self.settings.llm_max_tokens,
+            max_retries=1,
+            streaming=True,
+        )
+
+    def close(self) -> None:
+        """Stop the local model's server, if this answerer owns one."""
+        if self.local is not None:
+            self.local.stop()
+
     def standalone(self, question: str, history: Sequence[Message]) -> str:
-        """The model condenses a follow-up into a standalone question."""
-        return self.condense(question, list(history)) if history else question
+        """The model condenses a follow-up into a standalone question, checked and completed
+        by the offline rewrite (`followup.with_condensed`): the question on the first line,
+        context for retrieval on the second."""
+        if not history:
+            return question
+        history = list(history)
+        return with_condensed(self.condense(question, history), question, history)
 
     def condense(self, question: str, history: list[Message]) -> str:
         """A standalone version of a follow-up question."""
@@ -150,9 +192,10 @@ class LLMAnswerer:
         ]
         try:
             rewritten = str(self.chat.invoke(messages).content).strip()
+        except LLMError:
+            raise
         except Exception as exc:
-            raise LLMError(f"the language model server failed: {type(exc).__name__}: "
-                           f"{self._safe(exc)}") from exc
+            raise self._failure(exc) from exc
         return rewritten or question
 
     def stream(self, question: str, passages: list[Passage],
@@ -162,6 +205,7 @@ class LLMAnswerer:
             yield REFUSAL
             yield Answer(answer=REFUSAL, citations=[], refused=True, mode="llm")
             return
+        question, _ = split_query(question)  # the context line is for retrieval only
         messages = [SystemMessage(SYSTEM_PROMPT),
                     HumanMessage(passages_message(question, passages))]
         marker_filter = MarkerFilter(len(passages))
@@ -172,9 +216,10 @@ class LLMAnswerer:
                 if piece:
                     text += piece
                     yield piece
+        except LLMError:
+            raise
         except Exception as exc:
-            raise LLMError(f"the language model server failed: {type(exc).__name__}: "
-                           f"{self._safe(exc)}") from exc
+            raise self._failure(exc) from exc
         tail = marker_filter.flush()
         if tail:
             text += tail
@@ -190,6 +235,20 @@ class LLMAnswerer:
         yield Answer(answer=text, citations=citations, refused=False, mode="llm",
                      unsupported=unsupported)
 
+    def _failure(self, exc: Exception) -> LLMError:
+        """The error to raise for a failed call: it names a timeout, and a local model server
+        that died."""
+        if _timed_out(exc):
+            return LLMError(f"the language model server failed: it did not answer within "
+                            f"{self.settings.llm_timeout_s:g} s (NEWSDESK_LLM_TIMEOUT_S; "
+                            f"{type(exc).__name__})")
+        if self.local is not None and not _server_alive(exc):
+            ended = self.local.exited(wait_s=1.0)
+            if ended:
+                return LLMError(f"the local model server stopped ({ended}) while answering; "
+                                "it is started again for the next question")
+        return LLMError(f"the language model server failed: {type(exc).__name__}: "
+                        f"{self._safe(exc)}")
 
     def _safe(self, exc: Exception) -> str:
         """The error's message with the configured key, and anything like a key, removed."""
@@ -197,3 +256,17 @@ class LLMAnswerer:
         if self._secret:
             message = message.replace(self._secret, "***")
         return re.sub(r"(sk-|Bearer\s+)[A-Za-z0-9_\-]+", r"\1***", message)[:300]
+
+
+def _timed_out(exc: Exception) -> bool:
+    import httpx
+    from openai import APITimeoutError
+
+    return isinstance(exc, APITimeoutError | httpx.TimeoutException)
+
+
+def _server_alive(exc: Exception) -> bool:
+    """True when the server answered the request with an error status (it is there)."""
+    from openai import APIStatusError
+
+    return isinstance(exc, APIStatusError)
