@@ -195,31 +195,13 @@ class Filters(BaseModel):
         return ", ".join(parts)
 
 
-class FilterFields(BaseModel):
-    """The fields of a request body that become its `Filters` (the HTTP answer routes and the
-    OpenAI-compatible endpoint share them)."""
-
-    since: dt.date | None = Field(None, description="Only articles published on or after "
-                                  "this day (YYYY-MM-DD).")
-    until: dt.date | None = Field(None, description="Only articles published on or before "
-                                  "this day (YYYY-MM-DD).")
-    sources: list[str] = Field(default_factory=list, max_length=100,
-                               description="Only articles of these outlets (as GET /sources "
-                                           "names them); any when empty.")
-    today: dt.date | None = Field(None, description="The client's today (YYYY-MM-DD), which "
-                                  "\"today\", \"this week\" or \"in March\" in the "
-                                  "question are read against; by default the day of the "
-                                  "newest article.")
-
-    @model_validator(mode="after")
-    def _filters_valid(self) -> FilterFields:
-        self.filters  # noqa: B018 - raises when since is after until
-        return self
+class FilterFields(Filters):
+    """The filter fields of a request body, flat beside its other fields (the HTTP answer
+    routes and the OpenAI-compatible endpoint share them), validated as `Filters`."""
 
     @property
     def filters(self) -> Filters:
-        return Filters(since=self.since, until=self.until, sources=self.sources,
-                       today=self.today)
+        return Filters.model_validate(self.model_dump(include=set(Filters.model_fields)))
 
 
 @dataclass(frozen=True)
