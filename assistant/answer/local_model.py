@@ -79,7 +79,7 @@ class LocalModel:
             endpoint = model.endpoint()  # OpenAI(base_url=endpoint.base_url, api_key=...)
     """
 
-    def __init__(self, gguf: Path, *, context: int = 4096, threads: int = 2,
+    def __init__(self, gguf: Path, *, context: int = 4096, threads: int = 1,
                  chat_template: str = "", startup_timeout_s: float = 120.0) -> None:
         self.gguf = Path(gguf)
         self.context = context
@@ -109,7 +109,7 @@ class LocalModel:
 
     @property
     def pid(self) -> int | None:
-        """The child's process id, None before the first start."""
+        """The child's process id; None before the first start and after `stop`."""
         return self._process.pid if self._process is not None else None
 
     def alive(self) -> bool:
