@@ -137,6 +137,24 @@ def test_an_assistant_started_from_the_setting_owns_its_model_and_stops_it(
     assert not local.alive() and not Path(f"/proc/{pid}").exists()
 
 
+def test_the_model_starts_in_a_process_that_holds_over_1024_files() -> None:
+    # A long-running server (or a whole test session) holds many descriptors; waiting on the
+    # child with select.select() failed once its pipe was above 1023.
+    script = ("import os, resource\n"
+              "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+              "resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))\n"
+              "held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]\n"
+              "from assistant.answer.local_model import LocalModel\n"
+              "from assistant.settings import smollm2_gguf\n"
+              "model = LocalModel(smollm2_gguf(), threads=1)\n"
+              "print(model.endpoint().pid, flush=True)\n"
+              "model.stop()\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().isdigit()
+
+
 def test_the_model_server_exits_when_the_process_that_started_it_is_killed(
         tmp_path: Path) -> None:
     script = ("import sys, time\n"

@@ -17,7 +17,7 @@ import json
 import os
 import re
 import secrets
-import select
+import selectors
 import subprocess
 import sys
 import tempfile
@@ -173,19 +173,22 @@ class LocalModel:
         """The child's one line of JSON: `{"base_url": ...}` or `{"error": ...}`."""
         assert process.stdout is not None
         deadline = started + self.startup_timeout_s
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return {"error": f"it did not load within {self.startup_timeout_s:.0f} s"}
-            ready, _, _ = select.select([process.stdout], [], [], min(remaining, 0.5))
-            if ready:
-                line = process.stdout.readline()
-                if line:
-                    with contextlib.suppress(ValueError):
-                        return dict(json.loads(line))
-                    return {"error": f"unexpected output: {line[:200]!r}"}
-            if process.poll() is not None:
-                return {"error": f"the server process ended ({self.exited()})"}
+        # A selector, not select.select(): that fails on a descriptor above 1023, which a
+        # long-running server (or a test session) reaches.
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return {"error": f"it did not load within {self.startup_timeout_s:.0f} s"}
+                if selector.select(min(remaining, 0.5)):
+                    line = process.stdout.readline()
+                    if line:
+                        with contextlib.suppress(ValueError):
+                            return dict(json.loads(line))
+                        return {"error": f"unexpected output: {line[:200]!r}"}
+                if process.poll() is not None:
+                    return {"error": f"the server process ended ({self.exited()})"}
 
     def _log_errors(self, limit: int = 2) -> str:
         """The first error lines llama.cpp logged (without their time stamps)."""
