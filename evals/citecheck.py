@@ -33,7 +33,7 @@ import random
 import re
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -523,28 +523,32 @@ def write_spec(path: Path = SPEC) -> int:
             kind = plan[turn % len(plan)]
             turn += 1
             cite = holders(art_id, s, e)
+            def edited(edit: Callable[[str], Any], art_id: str = art_id,
+                       options: list[tuple[str, int, int]] = options,
+                       s: int = s) -> dict[str, Any] | None:
+                """A sentence of the passage that `edit` can change (the evidence one
+                first), cited to its own passage, with the edit; None when none can be."""
+                found = sorted((o for o in options if edit(o[0])), key=lambda o: o[1] != s)
+                if not found:
+                    return None
+                text, start, end = found[0]
+                return {"cite": holders(art_id, start, end)[:1],
+                        **ref(art_id, start, end, edits=[edit(text)])}
+
             if kind == "number":
-                numbered = [o for o in options if _number_edit(o[0], passages[j].text, rng)]
-                numbered.sort(key=lambda o: o[1] != s)
-                if not numbered:
-                    kind = "verbatim"
-                else:
-                    text, s, e = numbered[0]
-                    cite = holders(art_id, s, e)
-                    out.append({"kind": "number", "cite": cite[:1], **ref(
-                        art_id, s, e, edits=[_number_edit(text, passages[j].text, rng)])})
+                page = passages[j].text
+                case = edited(lambda t, page=page: _number_edit(t, page, rng))
+                if case is not None:
+                    out.append({"kind": "number", **case})
                     continue
+                kind = "verbatim"
             if kind == "name":
-                named = [o for o in options if _name_edit(o[0], passages[j], pool, rng)]
-                named.sort(key=lambda o: o[1] != s)
-                if not named:
-                    kind = "paraphrase"
-                else:
-                    text, s, e = named[0]
-                    cite = holders(art_id, s, e)
-                    out.append({"kind": "name", "cite": cite[:1], **ref(
-                        art_id, s, e, edits=[_name_edit(text, passages[j], pool, rng)])})
+                passage = passages[j]
+                case = edited(lambda t, passage=passage: _name_edit(t, passage, pool, rng))
+                if case is not None:
+                    out.append({"kind": "name", **case})
                     continue
+                kind = "paraphrase"
             if kind == "number-swap":
                 edit = _number_swap(text, passages[j], rng)
                 if edit is None:
