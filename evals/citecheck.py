@@ -549,21 +549,14 @@ def write_spec(path: Path = SPEC) -> int:
                     out.append({"kind": "name", **case})
                     continue
                 kind = "paraphrase"
-            if kind == "number-swap":
-                edit = _number_swap(text, passages[j], rng)
-                if edit is None:
+            if kind in ("number-swap", "name-swap"):
+                swap = (_number_swap(text, passages[j], rng) if kind == "number-swap"
+                        else _name_swap(text, s, passages[j], rng))
+                if swap is None:
                     kind = "clause"
                 else:
                     out.append({"kind": kind, "cite": cite[:1], **ref(art_id, s, e,
-                                                                     edits=[edit])})
-                    continue
-            if kind == "name-swap":
-                edit = _name_swap(text, s, passages[j], rng)
-                if edit is None:
-                    kind = "clause"
-                else:
-                    out.append({"kind": kind, "cite": cite[:1], **ref(art_id, s, e,
-                                                                     edits=[edit])})
+                                                                     edits=[swap])})
                     continue
             if kind == "resolved":
                 # "He said ..." with "he" replaced by the name the sentence before gives.
