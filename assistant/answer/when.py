@@ -20,7 +20,7 @@ from assistant.types import Filters
 
 MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
-MONTHS.pop("may", None)  # "may" is a verb far more often than a month; "in May" still reads
+MONTHS.update(sep=9, sept=9)
 _MONTH = r"(january|february|march|april|may|june|july|august|september|october|november|" \
          r"december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?"
 _YEAR = r"((?:19|20)\d\d)"
@@ -85,7 +85,7 @@ def _latest_month(month: int, ref: dt.date) -> int:
 
 def _month(word: str) -> int:
     word = word.lower().rstrip(".")
-    return {"sep": 9, "sept": 9}.get(word) or MONTHS.get(word) or (5 if word == "may" else 0)
+    return MONTHS.get(word, 0)
 
 
 def _relative(text: str, ref: dt.date) -> tuple[str, dt.date, dt.date] | None:
