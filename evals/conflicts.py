@@ -10,7 +10,11 @@ articles with the product's ingest into a store kept under `.newsdesk-cache/conf
   lists a disagreement, a version holds an accepted answer, and one cites a planted passage.
 - `own`: `evals/conflict_set/` (written for newsdesk): pairs of reports that disagree on a
   number, a date, a place or a name (shown: both values in the answer's versions), and pairs
-  that agree in other words (false: any disagreement shown).
+  that agree in other words (false: any disagreement shown). The rules were tuned on it.
+- `own-second`: `evals/conflict_set/second/`, the same kind of set written apart from the
+  rules (by another hand); measured once as held out, then studied and tuned on.
+- `own-heldout`: `evals/conflict_set/heldout/`, a third such set, written apart and never
+  studied: the figure that says how the rules do on reports they were not fitted to.
 - `rgb-answerable`, `multihop-dev`: the RGB en answerable questions over the RGB en passages,
   and the MultiHop-RAG dev questions over its articles: the share with a disagreement shown,
   none being planted.
@@ -33,8 +37,11 @@ from evals.data import SHARED_DATA
 
 HERE = Path(__file__).resolve().parent
 OWN = HERE / "conflict_set"
+OWN_SECOND = OWN / "second"
+OWN_HELDOUT = OWN / "heldout"
 CACHE = Path(".newsdesk-cache") / "conflicts"
-SETS = ("rgb-counterfactual", "own", "rgb-answerable", "multihop-dev")
+SETS = ("rgb-counterfactual", "own", "own-second", "own-heldout", "rgb-answerable",
+        "multihop-dev")
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:
@@ -102,8 +109,8 @@ def rgb_counterfactual(assistant: Assistant, limit: int | None) -> dict[str, Any
             "results": results}
 
 
-def own(assistant: Assistant, limit: int | None) -> dict[str, Any]:
-    rows = list(_lines(OWN / "questions.jsonl"))[:limit]
+def own(assistant: Assistant, limit: int | None, folder: Path = OWN) -> dict[str, Any]:
+    rows = list(_lines(folder / "questions.jsonl"))[:limit]
     disagree = [r for r in rows if r["versions"]]
     agree = [r for r in rows if not r["versions"]]
     results = []
@@ -151,6 +158,9 @@ def measure(name: str, limit: int | None = None, cache: Path = CACHE) -> dict[st
         return rgb_counterfactual(assistant, limit)
     if name == "own":
         return own(_assistant(name, [OWN / "articles.jsonl"], cache), limit)
+    if name in ("own-second", "own-heldout"):
+        folder = OWN_SECOND if name == "own-second" else OWN_HELDOUT
+        return own(_assistant(name, [folder / "articles.jsonl"], cache), limit, folder)
     if name == "rgb-answerable":
         questions = [q["question"] for q in _lines(rgb / "questions.jsonl") if q["answerable"]]
         return false_conflicts(_assistant(name, [rgb / "corpus.jsonl"], cache),

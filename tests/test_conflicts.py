@@ -64,6 +64,33 @@ def test_the_same_fact_in_other_words_is_a_conflict_when_values_differ() -> None
         "Paul Denholm", "Marta Ivers"]
 
 
+def test_the_same_words_but_for_the_value_is_a_conflict_however_short() -> None:
+    a = _passage("a", "It was released on July 21, 2017.", date="2026-01-05",
+                 title="Splatoon 2 review")
+    b = _passage("b", "It was released on July 1, 2017.", date="2026-01-04",
+                 title="Splatoon 2 launch")
+    assert _conflict("When was Splatoon 2 released?", a, b) == ["July 21, 2017", "July 1, 2017"]
+
+
+def test_the_words_that_ask_and_the_headline_do_not_hide_a_conflict() -> None:
+    # "long" only asks; the headline says what "the crossing" is.
+    a = _passage("a", "The crossing takes 45 minutes and runs four times a day.",
+                 title="Ferry link to Skarra island restored")
+    b = _passage("b", "The crossing takes 70 minutes and the ferry runs four times a day.",
+                 title="Mallow ferry back in service")
+    assert set(_conflict("How long does the ferry crossing between Mallow and Skarra island "
+                         "take?", a, b) or []) == {"45", "70"}
+
+
+def test_two_amounts_of_one_unit_in_sentences_that_answer_in_full_conflict() -> None:
+    a = _passage("a", "Turnout was 41 percent, up from the last election.",
+                 title="Lanford elects its mayor")
+    b = _passage("b", "The Lanford mayoral election drew a turnout of 36 percent, officials "
+                      "said after counting finished overnight.")
+    assert set(_conflict("What was the turnout in the Lanford mayoral election?", a, b)
+               or []) == {"41 percent", "36 percent"}
+
+
 @pytest.mark.parametrize("texts", [
     # the same value, told twice
     ("The festival drew 12,000 visitors over the weekend.",
@@ -78,21 +105,37 @@ def test_the_same_fact_in_other_words_is_a_conflict_when_values_differ() -> None
      "In 2024 the ferry crossing took 70 minutes on the old boat."),
     # a different fact about the same subject
     ("The barrier cost 48 million pounds.", "The barrier protects about 3,000 homes."),
+    # a sentence naming two people, the other a different fact
+    ("Angelique Kerber has won the 2018 Wimbledon women's singles, beating Serena Williams "
+     "in the final.",
+     "Ramos chaired the women's singles finals at the French Open in 2005 and at Wimbledon "
+     "in 2018."),
+    # a neighbouring word past a comma and an ellipsis is no shared place
+    ("A film set during the Cold War won best picture at an Academy Awards fuelled by "
+     "politics.",
+     "Big wins for The Shape Of Water, ... won best director and best picture at the 90th "
+     "Academy Awards."),
 ])
 def test_no_conflict_where_the_reports_do_not_disagree(texts: tuple[str, str]) -> None:
     passages = [_passage(str(i), t) for i, t in enumerate(texts)]
     questions = {"How many visitors did the festival draw?",
                  "Who won the 2018 Wimbledon title?", "Who won the 2010 World Cup final?",
-                 "How long does the ferry crossing take?", "How much did the barrier cost?"}
+                 "How long does the ferry crossing take?", "How much did the barrier cost?",
+                 "Who won the women's singles Wimbledon in 2018?",
+                 "Which movie won Best Picture at the 90th Academy Awards Ceremony?"}
     assert all(_conflict(q, *passages) is None for q in questions)
+
+
+def _own(folder: Path, store: Path, embeddings) -> Assistant:
+    settings = make_settings(store)
+    ingestor = Ingestor(settings, embeddings=embeddings)
+    assert ingestor.ingest([folder / "articles.jsonl"]).ok
+    return Assistant(settings, store=ingestor.store)
 
 
 @pytest.fixture(scope="module")
 def own_set(tmp_path_factory: pytest.TempPathFactory, embeddings) -> Assistant:
-    settings = make_settings(tmp_path_factory.mktemp("conflicts") / "store")
-    ingestor = Ingestor(settings, embeddings=embeddings)
-    assert ingestor.ingest([measure.OWN / "articles.jsonl"]).ok
-    return Assistant(settings, store=ingestor.store)
+    return _own(measure.OWN, tmp_path_factory.mktemp("conflicts") / "store", embeddings)
 
 
 def test_answer_shows_each_version_with_outlet_date_and_citation(own_set: Assistant) -> None:
@@ -116,9 +159,20 @@ def test_answer_shows_each_version_with_outlet_date_and_citation(own_set: Assist
 
 def test_own_conflict_set_meets_its_floors(own_set: Assistant) -> None:
     figures = measure.own(own_set, None)
-    # Measured 0.3 and 0.0 (docs/evaluation.md#conflicting-sources).
-    assert figures["both_shown"] >= 0.3
-    assert figures["false_conflict"] == 0.0
+    # Measured 0.8 and 0.0 (docs/evaluation.md#conflicting-sources).
+    assert figures["both_shown"] >= 0.7, figures["results"]
+    assert figures["false_conflict"] == 0.0, figures["results"]
+
+
+@pytest.mark.parametrize(("folder", "floor"), [
+    (measure.OWN_SECOND, 0.13),  # measured 0.2 (3 of 15)
+    (measure.OWN_HELDOUT, 0.05),  # measured 0.05 (1 of 20)
+])
+def test_sets_written_apart_from_the_rules_meet_their_floors(
+        folder: Path, floor: float, tmp_path: Path, embeddings) -> None:
+    figures = measure.own(_own(folder, tmp_path / "store", embeddings), None, folder)
+    assert figures["both_shown"] >= floor, figures["results"]
+    assert figures["false_conflict"] == 0.0, figures["results"]
 
 
 @pytest.mark.slow

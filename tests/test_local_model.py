@@ -251,6 +251,36 @@ def test_no_passage_is_refused_without_a_model_answer(tmp_path: Path, model: Loc
     assert answer.answer.startswith("No ingested article matches the filters")
 
 
+def test_sources_that_disagree_are_named_to_the_model_and_kept_in_the_answer(
+        tmp_path: Path, model: LocalModel, embeddings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disagreement is found as offline, named in the prompt, and carried in `conflict`
+    with the passages that state each version among the citations, whatever the model
+    writes."""
+    from evals.conflicts import OWN
+    from ingest.pipeline import Ingestor
+
+    settings = local_settings(tmp_path / "store", model, k=4)
+    ingestor = Ingestor(settings, embeddings=embeddings)
+    assert ingestor.ingest([OWN / "articles.jsonl"]).ok
+    prompts: list[str] = []
+    human = llm.HumanMessage
+    monkeypatch.setattr(llm, "HumanMessage", lambda text: prompts.append(text) or human(text))
+    answer = Assistant(settings, store=ingestor.store, local_model=model).ask(
+        "How many beds does the new maternity wing at Greyford General Hospital have?")
+    assert answer.mode == "llm" and not answer.refused
+    assert [(v.value, v.source) for v in answer.conflict] == [
+        ("80", "Shire Health News"), ("64", "Greyford Times")]
+    cited = {c.n: c for c in answer.citations}
+    for version in answer.conflict:
+        assert version.citations and all(
+            version.value in cited[n].passage and cited[n].source == version.source
+            for n in version.citations)
+    assert len(prompts) == 1
+    versions = "; ".join(f"{v.value} in " + ", ".join(f"[{n}]" for n in v.citations)
+                         for v in answer.conflict)
+    assert f"Note: these passages disagree on the answer ({versions})." in prompts[0]
+
+
 def test_max_tokens_bounds_an_answer_that_repeats_itself(seed_store: Path,
                                                          model: LocalModel) -> None:
     short = Assistant(local_settings(seed_store, model, llm_max_tokens=12), local_model=model)

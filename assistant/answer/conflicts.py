@@ -31,14 +31,20 @@ MIN_COVERAGE = 0.5
 # all their content terms (a near copy, at least MIN_FRAME_TERMS each) ...
 NEAR_COPY = 0.8
 MIN_FRAME_TERMS = 3
-# ... or, for a question that says what it asks (a number, a date, a name), when both cover
-# RETOLD_COVERAGE of the question's terms by themselves, the shorter one's terms (at least
-# RETOLD_FRAME_TERMS) are MIN_FRAME_OVERLAP shared with the other, and RETOLD_JACCARD of all:
-# the fact in other words. Looser, it flagged 6-16% of RGB's answerable questions.
+# ... or are the same words but for the value ("It was released on July 21, 2017") ...
+# ... or, for a question that says what it asks (a number, a date, a name), when the two
+# values stand in the same place for sure (see `_aligned`), both sentences cover
+# RETOLD_COVERAGE of the question's terms (their headline helping), the shorter one's terms
+# (at least RETOLD_FRAME_TERMS) are MIN_FRAME_OVERLAP shared with the other, and
+# RETOLD_JACCARD of all: the fact in other words ...
 RETOLD_COVERAGE = 0.75
 RETOLD_FRAME_TERMS = 4
 MIN_FRAME_OVERLAP = 0.5
-RETOLD_JACCARD = 0.4
+RETOLD_JACCARD = 0.35
+# ... or when each sentence names just the one value and covers all of the question's terms:
+# "Turnout was 41 percent" under "Lanford elects mayor" / "The Lanford mayoral election drew a
+# turnout of 36 percent". Looser rules flagged 6-16% of RGB's answerable questions.
+SLOT_COVERAGE = 1.0
 MAX_VERSIONS = 3
 
 _NUMBER_Q = re.compile(
@@ -50,13 +56,18 @@ _NAME_Q = re.compile(r"^\s*(?:who|whom|whose|where|which)\b|\bwhat (?:is|was) th
                      r"|\blocation\b|\bwhere\b|\bwho\b", re.I)
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:\s?%| percent)?")
 _YEAR = re.compile(r"^(?:1[89]|20)\d\d$")
+# The words that ask ("how long does the crossing take") are not what a sentence is about.
+_ASKING = re.compile(r"\bhow (?:many|much|long|far|often)\b", re.I)
+_SCALE = frozenset("thousand million billion trillion bn m k".split())
 _WORD = re.compile(r"[^\W_]+")
+_BEFORE = re.compile(r"([^\W_]+)\s*$")
+_AFTER = re.compile(r"\s*([^\W_]+)")
 _STOP = frozenset((
     "a an the and or but of to in on at by for with from as is are was were be been being do "
     "does did has have had what which who whom whose when where why how that this these those "
     "it its than then there their they them he she his her we our you your i not no so if "
     "about into over after before during will would can could should may might said says "
-    "also such only all any each more most some many much up out new"
+    "also such only all any each more most some many much up out new between"
 ).split())
 
 
@@ -153,7 +164,8 @@ def find_conflict(question: str, passages: Sequence[Passage],
                   sentences_of: Callable[[Passage], list[Candidate]]) -> list[Version] | None:
     """The disagreeing versions (newest first) when the passages that answer `question`
     disagree on the fact asked; None when they agree or do not answer it."""
-    wanted = content_terms(question)
+    # "How long does the crossing take?": "long" asks, the crossing is what it is about.
+    wanted = content_terms(_ASKING.sub(" ", question))
     if not wanted:
         return None
     kind = asked_kind(question)
@@ -168,8 +180,8 @@ def find_conflict(question: str, passages: Sequence[Passage],
                 continue
             found = values(s.text, kind, question)
             if found:
-                answering.append((s, found, terms,
-                                  len(wanted & terms) / len(wanted), _years(s.text, question)))
+                answering.append((s, found, terms, len(wanted & (terms | headline)) / len(wanted),
+                                  _years(s.text, question)))
     best: tuple[float, int, int, str, str] | None = None
     for i, (a, va, terms_a, cov_a, years_a) in enumerate(answering):
         for j in range(i + 1, len(answering)):
@@ -182,9 +194,13 @@ def find_conflict(question: str, passages: Sequence[Passage],
             # Reports of different years are about different events, not in conflict.
             if kind != "date" and years_a and years_b and not years_a & years_b:
                 continue
-            pair = _aligned(a.text, va, only_a, b.text, vb, only_b)
-            if pair is None or _together(pair, va, vb, passages):
+            aligned = _aligned(a.text, va, only_a, b.text, vb, only_b)
+            if aligned is None:
                 continue
+            pair, sure = aligned[:2], aligned[2]
+            if _together(pair, va, vb, passages):
+                continue
+            single = _single(va) and _single(vb)
             # What the two say besides the two values.
             fa = terms_a - content_terms(va[pair[0]])
             fb = terms_b - content_terms(vb[pair[1]])
@@ -193,13 +209,16 @@ def find_conflict(question: str, passages: Sequence[Passage],
             shared = len(fa & fb)
             # The same sentence with another value (a copy of the report, changed), or the
             # same fact told in other words by two reports that both answer the question.
-            same_text = (shared / len(fa | fb) >= NEAR_COPY
-                         and min(len(fa), len(fb)) >= MIN_FRAME_TERMS)
-            retold = (kind is not None and min(cov_a, cov_b) >= RETOLD_COVERAGE
+            same_text = ((shared / len(fa | fb) >= NEAR_COPY
+                          and min(len(fa), len(fb)) >= MIN_FRAME_TERMS)
+                         or _masked(a.text, va[pair[0]]) == _masked(b.text, vb[pair[1]]))
+            retold = (kind is not None and (sure or single)
+                      and min(cov_a, cov_b) >= RETOLD_COVERAGE
                       and shared / min(len(fa), len(fb)) >= MIN_FRAME_OVERLAP
                       and shared / len(fa | fb) >= RETOLD_JACCARD
                       and min(len(fa), len(fb)) >= RETOLD_FRAME_TERMS)
-            if not same_text and not retold:
+            slot = kind is not None and single and min(cov_a, cov_b) >= SLOT_COVERAGE
+            if not same_text and not retold and not slot:
                 continue
             rank = shared / len(fa | fb) + a.passage.score + b.passage.score
             if best is None or rank > best[0]:
@@ -221,10 +240,12 @@ def find_conflict(question: str, passages: Sequence[Passage],
 
 
 def _aligned(text_a: str, va: dict[str, str], only_a: set[str], text_b: str,
-             vb: dict[str, str], only_b: set[str]) -> tuple[str, str] | None:
+             vb: dict[str, str], only_b: set[str]) -> tuple[str, str, bool] | None:
     """The two values, one of each sentence, that stand in the same place: the word before
-    or the word after each is the same ("cost 48 million" / "cost 61 million"). Values nested
-    in each other ("Kerber" / "Angelique Kerber") are one version, not two."""
+    or the word after each is the same ("cost 48 million" / "cost 61 million"), or they are
+    amounts of one unit ("paid 1.2 million pounds" / "for 900,000 pounds"); and whether that
+    is sure (a content word or a unit, not just "in" or "the"). Values nested in each other
+    ("Kerber" / "Angelique Kerber") are one version, not two."""
     for x in sorted(only_a, key=lambda v: text_a.find(va[v])):
         near_a = _context(text_a, va[x])
         for y in sorted(only_b, key=lambda v: text_b.find(vb[v])):
@@ -233,19 +254,47 @@ def _aligned(text_a: str, va: dict[str, str], only_a: set[str], text_b: str,
             near_b = _context(text_b, vb[y])
             if near_a is None or near_b is None:
                 continue
-            if (near_a[0] and near_a[0] == near_b[0]) or (near_a[1] and near_a[1] == near_b[1]):
-                return x, y
+            same = [w for w, o in zip(near_a, near_b, strict=True) if w and w == o]
+            if same:
+                return x, y, any(w not in _STOP for w in same)
+            unit = _unit(text_a, va[x]) if x[:1].isdigit() else ""
+            if unit and y[:1].isdigit() and unit == _unit(text_b, vb[y]):
+                return x, y, True
     return None
 
 
+def _single(found: dict[str, str]) -> bool:
+    """Whether a sentence names one value (a value inside another counts as that one)."""
+    keys = list(found)
+    return sum(not any(k != o and k in o for o in keys) for k in keys) == 1
+
+
+def _masked(text: str, value: str) -> list[str]:
+    """The sentence's words with the value taken out."""
+    return _WORD.findall(text.replace(value, " ", 1).lower())
+
+
+def _unit(text: str, value: str) -> str:
+    """What an amount counts: the word after it past any scale word ("1.2 million pounds",
+    "900,000 pounds" -> "pounds"; "41 percent" -> "percent"); "" when none follows."""
+    if value.endswith(("%", "percent")):
+        return "percent"
+    at = text.find(value)
+    after = _WORD.findall(text[at + len(value):].lower())[:2] if at >= 0 else []
+    while after and after[0] in _SCALE:
+        after = after[1:]
+    return after[0] if after and after[0] not in _STOP else ""
+
+
 def _context(text: str, value: str) -> tuple[str, str] | None:
-    """The word before and the word after `value` in `text`."""
+    """The word right before and right after `value` in `text` ("" past a comma or a
+    bracket: "The Shape Of Water, ... won" has no word after the title)."""
     at = text.find(value)
     if at < 0:
         return None
-    before = _WORD.findall(text[:at].lower())
-    after = _WORD.findall(text[at + len(value):].lower())
-    return (before[-1] if before else "", after[0] if after else "")
+    before = _BEFORE.search(text[:at].lower())
+    after = _AFTER.match(text[at + len(value):].lower())
+    return (before.group(1) if before else "", after.group(1) if after else "")
 
 
 def _together(pair: tuple[str, str], va: dict[str, str], vb: dict[str, str],

@@ -20,11 +20,13 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.answer.answerer import LLM_REFUSAL, is_refusal
 from assistant.answer.citecheck import CitationChecker
+from assistant.answer.conflicts import Candidate, Version, find_conflict
 from assistant.answer.followup import split_query, with_condensed
 from assistant.errors import LLMError
+from assistant.index import sentences
 from assistant.index.embeddings import LOCAL_MODEL_NAME, NewsEmbeddings, get_embeddings
 from assistant.settings import Settings
-from assistant.types import Answer, Citation, Message, Passage
+from assistant.types import Answer, Citation, ConflictVersion, Message, Passage
 
 if TYPE_CHECKING:
     from assistant.answer.local_model import Endpoint, LocalModel
@@ -62,6 +64,37 @@ def passages_message(question: str, passages: list[Passage]) -> str:
         f"{json.dumps(data, ensure_ascii=False, indent=1)}\n\n"
         f"Question: {question}"
     )
+
+
+def conflict_note(versions: list[Version], passages: list[Passage]) -> str:
+    """What the prompt adds when the passages disagree on the fact asked (found by
+    `assistant.answer.conflicts`, as offline): each version with its passages' numbers."""
+    sides = "; ".join(
+        f"{v.value} in " + ", ".join(f"[{n}]" for n in _numbers(v, passages)) for v in versions)
+    return (f"\n\nNote: these passages disagree on the answer ({sides}). Say that the sources "
+            "disagree and give each version with its outlet, date and citation, newest first.")
+
+
+def conflict_versions(versions: list[Version], passages: list[Passage]
+                      ) -> list[ConflictVersion]:
+    """The versions in the answer shape, their markers being the passages' numbers."""
+    out = []
+    for v in versions:
+        newest = max(v.sentences, key=lambda s: s.passage.published_at).passage
+        out.append(ConflictVersion(value=v.value, source=newest.source,
+                                   published_at=newest.published_at,
+                                   citations=_numbers(v, passages)))
+    return out
+
+
+def _numbers(version: Version, passages: list[Passage]) -> list[int]:
+    ids = [p.chunk_id for p in passages]
+    return sorted({ids.index(s.passage.chunk_id) + 1 for s in version.sentences})
+
+
+def _sentences_of(passage: Passage) -> list[Candidate]:
+    return [Candidate(passage, text, start, end)
+            for text, start, end in sentences.split(passage.text, passage.lang, passage.start)]
 
 
 def fix_markers(text: str, n_passages: int) -> str:
@@ -206,8 +239,12 @@ class LLMAnswerer:
             yield Answer(answer=REFUSAL, citations=[], refused=True, mode="llm")
             return
         question, _ = split_query(question)  # the context line is for retrieval only
+        # The disagreement is found as offline and named to the model, which a small model
+        # would miss; the answer carries it in `conflict` whatever the model writes.
+        versions = find_conflict(question, passages, _sentences_of) or []
+        note = conflict_note(versions, passages) if versions else ""
         messages = [SystemMessage(SYSTEM_PROMPT),
-                    HumanMessage(passages_message(question, passages))]
+                    HumanMessage(passages_message(question, passages) + note)]
         marker_filter = MarkerFilter(len(passages))
         text = ""
         try:
@@ -231,9 +268,13 @@ class LLMAnswerer:
         if self.checker is not None:
             checked = self.checker.check(text, passages)
             text, unsupported = checked.text, checked.unsupported
-        citations = [Citation.of(n, passages[n - 1]) for n in cited_numbers(text)]
+        conflict = conflict_versions(versions, passages)
+        numbers = cited_numbers(text)
+        # Every version's passages are among the citations, cited by the model or not.
+        numbers += [n for v in conflict for n in v.citations if n not in numbers]
+        citations = [Citation.of(n, passages[n - 1]) for n in numbers]
         yield Answer(answer=text, citations=citations, refused=False, mode="llm",
-                     unsupported=unsupported)
+                     unsupported=unsupported, conflict=conflict)
 
     def _failure(self, exc: Exception) -> LLMError:
         """The error to raise for a failed call: it names a timeout, and a local model server
