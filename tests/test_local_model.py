@@ -253,9 +253,9 @@ def test_no_passage_is_refused_without_a_model_answer(tmp_path: Path, model: Loc
 
 def test_sources_that_disagree_are_named_to_the_model_and_kept_in_the_answer(
         tmp_path: Path, model: LocalModel, embeddings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The disagreement is found as offline, named in the prompt, and carried in `conflict`
-    with the passages that state each version among the citations, whatever the model
-    writes."""
+    """The disagreement is found as offline, named in the prompt, said first in the answer
+    and carried in `conflict` with the passages that state each version among the citations,
+    whatever the model writes."""
     from evals.conflicts import OWN
     from ingest.pipeline import Ingestor
 
@@ -265,11 +265,21 @@ def test_sources_that_disagree_are_named_to_the_model_and_kept_in_the_answer(
     prompts: list[str] = []
     human = llm.HumanMessage
     monkeypatch.setattr(llm, "HumanMessage", lambda text: prompts.append(text) or human(text))
-    answer = Assistant(settings, store=ingestor.store, local_model=model).ask(
+    deltas, answer, _ = collect(
+        Assistant(settings, store=ingestor.store, local_model=model),
         "How many beds does the new maternity wing at Greyford General Hospital have?")
     assert answer.mode == "llm" and not answer.refused
     assert [(v.value, v.source) for v in answer.conflict] == [
         ("80", "Shire Health News"), ("64", "Greyford Times")]
+    # The answer says so first, whatever the model goes on to write, and streams that way.
+    new, old = answer.conflict
+    assert deltas[0][1] == (
+        f"The sources disagree: 80 according to Shire Health News (2026-06-12) "
+        f"{''.join(f'[{n}]' for n in new.citations)}; 64 according to Greyford Times "
+        f"(2026-06-11) {''.join(f'[{n}]' for n in old.citations)}.\n\n")
+    # (The citation check may re-point the model's markers after the stream, not this line.)
+    assert answer.answer.startswith(deltas[0][1])
+    assert all(i > 0 for i in answer.unsupported), "the versions line is not the model's"
     cited = {c.n: c for c in answer.citations}
     for version in answer.conflict:
         assert version.citations and all(

@@ -298,12 +298,18 @@ def conflict_answer(versions: list[Version]) -> Answer:
         newest = max(version.sentences, key=lambda s: s.passage.published_at).passage
         shown.append(ConflictVersion(value=version.value, source=newest.source,
                                      published_at=newest.published_at, citations=markers))
+    text = disagreement(shown) + " " + " ".join(quoted)
+    return Answer(answer=text, citations=citations, refused=False, mode="extractive",
+                  conflict=shown)
+
+
+def disagreement(shown: list[ConflictVersion]) -> str:
+    """The sentence that says the sources disagree: each version with its outlet, date and
+    markers, in the order given (newest first)."""
     sides = "; ".join(
         f"{quote(v.value)} according to {_reporter(v)} "
         + "".join(f"[{n}]" for n in v.citations) for v in shown)
-    text = f"The sources disagree: {sides}. " + " ".join(quoted)
-    return Answer(answer=text, citations=citations, refused=False, mode="extractive",
-                  conflict=shown)
+    return f"The sources disagree: {sides}."
 
 
 def _reporter(version: ConflictVersion) -> str:

@@ -19,8 +19,9 @@ import numpy as np
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.answer.answerer import LLM_REFUSAL, is_refusal
-from assistant.answer.citecheck import CitationChecker
+from assistant.answer.citecheck import CitationChecker, answer_sentences
 from assistant.answer.conflicts import Candidate, Version, find_conflict
+from assistant.answer.extractive import disagreement
 from assistant.answer.followup import split_query, with_condensed
 from assistant.errors import LLMError
 from assistant.index import sentences
@@ -242,9 +243,14 @@ class LLMAnswerer:
         # The disagreement is found as offline and named to the model, which a small model
         # would miss; the answer carries it in `conflict` whatever the model writes.
         versions = find_conflict(question, passages, _sentences_of) or []
+        conflict = conflict_versions(versions, passages)
         note = conflict_note(versions, passages) if versions else ""
         messages = [SystemMessage(SYSTEM_PROMPT),
                     HumanMessage(passages_message(question, passages) + note)]
+        # The answer says so whatever the model writes: the versions come first, as offline.
+        prefix = disagreement(conflict) + "\n\n" if conflict else ""
+        if prefix:
+            yield prefix
         marker_filter = MarkerFilter(len(passages))
         text = ""
         try:
@@ -261,14 +267,16 @@ class LLMAnswerer:
         if tail:
             text += tail
             yield tail
-        if is_refusal(text) and not cited_numbers(text):
+        if is_refusal(text) and not cited_numbers(text) and not prefix:
             yield Answer(answer=text, citations=[], refused=True, mode="llm")
             return
         unsupported: list[int] = []
         if self.checker is not None:
+            # The model's words are checked; the versions line was built from the passages.
             checked = self.checker.check(text, passages)
-            text, unsupported = checked.text, checked.unsupported
-        conflict = conflict_versions(versions, passages)
+            shift = len(answer_sentences(prefix)) if prefix else 0
+            text, unsupported = checked.text, [i + shift for i in checked.unsupported]
+        text = prefix + text
         numbers = cited_numbers(text)
         # Every version's passages are among the citations, cited by the model or not.
         numbers += [n for v in conflict for n in v.citations if n not in numbers]
