@@ -72,6 +72,19 @@ def test_the_same_words_but_for_the_value_is_a_conflict_however_short() -> None:
     assert _conflict("When was Splatoon 2 released?", a, b) == ["July 21, 2017", "July 1, 2017"]
 
 
+def test_a_date_written_day_first_is_a_date_and_the_same_day_however_written() -> None:
+    a = _passage("a", "CD Projekt released the game for consoles on 10 December 2020.",
+                 date="2026-01-05")
+    b = _passage("b", "CD Projekt released the game for consoles on December 2, 2010.",
+                 date="2026-01-04")
+    same = _passage("c", "CD Projekt released the game for consoles on Dec. 10th, 2020.")
+    question = "When did CD Projekt release the game?"
+    assert _conflict(question, a, b) == ["10 December 2020", "December 2, 2010"]
+    assert _conflict(question, a, same) is None
+    # Nor is its day an amount.
+    assert _conflict("How many games did CD Projekt release?", a, same) is None
+
+
 def test_the_words_that_ask_and_the_headline_do_not_hide_a_conflict() -> None:
     # "long" only asks; the headline says what "the crossing" is.
     a = _passage("a", "The crossing takes 45 minutes and runs four times a day.",

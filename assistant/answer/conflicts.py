@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from assistant.answer.entities import names_in
+from assistant.answer.when import MONTHS
 from assistant.text import MONTH_DATE
 from assistant.types import Passage
 
@@ -56,6 +57,13 @@ _NAME_Q = re.compile(r"^\s*(?:who|whom|whose|where|which)\b|\bwhat (?:is|was) th
                      r"|\blocation\b|\bwhere\b|\bwho\b", re.I)
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:\s?%| percent)?")
 _YEAR = re.compile(r"^(?:1[89]|20)\d\d$")
+# A date written day first ("10 December 2020"), beside MONTH_DATE's "December 10, 2020".
+_DAY_FIRST = re.compile(
+    r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|"
+    r"June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+    r"\.?,?\s+\d{4}\b")
+DATE = re.compile(f"{MONTH_DATE.pattern}|{_DAY_FIRST.pattern}")
+_DATE_PARTS = re.compile(r"(\d{4})\b|(\d{1,2})(?:st|nd|rd|th)?\b|([A-Za-z]+)")
 # The words that ask ("how long does the crossing take") are not what a sentence is about.
 _ASKING = re.compile(r"\bhow (?:many|much|long|far|often)\b", re.I)
 _SCALE = frozenset("thousand million billion trillion bn m k".split())
@@ -115,12 +123,12 @@ def values(text: str, kind: Kind | None, question: str) -> dict[str, str]:
     asked = question.lower()
     found: dict[str, str] = {}
     if kind == "date":
-        for d in MONTH_DATE.finditer(text):
+        for d in DATE.finditer(text):
             if d.group().lower() not in asked:
-                found.setdefault(_norm(d.group()), d.group())
+                found.setdefault(date_key(d.group()), d.group())
     if kind in ("number", "date", None):
         # In a written-out date the day is no amount; for a date question, years count.
-        rest = text if kind == "date" else MONTH_DATE.sub(" ", text)
+        rest = text if kind == "date" else DATE.sub(" ", text)
         for m in _NUMBER.finditer(rest):
             raw = m.group().strip()
             digits = raw.replace(",", "").removesuffix("%").removesuffix(" percent").strip()
@@ -149,6 +157,20 @@ def values(text: str, kind: Kind | None, question: str) -> dict[str, str]:
                 continue
             found.setdefault(_norm(name), name)
     return {k: v for k, v in found.items() if k}
+
+
+def date_key(date: str) -> str:
+    """A written-out date as yyyy-mm-dd, however it is written ("10 December 2020",
+    "Dec. 10, 2020")."""
+    day = month = year = 0
+    for four, number, word in _DATE_PARTS.findall(date):
+        if four:
+            year = int(four)
+        elif word:
+            month = MONTHS.get(word.lower(), month)
+        elif number:
+            day = int(number)
+    return f"{year:04d}-{month:02d}-{day:02d}" if day and month and year else _norm(date)
 
 
 def _years(text: str, question: str) -> set[str]:
