@@ -4,16 +4,38 @@ gets in, no lone surrogates; bidirectional controls never reach a reader)."""
 
 from __future__ import annotations
 
+import calendar
 import os
 import re
 
 # CJK ideographs (unified, extension A, compatibility): a regex character class.
 CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Month names and abbreviations, lower case -> 1..12.
+MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
+MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
+MONTHS.update(sep=9, sept=9)
+_MONTH_WORD = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|"
+               r"Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
 # A calendar date written out: "March 3, 2026", "Oct. 7th 2023", "Sept 12, 2023".
-MONTH_DATE = re.compile(
-    r"\b(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
-    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?\s+\d{1,2}"
-    r"(?:st|nd|rd|th)?,?\s+\d{4}\b")
+MONTH_DATE = re.compile(rf"\b{_MONTH_WORD}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b")
+# ... or day first: "10 December 2020", "3rd June, 2026".
+DAY_FIRST_DATE = re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH_WORD}\.?,?\s+\d{{4}}\b")
+WRITTEN_DATE = re.compile(f"{MONTH_DATE.pattern}|{DAY_FIRST_DATE.pattern}")
+_DATE_PARTS = re.compile(r"(\d{4})\b|(\d{1,2})(?:st|nd|rd|th)?\b|([A-Za-z]+)")
+
+
+def date_key(date: str) -> str:
+    """A date `WRITTEN_DATE` found, as yyyy-mm-dd however it is written ("10 December 2020",
+    "Dec. 10, 2020"); "" when it is none."""
+    day = month = year = 0
+    for four, number, word in _DATE_PARTS.findall(date):
+        if four:
+            year = int(four)
+        elif word:
+            month = MONTHS.get(word.lower(), month)
+        elif number:
+            day = int(number)
+    return f"{year:04d}-{month:02d}-{day:02d}" if day and month and year else ""
 
 
 def is_word_char(char: str) -> bool:

@@ -46,7 +46,7 @@ from assistant.answer.entities import names_in
 from assistant.cache import LRU
 from assistant.index import sentences
 from assistant.index.embeddings import ONNX_MAX_TEXTS, NewsEmbeddings
-from assistant.text import CJK_CHARS
+from assistant.text import CJK_CHARS, MONTHS
 from assistant.types import Passage
 
 # A claim is supported when COSINE_WEIGHT * (cosine to the passage's closest sentence) +
@@ -87,16 +87,12 @@ _CONNECTIVE = re.compile(
     r"the sources (?:disagree|differ)\b[^:]*:?|sources (?:disagree|differ)\b[^:]*:?)+",
     re.IGNORECASE)
 
-_MONTHS = {m: i for i, names in enumerate((
-    ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",),
-    ("jun", "june"), ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"),
-    ("oct", "october"), ("nov", "november"), ("dec", "december")), start=1) for m in names}
 _WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
 _MONTH_DAY = re.compile(
-    r"\b(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?\s+(\d{1,2})(?:st|nd|rd|th)?"
+    r"\b(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?\s+(\d{1,2})(?:st|nd|rd|th)?"
     r"(?:,?\s+(\d{4}))?\b", re.IGNORECASE)
 _DAY_MONTH = re.compile(
-    r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(" + "|".join(sorted(_MONTHS, key=len, reverse=True))
+    r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(" + "|".join(sorted(MONTHS, key=len, reverse=True))
     + r")\b\.?(?:,?\s+(\d{4}))?", re.IGNORECASE)
 _TIME = re.compile(r"(?<![\d:.,])(\d{1,2}):(\d{2})(?![\d:])")
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})")
@@ -230,7 +226,7 @@ def _dates(text: str) -> tuple[list[tuple[int, int, int | None]], str]:
             if parts["m"].isdigit():
                 month = int(parts["m"])
             elif parts["m"][0].isupper():  # "May 5", not "may 5"
-                month = _MONTHS[parts["m"].lower()]
+                month = MONTHS[parts["m"].lower()]
             else:
                 return m.group()
             day = int(parts["d"])
@@ -267,7 +263,7 @@ def _claim_facts(text: str, capitalised: frozenset[str] = frozenset()) -> _Facts
             continue
         for word in parts:
             word = _plain(word)
-            if (word and word not in _MONTHS and word not in _WEEKDAYS and word not in _NOT_NAMES
+            if (word and word not in MONTHS and word not in _WEEKDAYS and word not in _NOT_NAMES
                     and not word.isdigit() and any(c.isalpha() for c in word)):
                 words.append(word)
     return _Facts(numbers, tuple(dates), tuple(times), tuple(dict.fromkeys(words)))

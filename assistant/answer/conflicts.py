@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from assistant.answer.entities import names_in
-from assistant.answer.when import MONTHS
-from assistant.text import MONTH_DATE
-from assistant.types import Passage
+from assistant.text import WRITTEN_DATE, date_key
+from assistant.types import ConflictVersion, Passage
 
 Kind = Literal["number", "date", "name"]
 
@@ -57,13 +56,6 @@ _NAME_Q = re.compile(r"^\s*(?:who|whom|whose|where|which)\b|\bwhat (?:is|was) th
                      r"|\blocation\b|\bwhere\b|\bwho\b", re.I)
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:\s?%| percent)?")
 _YEAR = re.compile(r"^(?:1[89]|20)\d\d$")
-# A date written day first ("10 December 2020"), beside MONTH_DATE's "December 10, 2020".
-_DAY_FIRST = re.compile(
-    r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|"
-    r"June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
-    r"\.?,?\s+\d{4}\b")
-DATE = re.compile(f"{MONTH_DATE.pattern}|{_DAY_FIRST.pattern}")
-_DATE_PARTS = re.compile(r"(\d{4})\b|(\d{1,2})(?:st|nd|rd|th)?\b|([A-Za-z]+)")
 # The words that ask ("how long does the crossing take") are not what a sentence is about.
 _ASKING = re.compile(r"\bhow (?:many|much|long|far|often)\b", re.I)
 _SCALE = frozenset("thousand million billion trillion bn m k".split())
@@ -96,8 +88,8 @@ def content_terms(text: str) -> set[str]:
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """A sentence of a passage that may answer the question (offsets in the article body)."""
+class Sentence:
+    """A sentence of a passage (offsets in the article body)."""
 
     passage: Passage
     text: str
@@ -110,11 +102,18 @@ class Version:
     """One of the disagreeing versions: its value and the sentences that state it."""
 
     value: str
-    sentences: tuple[Candidate, ...]
+    sentences: tuple[Sentence, ...]
 
     @property
     def newest(self) -> str:
         return max((s.passage.published_at for s in self.sentences), default="")
+
+    def shown(self, citations: list[int]) -> ConflictVersion:
+        """The version in the answer shape: its newest report's outlet and date, and
+        `citations`, the markers of the sentences that state it."""
+        newest = max(self.sentences, key=lambda s: s.passage.published_at).passage
+        return ConflictVersion(value=self.value, source=newest.source,
+                               published_at=newest.published_at, citations=citations)
 
 
 def values(text: str, kind: Kind | None, question: str) -> dict[str, str]:
@@ -123,12 +122,12 @@ def values(text: str, kind: Kind | None, question: str) -> dict[str, str]:
     asked = question.lower()
     found: dict[str, str] = {}
     if kind == "date":
-        for d in DATE.finditer(text):
+        for d in WRITTEN_DATE.finditer(text):
             if d.group().lower() not in asked:
-                found.setdefault(date_key(d.group()), d.group())
+                found.setdefault(date_key(d.group()) or _norm(d.group()), d.group())
     if kind in ("number", "date", None):
         # In a written-out date the day is no amount; for a date question, years count.
-        rest = text if kind == "date" else DATE.sub(" ", text)
+        rest = text if kind == "date" else WRITTEN_DATE.sub(" ", text)
         for m in _NUMBER.finditer(rest):
             raw = m.group().strip()
             digits = raw.replace(",", "").removesuffix("%").removesuffix(" percent").strip()
@@ -159,20 +158,6 @@ def values(text: str, kind: Kind | None, question: str) -> dict[str, str]:
     return {k: v for k, v in found.items() if k}
 
 
-def date_key(date: str) -> str:
-    """A written-out date as yyyy-mm-dd, however it is written ("10 December 2020",
-    "Dec. 10, 2020")."""
-    day = month = year = 0
-    for four, number, word in _DATE_PARTS.findall(date):
-        if four:
-            year = int(four)
-        elif word:
-            month = MONTHS.get(word.lower(), month)
-        elif number:
-            day = int(number)
-    return f"{year:04d}-{month:02d}-{day:02d}" if day and month and year else _norm(date)
-
-
 def _years(text: str, question: str) -> set[str]:
     """The years a sentence names that the question does not."""
     return {y for y in re.findall(r"\b(?:1[89]|20)\d\d\b", text) if y not in question}
@@ -183,7 +168,7 @@ def _norm(text: str) -> str:
 
 
 def find_conflict(question: str, passages: Sequence[Passage],
-                  sentences_of: Callable[[Passage], list[Candidate]]) -> list[Version] | None:
+                  sentences_of: Callable[[Passage], list[Sentence]]) -> list[Version] | None:
     """The disagreeing versions (newest first) when the passages that answer `question`
     disagree on the fact asked; None when they agree or do not answer it."""
     # "How long does the crossing take?": "long" asks, the crossing is what it is about.
@@ -191,7 +176,7 @@ def find_conflict(question: str, passages: Sequence[Passage],
     if not wanted:
         return None
     kind = asked_kind(question)
-    answering: list[tuple[Candidate, dict[str, str], set[str], float, set[str]]] = []
+    answering: list[tuple[Sentence, dict[str, str], set[str], float, set[str]]] = []
     for passage in passages:
         # The headline says what a sentence is about when the sentence does not ("The crossing
         # takes 45 minutes" under "Ferry link to Skarra island restored").

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from assistant.answer.answerer import EXTRACTIVE_REFUSAL
-from assistant.answer.conflicts import Candidate, Version, find_conflict
+from assistant.answer.conflicts import Sentence, Version, find_conflict
 from assistant.answer.entities import anchored_name, best_name, fits_type, question_type
 from assistant.answer.followup import split_query, standalone_query
 from assistant.answer.when import news_question
@@ -84,14 +83,6 @@ def quote(text: str) -> str:
     """A sentence as the answer quotes it: bracketed numbers in the article ("[99]") become
     "(99)", so every `[n]` in an answer is one of ours. The citation keeps the exact text."""
     return _BRACKETED_NUMBER.sub(r"(\1)", text)
-
-
-@dataclass(frozen=True)
-class Sentence:
-    passage: Passage
-    text: str
-    start: int  # offsets in the article body
-    end: int
 
 
 def split_sentences(passage: Passage) -> list[Sentence]:
@@ -217,7 +208,7 @@ class ExtractiveAnswerer:
         if not candidates or float(scores.max()) < threshold:
             return Answer(answer=REFUSAL, citations=[], refused=True, mode="extractive")
         # Every retrieved passage: a planted or outdated report may rank below the first few.
-        versions = find_conflict(question, passages, self._candidates)
+        versions = find_conflict(question, passages, self._sentences)
         if versions:
             return conflict_answer(versions)
         chosen: list[int] = []
@@ -241,9 +232,6 @@ class ExtractiveAnswerer:
                          + ".")
         return Answer(answer=" ".join(parts), citations=citations, refused=False,
                       mode="extractive")
-
-    def _candidates(self, passage: Passage) -> list[Candidate]:
-        return [Candidate(s.passage, s.text, s.start, s.end) for s in self._sentences(passage)]
 
     def _lead_name(self, question: str, passages: list[Passage], candidates: list[Sentence],
                    scores: np.ndarray, chosen: list[int]) -> tuple[str, list[int]] | None:
@@ -295,9 +283,7 @@ def conflict_answer(versions: list[Version]) -> Answer:
             citations.append(Citation.of(n, s.passage, s.text, s.start, s.end))
             quoted.append(f"{quote(s.text)} [{n}]")
             markers.append(n)
-        newest = max(version.sentences, key=lambda s: s.passage.published_at).passage
-        shown.append(ConflictVersion(value=version.value, source=newest.source,
-                                     published_at=newest.published_at, citations=markers))
+        shown.append(version.shown(markers))
     text = disagreement(shown) + " " + " ".join(quoted)
     return Answer(answer=text, citations=citations, refused=False, mode="extractive",
                   conflict=shown)

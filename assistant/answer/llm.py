@@ -20,11 +20,10 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.answer.answerer import LLM_REFUSAL, is_refusal
 from assistant.answer.citecheck import CitationChecker, answer_sentences
-from assistant.answer.conflicts import Candidate, Version, find_conflict
-from assistant.answer.extractive import disagreement
+from assistant.answer.conflicts import Version, find_conflict
+from assistant.answer.extractive import disagreement, split_sentences
 from assistant.answer.followup import split_query, with_condensed
 from assistant.errors import LLMError
-from assistant.index import sentences
 from assistant.index.embeddings import LOCAL_MODEL_NAME, NewsEmbeddings, get_embeddings
 from assistant.settings import Settings
 from assistant.types import Answer, Citation, ConflictVersion, Message, Passage
@@ -67,35 +66,19 @@ def passages_message(question: str, passages: list[Passage]) -> str:
     )
 
 
-def conflict_note(versions: list[Version], passages: list[Passage]) -> str:
+def conflict_note(conflict: list[ConflictVersion]) -> str:
     """What the prompt adds when the passages disagree on the fact asked (found by
     `assistant.answer.conflicts`, as offline): each version with its passages' numbers."""
-    sides = "; ".join(
-        f"{v.value} in " + ", ".join(f"[{n}]" for n in _numbers(v, passages)) for v in versions)
+    sides = "; ".join(f"{v.value} in " + ", ".join(f"[{n}]" for n in v.citations)
+                      for v in conflict)
     return (f"\n\nNote: these passages disagree on the answer ({sides}). Say that the sources "
             "disagree and give each version with its outlet, date and citation, newest first.")
 
 
-def conflict_versions(versions: list[Version], passages: list[Passage]
-                      ) -> list[ConflictVersion]:
-    """The versions in the answer shape, their markers being the passages' numbers."""
-    out = []
-    for v in versions:
-        newest = max(v.sentences, key=lambda s: s.passage.published_at).passage
-        out.append(ConflictVersion(value=v.value, source=newest.source,
-                                   published_at=newest.published_at,
-                                   citations=_numbers(v, passages)))
-    return out
-
-
 def _numbers(version: Version, passages: list[Passage]) -> list[int]:
+    """The numbers, in the prompt, of the passages that state a version."""
     ids = [p.chunk_id for p in passages]
     return sorted({ids.index(s.passage.chunk_id) + 1 for s in version.sentences})
-
-
-def _sentences_of(passage: Passage) -> list[Candidate]:
-    return [Candidate(passage, text, start, end)
-            for text, start, end in sentences.split(passage.text, passage.lang, passage.start)]
 
 
 def fix_markers(text: str, n_passages: int) -> str:
@@ -242,9 +225,9 @@ class LLMAnswerer:
         question, _ = split_query(question)  # the context line is for retrieval only
         # The disagreement is found as offline and named to the model, which a small model
         # would miss; the answer carries it in `conflict` whatever the model writes.
-        versions = find_conflict(question, passages, _sentences_of) or []
-        conflict = conflict_versions(versions, passages)
-        note = conflict_note(versions, passages) if versions else ""
+        versions = find_conflict(question, passages, split_sentences) or []
+        conflict = [v.shown(_numbers(v, passages)) for v in versions]
+        note = conflict_note(conflict) if conflict else ""
         messages = [SystemMessage(SYSTEM_PROMPT),
                     HumanMessage(passages_message(question, passages) + note)]
         # The answer says so whatever the model writes: the versions come first, as offline.

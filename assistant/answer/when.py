@@ -16,11 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from assistant.text import MONTHS
 from assistant.types import Filters
 
-MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
-MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
-MONTHS.update(sep=9, sept=9)
 _MONTH = r"(january|february|march|april|may|june|july|august|september|october|november|" \
          r"december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?"
 _YEAR = r"((?:19|20)\d\d)"
