@@ -18,6 +18,7 @@ from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from assistant.errors import (
     PLAIN_CAUSES,
@@ -36,7 +37,7 @@ from assistant.present import (
     mark_unverified,
 )
 from assistant.server.app import create_app
-from assistant.server.http import check_exposure, key_matches
+from assistant.server.http import IngestResult, check_exposure, key_matches
 from assistant.service import Assistant
 from assistant.settings import Settings, get_settings
 from assistant.text import strip_bidi
@@ -56,6 +57,8 @@ EXAMPLES = [
 ]
 # The chat function: the message, the history, then the filter row (from, to, outlets).
 Respond = Callable[..., Iterator[str]]
+# The server's URL path (POST /articles with `urls`): (urls, on_url) -> per-URL outcomes.
+AddUrls = Callable[[list[str], Callable[[str], None]], IngestResult]
 
 
 def format_answer(text: str, answer: Answer | None = None) -> str:
@@ -190,22 +193,23 @@ def article_rows(assistant: Assistant, query: str = "") -> list[list[str]]:
     return rows
 
 
-def make_library(assistant: Assistant, writing: Callable[[Callable[[Any], Any]], Any]
+def make_library(assistant: Assistant, writing: Callable[[Callable[[Any], Any]], Any],
+                 add_urls: AddUrls | None = None,
                  ) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """The second tab's `add` (files and URLs -> summary, per-item rows, article list) and
-    `delete` (id -> message, article list), writing through the server's one writer."""
-    from ingest.web import WebResult, is_url, read_urls
+    `delete` (id -> message, article list), writing through the server's one writer; URLs
+    go through `add_urls`, the path of `POST /articles` with `urls`."""
 
     def add(files: list[str] | None, urls: str, query: str,
             progress: gr.Progress = gr.Progress(),  # noqa: B008 - how Gradio asks for it
             ) -> tuple[str, list[list[str]], Any]:
         paths = [Path(f) for f in files or []]
         links = [u for u in (urls or "").split() if u]
-        rows = [[u, "failed", "not an http(s) URL"] for u in links if not is_url(u)]
-        not_urls = len(rows)
-        links = [u for u in links if is_url(u)]
-        web = WebResult()
+        report = IngestReport()
+        rows: list[list[str]] = []
         if links:
+            if add_urls is None:
+                raise gr.Error("This server does not fetch URLs.")
             done: list[str] = []
 
             def fetched(url: str) -> None:
@@ -213,23 +217,26 @@ def make_library(assistant: Assistant, writing: Callable[[Callable[[Any], Any]],
                 progress(len(done) / len(links), desc=f"Fetched {len(done)} of {len(links)}")
 
             progress(0, desc=f"Fetching {len(links)} URL(s)")
-            web = read_urls(links, assistant.settings, on_url=fetched)
+            web = add_urls(links, fetched)
+            for name in report.counts:
+                report.counts[name] += getattr(web, name)
+            for outcome in web.urls:
+                rows += [[item.location, item.status, item.note or ""]
+                         for item in outcome.items]
+                rows += [[outcome.url, "warning", warning] for warning in outcome.warnings]
         progress(1.0, desc="Indexing")
-        report = IngestReport()
         if paths:
-            report.merge(writing(lambda ing: ing.ingest(paths)))
-        if links:
-            report.merge(writing(lambda ing: ing.ingest_raw(web.raws())))
-        uploaded = {str(p): p.name for p in paths}
-        rows += [[uploaded.get(loc, loc), status, ""] for loc, _, status in report.articles]
-        rows += [[uploaded.get(e.location, e.location), "failed", e.reason]
-                 for e in report.errors]
-        rows += [[note.split(": ", 1)[0], "fallback", note.split(": ", 1)[-1]]
-                 for note in web.notes]
+            files_report = writing(lambda ing: ing.ingest(paths))
+            report.merge(files_report)
+            uploaded = {str(p): p.name for p in paths}
+            rows += [[uploaded.get(loc, loc), status, ""]
+                     for loc, _, status in files_report.articles]
+            rows += [[uploaded.get(e.location, e.location), "failed", e.reason]
+                     for e in files_report.errors]
         c = report.counts
         summary = (f"**{c['added']} added, {c['updated']} updated, {c['unchanged']} unchanged, "
                    f"{c['duplicate']} near-duplicate(s) of stored stories, "
-                   f"{c['failed'] + not_urls} failed.**")
+                   f"{c['failed']} failed.**")
         return summary, rows, gr.update(value=article_rows(assistant, query))
 
     def delete(article_id: str, query: str) -> tuple[str, Any]:
@@ -244,9 +251,9 @@ def make_library(assistant: Assistant, writing: Callable[[Callable[[Any], Any]],
     return add, delete
 
 
-def _library_tab(assistant: Assistant,
-                 writing: Callable[[Callable[[Any], Any]], Any]) -> list[Callable[..., Any]]:
-    add, delete = make_library(assistant, writing)
+def _library_tab(assistant: Assistant, writing: Callable[[Callable[[Any], Any]], Any],
+                 add_urls: AddUrls | None) -> list[Callable[..., Any]]:
+    add, delete = make_library(assistant, writing, add_urls)
     gr.Markdown("Upload article files (.txt .md .html .json .jsonl) or paste page and feed "
                 "URLs (RSS, Atom, JSON Feed), one a line.")
     with gr.Row():
@@ -280,10 +287,11 @@ def _library_tab(assistant: Assistant,
 
 
 def build_chat(assistant: Assistant, respond: Respond | None = None,
-               writing: Callable[[Callable[[Any], Any]], Any] | None = None) -> gr.Blocks:
+               writing: Callable[[Callable[[Any], Any]], Any] | None = None,
+               add_urls: AddUrls | None = None) -> gr.Blocks:
     """The Gradio app over `assistant`: the chat, answering with `respond` (default:
     `make_respond`), and with `writing` (the server's one writer) a second tab to add and
-    delete news."""
+    delete news, fetching URLs through `add_urls` (the server's, as POST /articles)."""
     with gr.Blocks(title="newsdesk") as demo:
         gr.Markdown("## newsdesk: questions about the news, with a source for every claim")
         header = gr.Markdown(status_line(assistant))
@@ -307,7 +315,7 @@ def build_chat(assistant: Assistant, respond: Respond | None = None,
             )
         if writing is not None:
             with gr.Tab("Add and manage news"):
-                demo.library_fns, articles = _library_tab(assistant, writing)
+                demo.library_fns, articles = _library_tab(assistant, writing, add_urls)
             demo.load(lambda: article_rows(assistant), outputs=articles, queue=False)
         # On every page load: what is indexed now, and the outlets a later ingest added.
         demo.load(lambda: (status_line(assistant),
@@ -332,7 +340,8 @@ def create_server(settings: Settings | None = None) -> tuple[FastAPI, Assistant]
     assistant = Assistant(settings)
     respond = make_respond(assistant)
     served: list[FastAPI] = []  # the app's one writer, once the app exists
-    demo = build_chat(assistant, respond, writing=lambda work: served[0].state.writing(work))
+    demo = build_chat(assistant, respond, writing=lambda work: served[0].state.writing(work),
+                      add_urls=lambda urls, on_url: served[0].state.add_urls(urls, on_url))
     charged = answering_fns(demo, respond) | answering_fns(demo, *demo.library_fns)
     app = create_app(assistant, chat_fns=charged)
     served.append(app)
@@ -371,7 +380,12 @@ def local_url(settings: Settings) -> str:
 def main() -> None:
     import uvicorn
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:  # a setting out of range: one line per field, no traceback
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in exc.errors())
+        raise SystemExit(f"newsdesk: bad settings: {problems}") from None
     try:
         check_exposure(settings)
         lock = own_store(settings)

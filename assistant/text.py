@@ -1,12 +1,16 @@
 """Text rules shared across the stages: which characters are CJK or word characters, how a
 written-out date looks, and the Unicode rules every entry point applies (only valid Unicode
-gets in, no lone surrogates; bidirectional controls never reach a reader)."""
+gets in, no lone surrogates; bidirectional controls never reach a reader), and how words are
+counted in any script."""
 
 from __future__ import annotations
 
 import calendar
+import logging
 import os
 import re
+from functools import lru_cache
+from typing import Any
 
 # CJK ideographs (unified, extension A, compatibility): a regex character class.
 CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -36,6 +40,43 @@ def date_key(date: str) -> str:
         elif number:
             day = int(number)
     return f"{year:04d}-{month:02d}-{day:02d}" if day and month and year else ""
+
+
+# Kana, which jieba does not segment: a run of hiragana (particles, verb endings) or of
+# katakana (mostly one loanword) counts as one word.
+_HIRAGANA = "\u3040-\u309f"
+_KATAKANA = "\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f"
+_NOT_SPACED = CJK_CHARS + _HIRAGANA + _KATAKANA
+# A word of a space-separated script: letters and digits, joined by an apostrophe, a hyphen or
+# a dot ("don't", "well-known", "U.S.", "3.5"); any other punctuation or space separates.
+_WORDS = re.compile(
+    rf"(?P<han>[{CJK_CHARS}]+)|[{_HIRAGANA}]+|[{_KATAKANA}]+"
+    rf"|[^\W_{_NOT_SPACED}]+(?:['\u2019.\-][^\W_{_NOT_SPACED}]+)*")
+
+
+@lru_cache(maxsize=1)
+def jieba_segmenter() -> Any:
+    """The jieba module, its log quietened (Chinese word segmentation, shared by the word
+    count and the keyword index)."""
+    import jieba  # loads its dictionary (bundled in the package) on first use: ~1 s
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def count_words(text: str, stop_at: int | None = None) -> int:
+    """Words in `text`, in any script: space-separated scripts by their spaces and
+    punctuation, Chinese (and Japanese kanji) segmented into words with jieba, a run of
+    kana as one word: "Port workers strike." and "港口工人罢工。" (港口 / 工人 / 罢工) are
+    3 words each. `stop_at`: stop counting once that many are found (a long page need not
+    be segmented whole to pass a minimum)."""
+    count = 0
+    for match in _WORDS.finditer(text):
+        han = match.group("han")
+        count += len(jieba_segmenter().lcut(han)) if han else 1
+        if stop_at is not None and count >= stop_at:
+            break
+    return count
 
 
 def is_word_char(char: str) -> bool:

@@ -16,6 +16,9 @@ from assistant.types import Article, RawArticle
 from ingest.cleaning import clean_body, normalise
 
 MAX_TITLE_CHARS = 160
+# The reason of every article found to have no text (an empty file, a page that is navigation
+# only, a body that cleaning empties), whatever it was read from.
+NO_TEXT = "no article text"
 _ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
 
@@ -97,7 +100,7 @@ def to_article(raw: RawArticle) -> Article:
     if not (raw.has_title and title):
         title, body = split_title(body)
     if not body.strip():
-        raise IngestError(raw.location, "article has no text after cleaning")
+        raise IngestError(raw.location, f"{NO_TEXT} (nothing is left after cleaning)")
     url = canonical_url(raw.url) or canonical_url(source_url)
     published = parse_date(raw.published_at) or date_in_text(body)
     source = _one_line(raw.source) or _host(url) or Path(raw.location.split(":")[0]).parent.name

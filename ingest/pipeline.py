@@ -34,7 +34,7 @@ from assistant.types import (
 )
 from ingest.chunking import chunk_body, embedding_text, make_splitter
 from ingest.dedup import DuplicateIndex, changed_numbers, pack, signature
-from ingest.metadata import canonical_url, to_article
+from ingest.metadata import NO_TEXT, canonical_url, to_article
 from ingest.readers import ReadResult, from_record, read_file
 
 
@@ -382,7 +382,7 @@ class Ingestor:
                 outcomes.append(IngestError(article.location, f"cannot chunk: {exc}"))
                 continue
             if not chunks:
-                outcomes.append(IngestError(article.location, "article has no text to index"))
+                outcomes.append(IngestError(article.location, NO_TEXT))
                 continue
             spans = [[(start, end) for _, start, end in sentences.split(c.text, article.lang,
                                                                       c.start)]

@@ -16,7 +16,7 @@ import trafilatura
 from assistant.errors import IngestError
 from assistant.text import invalid_unicode, printable_path
 from assistant.types import RawArticle
-from ingest.metadata import parse_date
+from ingest.metadata import NO_TEXT, parse_date
 
 BODY_FIELDS = ("body", "text", "content")
 DATE_FIELDS = ("published_at", "date", "published", "pubDate")
@@ -74,7 +74,7 @@ def read_file(path: Path, max_bytes: int) -> ReadResult:
     except OSError as exc:
         raise IngestError(location, f"cannot read file: {exc.strerror or exc}") from exc
     if not data.strip():
-        raise IngestError(location, "file is empty")
+        raise IngestError(location, f"{NO_TEXT} (the file is empty)")
     if b"\x00" in data:
         raise IngestError(location, "file looks binary (contains NUL bytes)")
     try:
@@ -142,7 +142,7 @@ def read_html(location: str, text: str) -> ReadResult:
     except Exception as exc:  # lxml raises many types on hostile markup
         raise IngestError(location, f"HTML could not be parsed: {exc}") from exc
     if doc is None or not (doc.text or "").strip():
-        raise IngestError(location, "HTML page has no article text")
+        raise IngestError(location, NO_TEXT)
     body = doc.text
     title = (doc.title or "").strip()
     first, _, rest = body.partition("\n")
@@ -183,7 +183,7 @@ def from_record(location: str, record: Any) -> RawArticle:
     body_field = next((f for f in BODY_FIELDS if isinstance(record.get(f), str)
                        and record[f].strip()), None)
     if body_field is None:
-        raise IngestError(location, "missing article text (one of the fields "
+        raise IngestError(location, f"{NO_TEXT} (one of the fields "
                                     f"{', '.join(BODY_FIELDS)} must be a non-empty string)")
     if problem := invalid_unicode(record[body_field]):
         raise reject(body_field, problem)

@@ -104,7 +104,8 @@ class Watcher:
         self.settings = settings
         self.writer = writer
         self.every_s = every_s
-        self.fetcher = fetcher or Fetcher(settings)
+        # The operator's own list: any address may be fetched (no address guard).
+        self.fetcher = fetcher or Fetcher(settings, trusted=True)
         self.on_poll = on_poll or _log
         self.sources = [_Source(s) for s in sources]
 
@@ -154,10 +155,14 @@ class Watcher:
                 if source.items.get(source.target) == key:
                     poll.unchanged = 1
                 else:
-                    self._write(poll, [page_article(fetched)])
+                    self._write(poll, [page_article(
+                        fetched, min_words=self.settings.min_page_words)])
                     source.items[source.target] = key
             else:
-                self._poll_items(source, parse_feed(fetched, kind), poll)
+                feed = parse_feed(fetched, kind, self.settings.feed_max_items)
+                for warning in feed.warnings:
+                    log.warning("%s: %s", source.target, warning)
+                self._poll_items(source, feed.items, poll)
         except IngestError as exc:
             poll.error = exc.reason
             return poll

@@ -10,6 +10,7 @@ go through the same paths as files (`Ingestor.ingest_raw`, or the server that ow
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import threading
@@ -21,14 +22,19 @@ from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
+import charset_normalizer
 import feedparser
 import httpx
 import lxml.html
+from dateutil import parser as dateparser
 from trafilatura.utils import decode_file
 
 from assistant.errors import IngestError
 from assistant.settings import Settings
+from assistant.text import count_words
 from assistant.types import RawArticle, url_key
+from ingest.fetch_guard import AddressPolicy, AddressRefused, guarded_transport
+from ingest.metadata import NO_TEXT
 from ingest.readers import read_html
 
 _URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
@@ -66,14 +72,25 @@ class Fetched:
         return self.status == 304
 
 
+class FetchRefused(FetchError):
+    """A URL whose address (or a redirect's, or a feed item link's) the fetch policy refuses."""
+
+
 class Fetcher:
     """One polite HTTP client: a User-Agent, robots.txt, per-host concurrency and bounds.
 
-    `transport` is for tests that serve from memory; by default the network is used.
+    By default it fetches what a user of the server gave, so it connects to public addresses
+    only, plus NEWSDESK_FETCH_ALLOW (`ingest.fetch_guard`); `trusted` is for what the operator
+    runs (the CLI, the watcher), which may fetch any address. `transport` is for tests that
+    serve from memory.
     """
 
-    def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None,
+                 trusted: bool = False) -> None:
         self.settings = settings
+        self.trusted = trusted
+        if transport is None and not trusted:
+            transport = guarded_transport(AddressPolicy(settings.fetch_allow))
         self.client = httpx.Client(
             # Redirects are followed by hand, so that robots.txt is asked for every hop.
             follow_redirects=False,
@@ -97,7 +114,11 @@ class Fetcher:
         With `etag` / `last_modified` the request is conditional: an unchanged resource comes
         back as status 304 with no body.
         """
-        if (refusal := self._robots_refusal(url)) is not None:
+        try:
+            refusal = self._robots_refusal(url)
+        except FetchRefused as exc:  # robots.txt is the first request to a new origin
+            raise FetchRefused(url, exc.reason) from None
+        if refusal is not None:
             raise FetchError(url, refusal)
         headers = {}
         if etag:
@@ -115,7 +136,11 @@ class Fetcher:
             if isinstance(hop, Fetched):
                 return hop
             current = hop
-            if robots and (refusal := self._robots_refusal(current)) is not None:
+            try:
+                refusal = self._robots_refusal(current) if robots else None
+            except FetchRefused as exc:
+                raise FetchRefused(url, f"redirected to {current}: {exc.reason}") from None
+            if refusal is not None:
                 raise FetchError(url, f"redirected to {current}, which {refusal}")
         raise FetchError(url, f"too many redirects (over {self.settings.fetch_max_redirects}; "
                               "a redirect loop?)")
@@ -150,6 +175,8 @@ class Fetcher:
                             raise FetchError(url, "timed out: the response took over "
                                                   f"{4 * self.settings.fetch_timeout_s:g} s")
                     return _fetched(response, bytes(body))
+            except AddressRefused as exc:
+                raise FetchRefused(url, exc.reason) from None
             except httpx.TimeoutException as exc:
                 raise FetchError(url, f"timed out after {self.settings.fetch_timeout_s:g} s "
                                       f"({type(exc).__name__})") from exc
@@ -183,6 +210,8 @@ class Fetcher:
         parser = RobotFileParser(origin + "/robots.txt")
         try:
             found = self._get(origin + "/robots.txt", {}, robots=False)
+        except FetchRefused:
+            raise
         except FetchError as exc:
             if re.match(r"HTTP 4\d\d", exc.reason):  # no robots.txt: everything is allowed
                 parser.parse([])
@@ -255,20 +284,67 @@ class FeedItem:
         return self.guid or self.link or self.title
 
 
-def parse_feed(fetched: Fetched, kind: Kind) -> list[FeedItem]:
-    """The items of an RSS, Atom or JSON Feed document; `FetchError` when it is malformed."""
-    if kind == "json_feed":
-        return _parse_json_feed(fetched)
+@dataclass
+class Feed:
+    """A feed document's items (the newest `max_items`), and what was wrong with it but could
+    be read past (one line each)."""
+
+    url: str
+    items: list[FeedItem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_feed(fetched: Fetched, kind: Kind, max_items: int) -> Feed:
+    """The newest `max_items` items of an RSS, Atom or JSON Feed document.
+
+    A document feedparser reads with recoverable errors (an unescaped `&`, a wrong encoding
+    label) gives its items and a warning; only one with no items at all fails (`FetchError`).
+    """
+    feed = _parse_json_feed(fetched) if kind == "json_feed" else _parse_xml_feed(fetched)
+    if len(feed.items) > max_items:
+        feed.warnings.append(f"{len(feed.items):,} items: kept the newest {max_items:,} "
+                             "(NEWSDESK_FEED_MAX_ITEMS)")
+        feed.items = newest(feed.items, max_items)
+    return feed
+
+
+def newest(items: list[FeedItem], n: int) -> list[FeedItem]:
+    """The `n` newest items, newest first; undated items after dated ones, in document order
+    (feeds list newest first)."""
+    dated = [(item_day(item), i) for i, item in enumerate(items)]
+    order = sorted(range(len(items)), key=lambda i: (dated[i][0] is None,
+                                                     -(dated[i][0] or 0.0), i))
+    return [items[i] for i in order[:n]]
+
+
+def item_day(item: FeedItem) -> float | None:
+    """An item's publication time as a POSIX timestamp, or None when it has none we read."""
+    if not item.published:
+        return None
+    try:
+        return dateparser.parse(item.published).timestamp()
+    except (ValueError, OverflowError, TypeError):
+        return None
+
+
+def _parse_xml_feed(fetched: Fetched) -> Feed:
     parsed = feedparser.parse(fetched.body, response_headers={
         "content-type": fetched.content_type or "application/xml",
         "content-location": fetched.url})
     problem = parsed.get("bozo_exception")
+    if not parsed.get("version") and not parsed.entries:
+        detail = f": {problem}" if parsed.get("bozo") else ""
+        raise FetchError(fetched.url, f"malformed feed: neither RSS nor Atom{detail}")
+    if not parsed.entries:
+        if parsed.get("bozo") and not isinstance(problem, feedparser.CharacterEncodingOverride):
+            raise FetchError(fetched.url, f"malformed feed: {problem}")
+        raise FetchError(fetched.url, "the feed has no items")
+    feed = Feed(fetched.url)
     if parsed.get("bozo") and not isinstance(problem, feedparser.CharacterEncodingOverride):
-        raise FetchError(fetched.url, f"malformed feed: {problem}")
-    if not parsed.get("version"):
-        raise FetchError(fetched.url, "malformed feed: neither RSS nor Atom")
+        line = str(problem).splitlines()[0] if str(problem) else type(problem).__name__
+        feed.warnings.append(f"not well-formed, read past ({line})")
     outlet = str(parsed.feed.get("title", "")).strip()
-    items = []
+    items = feed.items
     for entry in parsed.entries:
         content = entry.get("content") or []
         html = content[0].get("value", "") if content else entry.get("summary", "")
@@ -278,10 +354,10 @@ def parse_feed(fetched: Fetched, kind: Kind) -> list[FeedItem]:
             title=str(entry.get("title", "")).strip(), text=_html_text(html),
             published=str(entry.get("published") or entry.get("updated") or ""),
             author=str(author), guid=str(entry.get("id", "")), outlet=outlet))
-    return items
+    return feed
 
 
-def _parse_json_feed(fetched: Fetched) -> list[FeedItem]:
+def _parse_json_feed(fetched: Fetched) -> Feed:
     # feedparser 6 reads no JSON Feed; the format is small enough to read here.
     try:
         doc = json.loads(decode_file(fetched.body))
@@ -290,10 +366,13 @@ def _parse_json_feed(fetched: Fetched) -> list[FeedItem]:
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
         raise FetchError(fetched.url, "malformed feed: a JSON Feed needs an `items` list")
     outlet = str(doc.get("title", "")).strip()
-    items = []
+    feed = Feed(fetched.url)
+    items = feed.items
+    skipped = 0
     for entry in doc["items"]:
         if not isinstance(entry, dict):
-            raise FetchError(fetched.url, "malformed feed: an item is not an object")
+            skipped += 1
+            continue
         authors = entry.get("authors") or ([entry["author"]] if entry.get("author") else [])
         names = [str(a.get("name", "")) for a in authors if isinstance(a, dict)]
         text = _text_field(entry, "content_text") or _html_text(
@@ -307,7 +386,12 @@ def _parse_json_feed(fetched: Fetched) -> list[FeedItem]:
             _text_field(entry, "date_modified"),
             author=", ".join(n for n in names if n), guid=_text_field(entry, "id"),
             outlet=outlet))
-    return items
+    if not items:
+        raise FetchError(fetched.url, "the feed has no items" if not skipped else
+                         "malformed feed: no item is an object")
+    if skipped:
+        feed.warnings.append(f"{skipped} item(s) that are not objects, left out")
+    return feed
 
 
 def _text_field(entry: dict[str, Any], name: str) -> str:
@@ -334,13 +418,25 @@ def _html_text(html: str) -> str:
     return "\n".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def page_article(fetched: Fetched, item: FeedItem | None = None) -> RawArticle:
+def page_article(fetched: Fetched, item: FeedItem | None = None, *,
+                 min_words: int) -> RawArticle:
     """A fetched HTML page as a raw article (trafilatura: main text, title, date, author,
-    outlet); a feed item fills in what the page does not say."""
+    outlet); a feed item fills in what the page does not say.
+
+    A page whose main text has fewer than `min_words` words (`assistant.text.count_words`;
+    NEWSDESK_MIN_PAGE_WORDS) is navigation, a cookie wall or an error page: `FetchError`
+    "no article text".
+    """
     try:
-        found = read_html(fetched.url, decode_file(fetched.body)).articles[0]
+        found = read_html(fetched.url, decode_page(fetched.body, fetched.content_type)
+                          ).articles[0]
     except IngestError as exc:
         raise FetchError(fetched.url, exc.reason) from exc
+    words = count_words(found.body, stop_at=min_words)
+    if words < min_words:
+        raise FetchError(fetched.url, f"{NO_TEXT} (the page's text is {words} word"
+                                      f"{'' if words == 1 else 's'}, fewer than "
+                                      f"NEWSDESK_MIN_PAGE_WORDS={min_words})")
     found.location = item.location if item else fetched.url
     # The page's own canonical link names the article when it is on the same site (a page
     # must not claim another site's article); else the URL it was fetched from.
@@ -353,6 +449,53 @@ def page_article(fetched: Fetched, item: FeedItem | None = None) -> RawArticle:
         found.author = found.author or item.author
         found.source = found.source or item.outlet
     return found
+
+
+# Labels that browsers read as another, larger charset (WHATWG Encoding): a page labelled
+# latin-1 is usually windows-1252 (curly quotes, dashes), one labelled gb2312 uses all of GBK.
+_CHARSET_ALIASES = {"iso-8859-1": "cp1252", "iso8859-1": "cp1252", "latin1": "cp1252",
+                    "latin-1": "cp1252", "l1": "cp1252", "us-ascii": "cp1252",
+                    "ascii": "cp1252", "gb2312": "gb18030", "gbk": "gb18030"}
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-z0-9_.:-]+)""",
+                           re.IGNORECASE)
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def decode_page(body: bytes, content_type: str = "") -> str:
+    """A fetched page as text: by its byte order mark; else in the first charset that its
+    Content-Type header, then its `<meta charset>`, declares and in which the bytes decode
+    cleanly; else as UTF-8 when they are UTF-8; else in the charset detected from the bytes
+    (charset-normalizer). A windows-1252 page labelled UTF-8 reads "naïvely", not "naďvely".
+    """
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            return body.decode(codec, "replace")
+    for codec in (*_declared_charsets(body, content_type), "utf-8"):
+        try:
+            return body.decode(codec)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return body.decode(_detected_charset(body), "replace")
+
+
+def _declared_charsets(body: bytes, content_type: str) -> list[str]:
+    header = re.search(r"charset\s*=\s*[\"']?\s*([\w.:-]+)", content_type, re.IGNORECASE)
+    meta = _META_CHARSET.search(body[:2048])
+    labels = [header.group(1) if header else "", meta.group(1).decode("ascii") if meta else ""]
+    return [_CHARSET_ALIASES.get(label.lower(), label.lower()) for label in labels if label]
+
+
+def _detected_charset(body: bytes) -> str:
+    """The charset whose reading of `body` is least garbled (charset-normalizer's "chaos");
+    among equally clean ones windows-1252, the most common legacy charset of the web: for a
+    few accented letters in English text, windows-1250 or -1257 read just as cleanly."""
+    results = charset_normalizer.from_bytes(body)
+    best = results.best()
+    if best is None:
+        return "cp1252"
+    cleanest = {match.encoding for match in results if match.chaos <= best.chaos}
+    return "cp1252" if "cp1252" in cleanest else best.encoding
 
 
 def item_article(item: FeedItem) -> RawArticle:
@@ -375,25 +518,32 @@ def _site(url: str) -> str:
 
 @dataclass
 class WebResult:
-    """What reading a list of URLs gave: articles, one error per failure, and notes (feed
-    items whose page could not be fetched, ingested from the feed's own text)."""
+    """What reading a list of URLs gave: articles, one error per failure, notes (feed items
+    whose page could not be fetched, ingested from the feed's own text), warnings (feeds read
+    past an error or cut to their newest items), and for each article or error location the
+    URL it came from (a feed item's is its feed's)."""
 
     articles: list[RawArticle] = field(default_factory=list)
     errors: list[IngestError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    origins: dict[str, str] = field(default_factory=dict)
 
     def raws(self) -> list[RawArticle | IngestError]:
         return [*self.articles, *self.errors]
 
 
 def read_urls(urls: Sequence[str], settings: Settings, fetcher: Fetcher | None = None,
-              on_url: Callable[[str], None] | None = None) -> WebResult:
+              on_url: Callable[[str], None] | None = None, trusted: bool = False) -> WebResult:
     """Fetch and read page and feed URLs into raw articles; `on_url` after each URL is done.
 
-    `fetcher`: reuse a client (and its robots.txt cache); by default one is made and closed.
+    `trusted`: the operator's own list (the CLI), which may reach any address; by default the
+    URLs came from a user of the server and only public addresses are fetched (see
+    `Fetcher`). `fetcher`: reuse a client (and its robots.txt cache); by default one is made
+    and closed.
     """
     own = fetcher is None
-    fetcher = fetcher or Fetcher(settings)
+    fetcher = fetcher or Fetcher(settings, trusted=trusted)
     result = WebResult()
     try:
         with ThreadPoolExecutor(_WORKERS, thread_name_prefix="newsdesk-fetch") as pool:
@@ -402,10 +552,14 @@ def read_urls(urls: Sequence[str], settings: Settings, fetcher: Fetcher | None =
             for url, outcome in zip(urls, firsts, strict=True):
                 if isinstance(outcome, IngestError):
                     result.errors.append(outcome)
+                    result.origins[outcome.location] = url
                 elif isinstance(outcome, RawArticle):
                     result.articles.append(outcome)
+                    result.origins[outcome.location] = url
                 else:
-                    items.extend(outcome)
+                    result.warnings += [f"{url}: {warning}" for warning in outcome.warnings]
+                    result.origins.update((item.location, url) for item in outcome.items)
+                    items.extend(outcome.items)
                 if on_url:
                     on_url(url)
             read_items(items, fetcher, result, pool)
@@ -425,14 +579,16 @@ def read_items(items: Iterable[FeedItem], fetcher: Fetcher, result: WebResult,
             result.articles.append(outcome)
 
 
-def _first(fetcher: Fetcher, url: str) -> RawArticle | list[FeedItem] | IngestError:
+def _first(fetcher: Fetcher, url: str) -> RawArticle | Feed | IngestError:
     """A URL given by the user: a page's article, or a feed's items."""
+    if not is_url(url):
+        return FetchError(url, "not an http(s) URL")
     try:
         fetched = fetcher.get(url)
         kind = kind_of(fetched)
         if kind == "page":
-            return page_article(fetched)
-        return parse_feed(fetched, kind)
+            return page_article(fetched, min_words=fetcher.settings.min_page_words)
+        return parse_feed(fetched, kind, fetcher.settings.feed_max_items)
     except IngestError as exc:
         return exc
 
@@ -443,7 +599,7 @@ def _item(fetcher: Fetcher, item: FeedItem, result: WebResult) -> RawArticle | I
             fetched = fetcher.get(item.link)
             if kind_of(fetched) != "page":
                 raise FetchError(fetched.url, "the item's link is not an HTML page")
-            return page_article(fetched, item)
+            return page_article(fetched, item, min_words=fetcher.settings.min_page_words)
         except IngestError as exc:
             problem = exc.reason
     else:

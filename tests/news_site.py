@@ -76,6 +76,9 @@ class NewsSite:
         ("/story/port-strike", "Port workers strike"), ("/story/ferry", "Ferry doubles"),
         ("/gone/council", "Council budget")])
     rss_version: int = 1
+    # Where the hostile routes point (`/to-internal`, `/feeds/internal.xml`): a URL on
+    # another loopback service, set by the test.
+    internal: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, path: str) -> int:
@@ -167,6 +170,39 @@ class NewsSite:
             return Response('<?xml version="1.0"?><rss version="2.0"><channel><title>Bro'
                             "<item><title>Half</tit", media_type="application/rss+xml")
 
+        def rss_doc(title: str, items: str) -> Response:
+            return Response(f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}'
+                            f"</title>{items}</channel></rss>", media_type="application/rss+xml")
+
+        async def to_internal(request: Request) -> Response:
+            return RedirectResponse(site.internal, status_code=302)
+
+        async def internal_feed(request: Request) -> Response:
+            return rss_doc("Harbor Times", (
+                f"<item><title>Ferry doubles</title><link>{escape(site.internal)}</link>"
+                f"<description>{escape(' '.join(FERRY))}</description></item>"))
+
+        async def ampersand_feed(request: Request) -> Response:
+            # A raw `&` in each link, as real feeds often have: not well-formed XML.
+            items = "".join(
+                f"<item><title>{escape(title)}</title><link>{site.base}{path}?a=1&b={i}</link>"
+                f"<pubDate>{format_datetime(PUBLISHED)}</pubDate></item>"
+                for i, (path, title) in enumerate([
+                    ("/story/port-strike", "Port workers strike"),
+                    ("/story/ferry", "Ferry doubles"), ("/wire/port-strike", "Dockers")]))
+            return rss_doc("Harbor Times", items)
+
+        async def many_feed(request: Request) -> Response:
+            # `n` items, each its own article, their days out of order (day i+1 of March).
+            n = int(request.query_params.get("n", "40"))
+            days = sorted(range(n), key=lambda i: (i * 7) % n)
+            items = "".join(
+                f"<item><title>Brief {i}</title><guid>brief-{i}</guid>"
+                f"<pubDate>{format_datetime(datetime(2026, 3, 1 + i % 28, i // 28, tzinfo=UTC))}"
+                f"</pubDate><description>Brief {i}: {escape(FERRY[i % 3])}</description>"
+                f"</item>" for i in days)
+            return rss_doc("Briefs", items)
+
         async def log(scope, receive, send):  # noqa: ANN001 - plain ASGI
             if scope["type"] != "http":
                 await inner(scope, receive, send)
@@ -192,5 +228,7 @@ class NewsSite:
             Route("/moved-to-private", to_private),
             Route("/feeds/rss.xml", rss), Route("/feeds/atom.xml", atom),
             Route("/feeds/feed.json", json_feed), Route("/feeds/broken.xml", broken_feed),
+            Route("/to-internal", to_internal), Route("/feeds/internal.xml", internal_feed),
+            Route("/feeds/ampersand.xml", ampersand_feed), Route("/feeds/many.xml", many_feed),
         ]), minimum_size=200)
         return log  # type: ignore[return-value]

@@ -36,7 +36,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory, embeddings) -> Iterator
     """`ui.create_server` served by uvicorn on a free loopback port."""
     folder = tmp_path_factory.mktemp("browser")
     (folder / "hostile.json").write_text(json.dumps(HOSTILE))
-    settings = make_settings(folder / "store")
+    # The news site of the second tab's test is on loopback: allowed, as an operator would.
+    settings = make_settings(folder / "store", fetch_allow=["127.0.0.1"])
     assert Ingestor(settings, embeddings=embeddings).ingest([SAMPLES, folder / "hostile.json"]).ok
     app, _ = create_server(settings)
     with live_server(app) as url:

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SAMPLES, SHARED_DATA, live_server, make_settings
+from conftest import SAMPLES, SHARED_DATA, free_port, live_server, make_settings, start_ui
 from fastapi.testclient import TestClient
 
 from assistant.errors import StoreError
 from assistant.index.store import NewsStore
 from assistant.server.app import create_app
 from assistant.service import Assistant
+from assistant.settings import MIN_FREE_DISK_FLOOR_MB
 from ingest.pipeline import Ingestor
 
 pytestmark = pytest.mark.slow
@@ -122,7 +123,8 @@ def test_chroma_failing_on_a_full_disk_cites_nothing_uncommitted_and_recovers(
     # Without the free-space check Chroma itself runs out of space mid-write (its core can
     # then hang on the next write of that client unless the store replaces it).
     _mount("-o", "remount,size=5m", str(small_disk))
-    assistant = Assistant(make_settings(small_disk / "store", min_free_disk_mb=0))
+    assistant = Assistant(make_settings(small_disk / "store",
+                                        min_free_disk_mb=MIN_FREE_DISK_FLOOR_MB))
     monkeypatch.setattr(assistant.store, "_ensure_space", lambda items: None)
     articles = _multihop(25)
     first_client = assistant.store.client
@@ -158,3 +160,67 @@ def test_chroma_failing_on_a_full_disk_cites_nothing_uncommitted_and_recovers(
                             timeout=60).json()
         assert answer["citations"]
     assert _consistent(assistant.store)
+
+
+def _free_bytes(path: Path) -> int:
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize
+
+
+def test_questions_are_answered_after_writes_are_refused_at_the_floor(small_disk: Path) -> None:
+    _mount("-o", "remount,size=96m", str(small_disk))
+    assistant = Assistant(make_settings(small_disk / "store",
+                                        min_free_disk_mb=MIN_FREE_DISK_FLOOR_MB))
+    articles = _multihop(60)
+    with live_server(create_app(assistant)) as url:
+        first = httpx.post(f"{url}/articles", json={"articles": articles[:3]}, timeout=300)
+        assert first.json()["added"] == 3, first.text
+        # Something else fills the disk to 8 MB above the floor; then writes come until
+        # the store refuses one.
+        filler = small_disk / "filler"
+        with filler.open("wb") as out:
+            os.posix_fallocate(out.fileno(), 0,
+                               _free_bytes(small_disk) - (MIN_FREE_DISK_FLOOR_MB + 8) * 2**20)
+        answered, refused = 3, None
+        for start in range(3, len(articles), 3):
+            response = httpx.post(f"{url}/articles", json={"articles": articles[start:start + 3]},
+                                  timeout=300)
+            if response.status_code != 200:
+                refused = response
+                break
+            answered += response.json()["added"]
+        assert refused is not None, "the disk never filled up"
+        assert refused.status_code == 503 and "nothing was written" in refused.json()["detail"]
+        # Chroma never met a full disk: the reserve is still there.
+        assert _free_bytes(small_disk) > MIN_FREE_DISK_FLOOR_MB * 2**20
+        for article in articles[:answered:4]:
+            answer = httpx.post(f"{url}/answer", json={"question": article["title"]},
+                                timeout=60)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["citations"], article["title"]
+        health = httpx.get(f"{url}/health", timeout=60)
+        assert health.status_code == 503
+        assert health.json()["cause"] == "disk_full" and "did not fit" in health.json()["reason"]
+        assert health.json()["articles"] == answered
+        # Space comes back: writes go through again and /health is ok.
+        filler.unlink()
+        again = httpx.post(f"{url}/articles", json={"articles": articles[answered:answered + 3]},
+                           timeout=300)
+        assert again.status_code == 200 and again.json()["added"] == 3
+        assert httpx.get(f"{url}/health", timeout=60).json()["status"] == "ok"
+    assert _consistent(assistant.store)
+
+
+def test_a_reserve_below_the_floor_is_refused_at_start_up(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    server = start_ui(tmp_path / "store", free_port(), log,
+                      {"NEWSDESK_MIN_FREE_DISK_MB": str(MIN_FREE_DISK_FLOOR_MB - 1)})
+    try:
+        code = server.wait(timeout=120)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert code != 0
+    assert (f"NEWSDESK_MIN_FREE_DISK_MB={MIN_FREE_DISK_FLOOR_MB - 1} is below the floor of "
+            f"{MIN_FREE_DISK_FLOOR_MB} MB") in log.read_text()
+    assert not (tmp_path / "store").exists()  # refused before the store was opened

@@ -307,7 +307,7 @@ def test_table_per_type_and_overall_on_stdout(tmp_path: Path, cache: Path,
     ("questions.jsonl", '{"question": "q", "type": "inference", "answer": "a", '
                         '"evidence": [{"fact": "f"}]}\n', "article_id"),
     ("questions.jsonl", '{"question": "", "answers": ["a"]}\n', "'question'"),
-    ("articles.jsonl", '{"id": "a1", "title": "no body"}\n', ":1: missing article text"),
+    ("articles.jsonl", '{"id": "a1", "title": "no body"}\n', ":1: no article text"),
     ("articles.jsonl", "[1, 2]\n", ":1: expected a JSON object"),
 ])
 def test_bad_input_names_the_file_and_line_and_exits_2(

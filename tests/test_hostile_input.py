@@ -61,7 +61,7 @@ def _bad(folder: Path) -> dict[str, str]:
         {"title": "Tram", "body": "The tram line to Brookside opens in July.",
          "url": "https://news.test/tram"},
         {"title": "No body here"},
-    ]).encode(), "missing article text")
+    ]).encode(), "no article text")
     os.mkfifo(folder / "pipe.txt")  # reading it would block forever
     bad["pipe.txt"] = "not a regular file"
     os.symlink(folder / "gone.txt", folder / "dangling.txt")

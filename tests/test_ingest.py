@@ -142,13 +142,13 @@ def test_updated_article_replaces_all_old_chunks(ingestor: Ingestor, tmp_path: P
 @pytest.mark.parametrize(
     ("name", "content", "reason"),
     [
-        ("empty.txt", b"", "file is empty"),
-        ("blank.md", b"  \n\t\n", "file is empty"),
+        ("empty.txt", b"", "no article text"),
+        ("blank.md", b"  \n\t\n", "no article text"),
         ("binary.txt", b"GIF89a\x00\x01\x02", "binary"),
         ("latin1.txt", "caf\u00e9 cr\u00e8me".encode("latin-1"), "not valid UTF-8"),
         ("broken.json", b'{"title": "x", "body": ', "malformed JSON"),
         ("shape.json", b'"just a string"', "expected a JSON object"),
-        ("nobody.json", b'{"title": "No text here"}', "missing article text"),
+        ("nobody.json", b'{"title": "No text here"}', "no article text"),
         ("report.pdf", b"%PDF-1.4", "unsupported file type"),
         ("page.html", b"<html><head><title>x</title></head><body></body></html>",
          "no article text"),
@@ -167,6 +167,26 @@ def test_bad_file_gets_one_clear_error_and_good_files_still_ingest(
     assert error.location == str(folder / name)
     assert reason in error.reason
     assert ingestor.store.count_articles() == 1
+
+
+def test_a_file_without_text_fails_and_short_passages_still_ingest(ingestor: Ingestor,
+                                                                     tmp_path: Path) -> None:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "empty.txt").write_bytes(b"")
+    # Zero-width spaces, a bidi control and an ideographic space: nothing after cleaning.
+    (folder / "invisible.txt").write_text("\u200b\u200b\n\u202e\n\u3000\n")
+    (folder / "title-only.md").write_text("# Ferry resumes\n")
+    # A snippet of one sentence (as RGB's passages are) is an article: files have no minimum.
+    (folder / "snippet.txt").write_text("The Alder Point ferry resumed service on Monday.")
+    (folder / "good.txt").write_text("Ferry service doubles\n\n" + BODY)
+    report = ingestor.ingest([folder])
+    assert report.counts["added"] == 2 and report.counts["failed"] == 3
+    reasons = {Path(e.location).name: e.reason for e in report.errors}
+    assert reasons == {"empty.txt": "no article text (the file is empty)",
+                       "invisible.txt": "no article text (nothing is left after cleaning)",
+                       "title-only.md": "no article text (nothing is left after cleaning)"}
+    assert ingestor.store.count_articles() == 2
 
 
 def test_oversized_file_is_rejected(settings_factory, embeddings, tmp_path: Path) -> None:

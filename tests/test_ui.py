@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import gradio as gr
+import httpx
 from fastapi.testclient import TestClient
 
 from assistant.present import citation_note, escape_text, mark_unverified, safe_url
@@ -98,6 +99,25 @@ def test_server_serves_chat_and_api_together(news_store: Settings) -> None:
     assert client.post("/answer", json={"question": "What is Japan's debt-to-GDP ratio?"}
                        ).status_code == 200
     assert isinstance(build_chat(assistant), gr.Blocks)
+
+
+def test_chat_uploads_article_files_up_to_the_article_limit(news_store: Settings) -> None:
+    client = TestClient(create_server(news_store)[0])
+    limit = news_store.max_article_bytes
+    line = b"The harbour board met again on Tuesday to discuss the ferry timetable.\n"
+
+    def upload(size: int) -> httpx.Response:
+        body = (line * (size // len(line) + 1))[:size]
+        return client.post("/gradio_api/upload", files={"files": ("story.txt", body)})
+
+    for size in (1_500_000, limit):  # over the 1 MiB request limit of the API
+        response = upload(size)
+        assert response.status_code == 200, response.text
+        [path] = response.json()
+        assert Path(path).stat().st_size == size
+    too_large = upload(limit + 20_000)
+    assert too_large.status_code == 413
+    assert too_large.json()["detail"] == f"request body over {limit + 16_384} bytes"
 
 
 def test_chat_filters_narrow_the_answer_and_bad_dates_are_explained(

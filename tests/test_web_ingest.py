@@ -48,7 +48,8 @@ def test_pages_and_feeds_are_read_with_their_metadata(news_site: NewsSite,
                                                       settings_factory: Callable[..., Settings],
                                                       ) -> None:
     result = read_urls(_urls(news_site, "/story/port-strike", "/feeds/rss.xml",
-                             "/feeds/atom.xml", "/feeds/feed.json"), settings_factory())
+                             "/feeds/atom.xml", "/feeds/feed.json"), settings_factory(),
+                       trusted=True)
     assert result.errors == []
     by_url = {a.location: a for a in result.articles}
     # The page, the 3 RSS items (one of them the same page), the Atom and JSON Feed items.
@@ -76,7 +77,7 @@ def test_every_broken_url_is_one_line_and_the_rest_goes_on(
     result = read_urls(_urls(news_site, "/missing", "/slow", "/loop-a", "/huge", "/image.png",
                              "/feeds/broken.xml", "/private/leak", "/moved-to-private",
                              "/story/ferry"),
-                       settings_factory(fetch_timeout_s=1.0))
+                       settings_factory(fetch_timeout_s=1.0), trusted=True)
     assert [a.title for a in result.articles] == ["Island ferry to run every twenty minutes"]
     reasons = {e.location.removeprefix(news_site.base): e.reason for e in result.errors}
     assert reasons["/missing"] == "HTTP 404 Not Found"
@@ -97,7 +98,8 @@ def test_every_broken_url_is_one_line_and_the_rest_goes_on(
 def test_requests_per_host_are_limited(news_site: NewsSite,
                                        settings_factory: Callable[..., Settings]) -> None:
     paths = [f"/story/port-strike?n={i}" for i in range(12)]
-    result = read_urls(_urls(news_site, *paths), settings_factory(fetch_per_host=2))
+    result = read_urls(_urls(news_site, *paths), settings_factory(fetch_per_host=2),
+                       trusted=True)
     assert len(result.articles) == 12
     assert 1 <= news_site.most_in_flight <= 2  # never more than the limit per host
     assert news_site.agents == {Settings().fetch_user_agent}
@@ -111,7 +113,7 @@ def test_url_variants_are_one_article_and_delete_removes_it(
     ingestor = Ingestor(settings, embeddings=embeddings)
     variants = _urls(news_site, "/story/port-strike?utm_source=rss&utm_campaign=x",
                      "/story/port-strike/", "/story/port-strike/amp")
-    report = ingestor.ingest_raw(read_urls(variants, settings).raws())
+    report = ingestor.ingest_raw(read_urls(variants, settings, trusted=True).raws())
     assert report.counts == {"added": 1, "updated": 0, "unchanged": 2, "duplicate": 0,
                              "failed": 0}
     assert len({aid for _, aid, _ in report.articles}) == 1
@@ -218,7 +220,7 @@ def test_near_duplicates_are_stored_once_and_keep_every_outlet(
     settings = settings_factory()
     ingestor = Ingestor(settings, embeddings=embeddings)
     urls = _urls(news_site, "/story/port-strike", "/wire/port-strike", "/story/ferry")
-    report = ingestor.ingest_raw(read_urls(urls, settings).raws())
+    report = ingestor.ingest_raw(read_urls(urls, settings, trusted=True).raws())
     assert report.counts == {"added": 2, "updated": 0, "unchanged": 0, "duplicate": 1,
                              "failed": 0}
     strike, wire, _ = (make_article_id(url=u) for u in urls)
@@ -226,7 +228,7 @@ def test_near_duplicates_are_stored_once_and_keep_every_outlet(
     [copy] = ingestor.store.reported_by([strike])[strike]
     assert (copy.article_id, copy.source, copy.url, copy.published_at) == (
         wire, "Coast Daily", urls[1], "2026-11-25")
-    again = ingestor.ingest_raw(read_urls(urls, settings).raws())
+    again = ingestor.ingest_raw(read_urls(urls, settings, trusted=True).raws())
     assert again.counts["unchanged"] == 3 and again.chunks_written == 0
     ingestor.close()
 
@@ -326,3 +328,30 @@ def test_newsdesk_watch_once_logs_one_line_per_source(news_site: NewsSite,
     assert run.returncode == 1, run.stderr
     assert f"{feed}: 1 new, 0 updated, 0 unchanged, 0 failed (2 requests)" in run.stderr
     assert f"{down}: failed: HTTP 404 Not Found (next try in 2m)" in run.stderr
+
+
+def test_a_feed_with_an_unescaped_ampersand_gives_every_item_and_one_warning(
+        news_site: NewsSite, settings_factory: Callable[..., Settings]) -> None:
+    feed = f"{news_site.base}/feeds/ampersand.xml"
+    result = read_urls([feed], settings_factory(), trusted=True)
+    assert result.errors == []
+    assert len(result.articles) == 3
+    assert {a.title for a in result.articles} == {
+        "Port workers strike in Valmere", "Island ferry to run every twenty minutes",
+        "Valmere dockers walk out over night-shift pay"}
+    [warning] = result.warnings
+    assert warning.startswith(f"{feed}: not well-formed, read past (")
+    assert all(result.origins[a.location] == feed for a in result.articles)
+
+
+def test_a_long_feed_is_cut_to_its_newest_items(news_site: NewsSite,
+                                                 settings_factory: Callable[..., Settings],
+                                                 ) -> None:
+    feed = f"{news_site.base}/feeds/many.xml?n=40"
+    result = read_urls([feed], settings_factory(feed_max_items=10), trusted=True)
+    assert result.errors == []
+    # Items 0-27 fall on 1-28 March at midnight, 28-39 on 1-12 March at 01:00: the newest
+    # ten are 27 down to 18, whatever their order in the document.
+    assert [a.title for a in result.articles] == [f"Brief {i}" for i in range(27, 17, -1)]
+    assert result.warnings == [f"{feed}: 40 items: kept the newest 10 "
+                               "(NEWSDESK_FEED_MAX_ITEMS)"]

@@ -22,7 +22,13 @@ def create_app(assistant: Assistant, chat_fns: Collection[int] = ()) -> FastAPI:
         return Ingestor(assistant.settings, store=assistant.store,
                         embeddings=assistant.embeddings)
 
-    app = build_app(assistant, ingestor, chat_fns)
+    def read_urls(urls, on_url):  # noqa: ANN001, ANN202 - build_app's UrlReader
+        from ingest.web import read_urls
+
+        # URLs from a user of the server: public addresses only (NEWSDESK_FETCH_ALLOW aside).
+        return read_urls(urls, assistant.settings, on_url=on_url, trusted=False)
+
+    app = build_app(assistant, ingestor, chat_fns, read_urls)
     if assistant.settings.watch:
         _watch(app, assistant)
     return app

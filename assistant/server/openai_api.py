@@ -15,6 +15,7 @@ which markers were re-pointed and which sentences are unverified. Errors have Op
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.errors import NewsdeskError, QuestionError
 from assistant.present import (
@@ -63,6 +64,24 @@ def openai_error(status: int, message: str, param: str | None = None,
                                    "code": code}}, status_code=status, headers=headers)
 
 
+def non_finite_number(data: Any) -> str | None:
+    """Where in a JSON value a number is NaN or infinite, and which; None when none is. JSON
+    has no such numbers, but Python's parser reads `NaN`, `Infinity` and `1e400` as them."""
+    pending: list[tuple[str, Any]] = [("", data)]
+    while pending:  # a loop, not recursion: the client chooses how deep the JSON nests
+        where, value = pending.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            what = "NaN" if math.isnan(value) else \
+                f"{json.dumps(value)} or too large (such as 1e400)"
+            return f"{where or 'the body'} is {what}, not a finite number"
+        if isinstance(value, dict):
+            pending.extend((f"{where}.{key}" if where else str(key), item)
+                           for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            pending.extend((f"{where}[{i}]", item) for i, item in reversed(list(enumerate(value))))
+    return None
+
+
 class ChatTurn(BaseModel):
     """One message of an OpenAI chat request; fields newsdesk does not use are accepted."""
 
@@ -89,6 +108,14 @@ class ChatCompletionRequest(FilterFields):
     # sources and today (`FilterFields`).
     k: int | None = Field(None, ge=1, le=50, strict=True,
                           description="newsdesk: passages to retrieve (`extra_body`).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite(cls, data: Any) -> Any:
+        # Unused sampling parameters too (`temperature`, `top_p`): a NaN is a bad request.
+        if problem := non_finite_number(data):
+            raise ValueError(problem)
+        return data
 
 
 def text_of(content: str | list[dict[str, Any]] | None) -> str:
