@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from langchain_core.runnables import (
@@ -114,7 +114,8 @@ class Assistant:
             problem = exc
         if problem is not None:
             found.update(status="degraded", reason=str(problem), cause=problem.cause)
-        return {**found, "mode": self.mode, "embedding_model": self.embeddings.name}
+        return {**found, "mode": self.mode, "embedding_model": self.embeddings.name,
+                "keyword_index": asdict(self.store.keyword_index().cost)}
 
     def articles(self, offset: int = 0, limit: int = 50) -> list[ArticleRecord]:
         return self.store.list_articles(offset=offset, limit=limit)

@@ -166,7 +166,9 @@ class Filters(BaseModel):
     sources: list[str] = Field(default_factory=list, max_length=100,
                                description="Outlets, as GET /sources names them; any when "
                                            "empty.")
-    today: dt.date | None = Field(None, description="The day that \"today\", \"this week\" "
+    # Bounded: the days read against it ("last year", "after December") must be dates too.
+    today: dt.date | None = Field(None, ge=dt.date(1000, 1, 1), le=dt.date(9998, 12, 31),
+                                  description="The day that \"today\", \"this week\" "
                                   "or \"latest\" in the question are read against; by "
                                   "default the day of the newest article.")
 
@@ -335,3 +337,17 @@ class IngestReport:
     def _fail(self, error: IngestError) -> None:
         self.counts["failed"] += 1
         self.errors.append(error)
+
+
+def chunk_id(article_id: str, content_hash: str, index: int) -> str:
+    """The id of chunk `index` of an article version: readers tell a chunk's version by it."""
+    return f"{article_id}:{content_hash[:12]}:{index:05d}"
+
+
+def split_chunk_id(chunk: str) -> tuple[str, str, int] | None:
+    """(article id, version, index) of an id made by `chunk_id`, or None."""
+    article_id, _, rest = chunk.rpartition(":")
+    article_id, _, version = article_id.rpartition(":")
+    if not article_id or not rest.isdigit():
+        return None
+    return article_id, version, int(rest)

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(repeatable)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="store directory (default: NEWSDESK_DATA_DIR or ./.newsdesk)")
+    parser.add_argument("--reindex", action="store_true",
+                        help="rebuild the keyword index from the store (derived data: the "
+                             "server also rebuilds it by itself when it cannot trust it)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -53,13 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI: exit 0 when every file was ingested, 1 when any failed, 2 on a store error."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.paths and not args.delete:
-        parser.error("give files, folders or URLs to ingest, or --delete ID_OR_URL")
+    if not args.paths and not args.delete and not args.reindex:
+        parser.error("give files, folders or URLs to ingest, --delete ID_OR_URL or --reindex")
+    if args.reindex and (args.paths or args.delete):
+        parser.error("--reindex runs on its own")
     overrides = {"data_dir": args.data_dir} if args.data_dir else {}
     settings = Settings(**overrides)
     out = Console(stderr=False, highlight=False)
     err = Console(stderr=True, highlight=False)
     logging.basicConfig(level=logging.WARNING)
+    if args.reindex:
+        return _reindex(settings, out, err)
 
     urls = [p for p in args.paths if is_url(p)]
     paths = [Path(p) for p in args.paths if not is_url(p)]
@@ -72,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if urls:
         with progress:
             task = progress.add_task("Fetching", total=len(urls), current="")
-            web = read_urls(urls, settings,
+            web = read_urls(urls, settings, trusted=True,
                             on_url=lambda u: progress.update(task, advance=1, current=u[-40:]))
     ingestor: Ingestor | RemoteIngestor | None = None
     report = IngestReport()
@@ -108,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             err.print(f"[red]failed:[/red] {escape(target)}: no such article", soft_wrap=True)
     for note in web.notes:
         err.print(f"[yellow]fallback:[/yellow] {escape(note)}", soft_wrap=True)
+    for warning in web.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
     if not args.paths:
         return 1 if missing else 0
     for error in report.errors:
@@ -125,6 +134,39 @@ def main(argv: list[str] | None = None) -> int:
     if report.repaired:
         out.print(f"Repaired {report.repaired} article(s) left half-written by an earlier run.")
     return 0 if report.ok and not missing else 1
+
+
+def _reindex(settings: Settings, out: Console, err: Console) -> int:
+    """Rebuild the keyword index of the store this run opens (not through a server: the
+    server holds its index)."""
+    from assistant.index.lexical import IndexBusyError, KeywordIndex
+    from ingest.pipeline import Ingestor
+
+    owner = None if settings.chroma_host else store_owner.current_owner(settings.data_dir)
+    if owner is not None and owner.role == "server":
+        err.print(f"[red]error:[/red] {escape(owner.describe())} serves {settings.data_dir}: "
+                  "stop it first (it rebuilds the index by itself when the index is lost)",
+                  soft_wrap=True)
+        return 2
+    ingestor = Ingestor(settings)
+    where = ingestor.store.keyword_dir()
+    try:
+        index = KeywordIndex(where)
+        with err.status("Rebuilding the keyword index from the store..."):
+            index.rebuild(ingestor.store)
+    except IndexBusyError:
+        err.print("[red]error:[/red] a running newsdesk server holds the keyword index in "
+                  f"{escape(str(where))}: stop it first", soft_wrap=True)
+        return 2
+    except (StoreError, EmbeddingError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        return 2
+    finally:
+        ingestor.close()
+    articles, chunks = index.counts()
+    out.print(f"Keyword index rebuilt: {articles} articles, {chunks} chunks "
+              f"({escape(str(where))}).")
+    return 0
 
 
 def _open(settings: Settings, err: Console) -> Ingestor | RemoteIngestor:

@@ -10,8 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
-from conftest import free_port, make_settings
+from conftest import free_port, make_settings, ui_server
 from fastapi.testclient import TestClient
 
 from assistant.errors import StoreError
@@ -110,3 +111,46 @@ def test_a_stalled_or_stopped_server_is_a_clear_error_not_a_hang(
     finally:
         process.kill()
         process.wait(timeout=30)
+
+
+def _answers_within(url: str, question: str, expected: str, seconds: float) -> float:
+    """Seconds until `url` answers `question` with `expected` in the answer; fails after
+    `seconds`."""
+    started = time.monotonic()
+    with httpx.Client(base_url=url, timeout=30) as client:
+        while True:
+            reply = client.post("/answer", json={"question": question})
+            assert reply.status_code == 200, reply.text
+            if expected in reply.json()["answer"]:
+                return time.monotonic() - started
+            assert time.monotonic() - started < seconds, (url, reply.json()["answer"])
+            time.sleep(0.2)
+
+
+def test_two_servers_on_one_chroma_follow_each_others_writes(server_settings: Settings,
+                                                             seed_path: Path,
+                                                             tmp_path: Path) -> None:
+    env = {"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(server_settings.chroma_port),
+           "NEWSDESK_COLLECTION": server_settings.collection}
+    question = "How large is Japan's debt compared with its GDP?"
+    with ui_server(tmp_path / "a", tmp_path / "a.log", env) as (first, _), \
+            ui_server(tmp_path / "b", tmp_path / "b.log", env) as (second, _):
+        for url in (first, second):
+            assert httpx.post(f"{url}/answer", json={"question": question},
+                              timeout=60).json()["refused"]
+        # The operator's CLI writes to the Chroma server directly: both servers follow.
+        cli = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CHROMA_"))}
+        done = subprocess.run([sys.executable, "-m", "ingest", str(seed_path), "--quiet"],
+                              env={**cli, **env}, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        for url in (first, second):
+            assert _answers_within(url, question, "400%", 5.0) <= 5.0
+        # An article taken in by one server is answerable from the other.
+        story = {"title": "Skerrow lighthouse keepers return", "published_at": "2026-05-02",
+                 "url": "https://news.test/skerrow",
+                 "body": "Two keepers moved back into the Skerrow lighthouse on Saturday, "
+                         "after 31 years in which its lamp ran without a crew."}
+        added = httpx.post(f"{first}/articles", json={"articles": [story]}, timeout=120)
+        assert added.status_code == 200 and added.json()["added"] == 1
+        assert _answers_within(second, "How long did the Skerrow lighthouse lamp run without "
+                               "a crew?", "31 years", 5.0) <= 5.0

@@ -107,10 +107,13 @@ def test_question_length_is_checked_after_trimming(client: TestClient) -> None:
 
 def test_health_reports_counts_and_mode(client: TestClient, news_assistant: Assistant) -> None:
     health = client.get("/health").json()
+    work = health.pop("keyword_index")
     assert health == {"status": "ok", "articles": news_assistant.store.count_articles(),
                       "chunks": news_assistant.store.count_chunks(), "mode": "extractive",
                       "embedding_model": "sentence-transformers/all-MiniLM-L6-v2"}
     assert health["articles"] >= 2 and health["chunks"] > health["articles"]
+    # The keyword index read every chunk once (a rebuild, or following the ingest's log).
+    assert work["chunks_tokenized"] >= health["chunks"] and work["chunks_read"] >= 1
 
 
 def test_articles_are_paged(client: TestClient) -> None:

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from assistant.errors import EmbeddingMismatchError, StoreError
 from assistant.index.embeddings import NewsEmbeddings
 from assistant.index.store import NewsStore, chunk_id
+from assistant.server.app import create_app
+from assistant.service import Assistant
 from assistant.types import ArticleRecord, Chunk
 from ingest.pipeline import Ingestor
 
@@ -39,8 +42,10 @@ def _record(aid: str, content_hash: str, n: int) -> ArticleRecord:
 
 
 def _write_partial(store: NewsStore, record: ArticleRecord, written: int) -> None:
-    """What a crash leaves: a pending record and only some of the new chunks."""
+    """What a crash leaves: a pending record, a new generation stamp and only some of the
+    new chunks."""
     store._upsert_records([(record, "pending")])
+    store._bump_generation()
     store.chunks.upsert(
         ids=[chunk_id(record.article_id, record.content_hash, i) for i in range(written)],
         documents=[f"chunk {i}" for i in range(written)],
@@ -104,6 +109,25 @@ def test_ingest_after_a_crash_ends_like_a_clean_run(ingestor: Ingestor, tmp_path
     assert ingestor.store.count_chunks() == clean.store.count_chunks()
     assert sorted(ingestor.store.chunks.get()["ids"]) == sorted(clean.store.chunks.get()["ids"])
     assert ingestor.store.articles.get(where={"status": "pending"})["ids"] == []
+
+
+def test_health_counts_only_what_readers_see_after_a_crash(ingestor: Ingestor) -> None:
+    store = ingestor.store
+    store.write([(_record("a1", "a" * 24, 2), [Chunk(i, f"a {i}", 0, 3) for i in range(2)],
+                  _vectors(store, 2))])
+    store.write([(_record("b1", "old" * 8, 3), [Chunk(i, f"b {i}", 0, 3) for i in range(3)],
+                  _vectors(store, 3))])
+    client = TestClient(create_app(Assistant(ingestor.settings, store=store)))
+    assert client.get("/health").json()["chunks"] == 5
+    # A crash cut short an update of b1 (its old version still shows) and a new article.
+    _write_partial(store, _record("b1", "new" * 8, 4), written=2)
+    _write_partial(store, _record("c1", "c" * 24, 5), written=4)
+    assert store.count_chunks() == 11
+    health = client.get("/health").json()
+    assert (health["articles"], health["chunks"]) == (2, 5) == (2, len(store.visible_chunk_ids()))
+    # Once repaired, the new article is gone and b1 is back to its old version: still 5.
+    store.repair()
+    assert client.get("/health").json()["chunks"] == 5 == store.count_chunks()
 
 
 def test_repair_with_a_grace_spares_writes_pending_for_less(ingestor: Ingestor) -> None:

@@ -26,10 +26,10 @@ from pydantic import ConfigDict
 
 from assistant.answer.outlets import named_outlets
 from assistant.index.embeddings import NewsEmbeddings
-from assistant.index.lexical import KeywordView
+from assistant.index.lexical import KeywordIndex
 from assistant.index.store import NewsStore
 from assistant.text import MONTH_DATE
-from assistant.types import Filters, Passage
+from assistant.types import Filters, Passage, split_chunk_id
 
 # Weight of cosine similarity against the keyword score scaled to [0, 1]. The packaged
 # MiniLM is a weak judge of long multi-part news questions (and knows no Chinese), so
@@ -56,6 +56,11 @@ def dates_named(text: str) -> list[str]:
     return found
 
 
+def _article_of(chunk_id: str) -> str:
+    parsed = split_chunk_id(chunk_id)
+    return parsed[0] if parsed else chunk_id
+
+
 def _recency(days: set[str]) -> dict[str, float]:
     """Each day's place from the oldest (0) to the newest (1) of these days, by date."""
     dated = sorted(d for d in days if d)
@@ -70,10 +75,12 @@ def _recency(days: set[str]) -> dict[str, float]:
 class _Part:
     """The whole question, or one outlet's sub-query."""
 
-    keyword: np.ndarray  # per index row
+    keyword: dict[str, float]  # chunk id -> keyword score, for the candidates
+    top: list[str]  # the best chunks by keyword score (above zero)
     dense: list[str]  # chunk ids from the dense query
-    day_boost: np.ndarray | float
+    best: float  # the best keyword score inside the filters
     outlet: str | None = None
+    words: str = ""  # an outlet's sub-query: the words around its mention
 
 
 class NewsRetriever(BaseRetriever):
@@ -90,93 +97,92 @@ class NewsRetriever(BaseRetriever):
     def retrieve(self, query: str, k: int | None = None, filters: Filters | None = None,
                  recent: bool = False) -> tuple[list[Passage], np.ndarray]:
         """The top passages for `query`, best first, and the query's vector. `filters`
-        (published dates, outlets) apply inside both the keyword scoring and the dense query,
+        (published dates, outlets) apply inside both the keyword search and the dense query,
         so k passages come back whenever k chunks match them. `recent`: newer candidates
         rank higher (a question about the latest news)."""
         k = k or self.k
         vector = self.embeddings.embed([query])[0]
-        view = self.store.keyword_view()
-        allowed = view.matching(filters)
-        if not view.ids or (allowed is not None and not allowed.any()):
+        index = self.store.keywords()
+        _, held = index.counts()
+        if not held:
             return [], vector
-        among = None if allowed is None else [view.ids[i] for i in np.flatnonzero(allowed)]
-        # Candidates are ranked by ids, index rows and similarities alone; only the k chosen
-        # are read in full (text and metadata).
-        dense = self.store.nearest(vector, self.candidates, total=len(view.ids), among=among)
-        parts = self._parts(query, [cid for cid in dense if cid in view.rows], view)
-        if allowed is not None:
-            for part in parts:
-                part.keyword = np.where(allowed, part.keyword, 0.0)
-        candidates = {view.ids[i] for part in parts for i in self._top_rows(part, view)}
+        filters = filters if filters is not None and filters.active else None
+        # Candidates are ranked by ids, keyword scores and similarities alone; only the k
+        # chosen are read in full (text and metadata).
+        found = self.store.nearest(vector, self.candidates, total=held, filters=filters)
+        # Only chunks of the versions readers see (a write in progress is not cited).
+        visible = index.visible(found)
+        dense = {cid: sim for cid, sim in found.items() if cid in visible}
+        parts = self._parts(query, list(dense), index, filters)
+        candidates = {cid for part in parts for cid in part.top}
         similarity = dict(dense)
         similarity.update(self.store.similarities(sorted(candidates - dense.keys()), vector))
-        rankings = [self._rank(part, view, similarity, recent) for part in parts]
+        known = index.articles(_article_of(cid) for cid in candidates | dense.keys())
+        named = set(dates_named(query))
+        rankings = [self._rank(part, known, named, similarity, recent) for part in parts]
         whole, subs = rankings[0], rankings[1:]
         order = (self._interleave(subs, whole) if subs else whole)[:k]
         # Scored with the similarity the ranking used (Chroma's distance for dense hits).
         return self.store.read(order, similarity), vector
 
-    def _parts(self, query: str, dense: list[str], view: KeywordView) -> list[_Part]:
-        whole = view.scores(query)
-        dates = dates_named(query)
-        on_dates = view.on_dates(dates) if dates else None
-        parts = [_Part(whole, dense, 1.0 + DATE_BOOST * on_dates if on_dates is not None
-                       else 1.0)]
-        for outlet, words in named_outlets(query, view.source_names):
-            own_dates = dates_named(words)
-            if own_dates:
-                boost = 1.0 + DATE_BOOST * view.on_dates(own_dates)
-            elif on_dates is not None:
-                boost = 1.0 + DATE_BOOST / 2 * on_dates
-            else:
-                boost = 1.0
-            keyword = np.where(view.of_source(outlet),
-                               view.scores(words) + WHOLE_QUESTION_WEIGHT * whole, 0.0)
+    def _parts(self, query: str, dense: list[str], index: KeywordIndex,
+               filters: Filters | None) -> list[_Part]:
+        top = index.search(query, self.candidates, filters)
+        keyword = {**top, **index.scores(query, [c for c in dense if c not in top])}
+        parts = [_Part(keyword, list(top), dense, max(top.values(), default=0.0))]
+        outlets_of = index.articles(_article_of(cid) for cid in dense)
+        for outlet, words in named_outlets(query, index.sources()):
+            own_top = index.search(words, self.candidates, filters, outlet=outlet,
+                                   also=query, also_weight=WHOLE_QUESTION_WEIGHT)
             # The outlet's share of the dense candidates: a filtered Chroma query per outlet
             # costs more and measured no better.
-            own = [cid for cid in dense if view.sources[view.rows[cid]] == outlet]
-            parts.append(_Part(keyword, own, boost, outlet))
+            own = [cid for cid in dense
+                   if outlets_of.get(_article_of(cid), ("", ""))[0] == outlet]
+            own_scores = index.scores(words, [c for c in own if c not in own_top], also=query,
+                                      also_weight=WHOLE_QUESTION_WEIGHT)
+            parts.append(_Part({**own_top, **own_scores}, list(own_top), own,
+                               max(own_top.values(), default=0.0), outlet, words))
         return parts
-
-    def _top_rows(self, part: _Part, view: KeywordView) -> np.ndarray:
-        n = min(self.candidates, len(view.ids))
-        top = np.argpartition(-part.keyword, n - 1)[:n]
-        return top[part.keyword[top] > 0]
 
     def newest_day(self) -> str:
         """The day of the newest article (YYYY-MM-DD); "" when no article is dated."""
-        return max((d for d in self.store.keyword_view().by_date if d), default="")
+        return self.store.keywords().newest_day()
 
     def latest(self, k: int, filters: Filters | None = None) -> list[Passage]:
         """The opening passage of each of the `k` newest articles that `filters` let through,
         newest first: what a question like "what happened today?" is about."""
-        view = self.store.keyword_view()
-        allowed = view.matching(filters)
-        rows = np.flatnonzero(allowed) if allowed is not None else np.arange(len(view.ids))
-        openings = [int(i) for i in rows if view.ids[i].endswith(":00000") and view.dates[i]]
-        openings.sort(key=lambda i: (view.dates[i], view.ids[i]), reverse=True)
-        chosen = [view.ids[i] for i in openings[:k]]
+        chosen = self.store.keywords().latest(k, filters)
         return self.store.read(chosen, dict.fromkeys(chosen, 1.0))
 
-    def _rank(self, part: _Part, view: KeywordView, similarity: dict[str, float],
-              recent: bool = False) -> list[str]:
-        rows = view.rows
-        found = {int(i) for i in self._top_rows(part, view)}
-        found.update(rows[cid] for cid in part.dense)
-        found = {i for i in found if view.ids[i] in similarity}
+    def _rank(self, part: _Part, known: dict[str, tuple[str, str]], named: set[str],
+              similarity: dict[str, float], recent: bool) -> list[str]:
+        found = {cid for cid in [*part.top, *part.dense] if cid in similarity}
         if part.outlet is not None:
-            found = {i for i in found if view.sources[i] == part.outlet}
-        best = float(part.keyword.max()) or 1.0
-        boost = part.day_boost
-        newer = _recency({view.dates[i] for i in found}) if recent else {}
+            found = {cid for cid in found
+                     if known.get(_article_of(cid), ("", ""))[0] == part.outlet}
+        best = part.best or 1.0
+        own = set(dates_named(part.words)) if part.outlet else set()
+        newer = (_recency({known.get(_article_of(c), ("", ""))[1] for c in found})
+                 if recent else {})
 
-        def score(row: int) -> float:
-            factor = boost[row] if isinstance(boost, np.ndarray) else 1.0
-            factor *= 1.0 + RECENCY_BOOST * newer.get(view.dates[row], 0.0)
-            return float((part.keyword[row] / best
-                          + DENSE_WEIGHT * similarity[view.ids[row]]) * factor)
+        def day_of(cid: str) -> str:
+            return known.get(_article_of(cid), ("", ""))[1]
 
-        return [view.ids[i] for i in sorted(found, key=lambda i: (-score(i), view.ids[i]))]
+        def boost(cid: str) -> float:
+            day = day_of(cid)
+            if own:
+                return 1.0 + DATE_BOOST * (day in own)
+            if named:
+                return 1.0 + (DATE_BOOST if part.outlet is None else DATE_BOOST / 2) * (
+                    day in named)
+            return 1.0
+
+        def score(cid: str) -> float:
+            factor = boost(cid) * (1.0 + RECENCY_BOOST * newer.get(day_of(cid), 0.0))
+            return float((part.keyword.get(cid, 0.0) / best
+                          + DENSE_WEIGHT * similarity[cid]) * factor)
+
+        return sorted(found, key=lambda cid: (-score(cid), cid))
 
     def _interleave(self, rankings: list[list[str]], rest: list[str]) -> list[str]:
         top: list[str] = []

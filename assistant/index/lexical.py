@@ -1,64 +1,62 @@
 """Keyword (BM25) index over the store's chunks, the lexical half of hybrid retrieval.
 
-The index is derived from Chroma, never written on its own: `sync()` compares the store's
-generation stamp and re-reads only what changed, so it cannot drift from the chunks that are
-actually stored (re-ingest, update, delete, crash repair). It holds only chunks of committed
-article versions, and retrieval takes its candidates from it, so a write in progress or one
-that failed (a full disk) is never cited. English words are lower-cased and
+The index is derived data kept on disk beside the store: a tantivy index of the chunks'
+terms (segment-based, so a write adds a small segment instead of rebuilding anything) and a
+SQLite catalog of the article versions it holds (outlet, day, chunk count) with the position
+it has reached in the store's commit log. `follow()` reads the log entries after that
+position and re-indexes just the articles they name, reading their chunks by id: a write
+costs what it adds, however large the archive. It holds only chunks of committed article
+versions, and retrieval takes its candidates through it, so a write in progress or one that
+failed (a full disk) is never cited. Lost, stale or from another store, it is rebuilt from
+Chroma (`rebuild`, also `newsdesk-ingest --reindex`). English words are lower-cased and
 stemmed (Snowball); Chinese runs are segmented with jieba.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import gc
+import json
 import logging
+import os
 import re
+import shutil
+import sqlite3
+import tempfile
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Protocol
 
-import bm25s
-import numpy as np
 import Stemmer
+import tantivy
 from bm25s.stopwords import STOPWORDS_CHINESE, STOPWORDS_EN_PLUS
 
-from assistant.text import CJK_CHARS
-from assistant.types import Filters
+from assistant.text import CJK_CHARS, jieba_segmenter
+from assistant.types import Filters, Outlet, chunk_id, split_chunk_id
 
-
-class ChunkSource(Protocol):
-    """What the index needs from the store (`NewsStore` is one)."""
-
-    def generation(self) -> str:
-        """A stamp that changes whenever the stored chunks change."""
-        ...
-
-    def visible_chunk_ids(self) -> list[str]:
-        """Ids of the chunks readers may see (committed versions)."""
-        ...
-
-    def get_chunks(self, ids: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
-        """(id, text, metadata) of these chunks."""
-        ...
-
+log = logging.getLogger(__name__)
 
 _CJK = re.compile(f"[{CJK_CHARS}]+")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _STOP = frozenset(STOPWORDS_EN_PLUS) | frozenset(STOPWORDS_CHINESE)
 
+# Bump when the schema or the terms change: an index of another format is rebuilt.
+INDEX_FORMAT = "2"
+# A log entry may land up to this long after entries with later stamps (several writers on
+# one Chroma server, their clocks apart): readers look back this far and skip what they saw.
+LOOKBACK_NS = 120 * 10**9
+_WRITER_HEAP = 32_000_000
+
 
 @lru_cache(maxsize=1)
 def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")
-
-
-@lru_cache(maxsize=1)
-def _jieba() -> Any:
-    import jieba  # loads its dictionary (bundled in the package) on first use: ~1 s
-
-    jieba.setLogLevel(logging.WARNING)
-    return jieba
 
 
 def tokenize(text: str) -> list[str]:
@@ -67,7 +65,7 @@ def tokenize(text: str) -> list[str]:
     cursor = 0
     for match in _CJK.finditer(text):
         words.extend(_latin(text[cursor:match.start()]))
-        words.extend(w for w in _jieba().lcut_for_search(match.group()) if w.strip()
+        words.extend(w for w in jieba_segmenter().lcut_for_search(match.group()) if w.strip()
                      and w not in _STOP)
         cursor = match.end()
     words.extend(_latin(text[cursor:]))
@@ -84,154 +82,547 @@ def indexed_text(meta: dict[str, Any], text: str) -> str:
     return f"{meta.get('title', '')}\n{meta.get('source', '')}\n{text}"
 
 
-# BM25 parameters: the usual k1 (term-frequency saturation) and b (length normalisation).
-K1 = 1.2
-B = 0.75
+def day_number(published_at: str) -> int | None:
+    """A published date as the sortable number YYYYMMDD (what filters compare), or None."""
+    day = str(published_at or "")[:10]
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+        return int(day.replace("-", ""))
+    return None
+
+
+def day_text(number: int | None) -> str:
+    """YYYYMMDD back to YYYY-MM-DD ("" for None)."""
+    if not number:
+        return ""
+    text = f"{number:08d}"
+    return f"{text[:4]}-{text[4:6]}-{text[6:]}"
 
 
 @dataclass(frozen=True)
-class KeywordView:
-    """One consistent version of the index (swapped whole, so readers never see a mix):
-    row i is chunk `ids[i]` of outlet `sources[i]`, published on `dates[i]` (YYYY-MM-DD)."""
+class Version:
+    """The version of an article that readers see, as the store's records say."""
 
-    bm25: bm25s.BM25 | None
-    ids: list[str]
-    sources: np.ndarray
-    dates: np.ndarray
-    source_names: frozenset[str] = frozenset()
-    rows: dict[str, int] = field(default_factory=dict)
-    # Rows of each outlet and of each date: masks built from these are far cheaper than
-    # comparing the object arrays above on every question.
-    by_source: dict[str, np.ndarray] = field(default_factory=dict)
-    by_date: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def of_source(self, source: str) -> np.ndarray:
-        """True for the rows of this outlet."""
-        return self._mask(self.by_source.get(source))
-
-    def on_dates(self, dates: Sequence[str]) -> np.ndarray:
-        """True for the rows published on any of these dates (YYYY-MM-DD)."""
-        found = [self.by_date[d] for d in dates if d in self.by_date]
-        return self._mask(np.concatenate(found) if found else None)
-
-    def matching(self, filters: Filters | None) -> np.ndarray | None:
-        """True for the rows these filters let through; None when they filter nothing."""
-        if filters is None or not filters.active:
-            return None
-        mask = np.ones(len(self.ids), dtype=bool)
-        if filters.sources:
-            found = [self.by_source[s] for s in filters.sources if s in self.by_source]
-            mask &= self._mask(np.concatenate(found) if found else None)
-        if filters.since or filters.until:
-            # Distinct days are few: compare them, not every row.
-            since = filters.since.isoformat() if filters.since else ""
-            until = filters.until.isoformat() if filters.until else "9999"
-            mask &= self.on_dates([d for d in self.by_date if d and since <= d <= until])
-        return mask
-
-    def _mask(self, rows: np.ndarray | None) -> np.ndarray:
-        mask = np.zeros(len(self.ids), dtype=bool)
-        if rows is not None:
-            mask[rows] = True
-        return mask
-
-    def scores(self, text: str) -> np.ndarray:
-        """BM25 score of every row for `text` (zeros when it has no index terms)."""
-        terms = tokenize(text)
-        if self.bm25 is None or not terms:
-            return np.zeros(len(self.ids), dtype=np.float32)
-        return np.asarray(self.bm25.get_scores(terms), dtype=np.float32)
+    article_id: str
+    content_hash: str
+    n_chunks: int
+    source: str
+    published_at: str
 
 
 @dataclass(frozen=True)
-class LexicalHit:
-    """A chunk found by keywords, with its BM25 score."""
+class LogEntry:
+    """One entry of the store's commit log: an article whose chunks changed."""
 
-    chunk_id: str
-    score: float
-
-
-def _rows_by(values: list[str]) -> dict[str, np.ndarray]:
-    found: dict[str, list[int]] = {}
-    for i, value in enumerate(values):
-        found.setdefault(value, []).append(i)
-    return {value: np.array(rows, dtype=np.int64) for value, rows in found.items()}
+    entry_id: str
+    seq: int
+    article_id: str
 
 
-_EMPTY = KeywordView(None, [], np.array([], dtype=object), np.array([], dtype=object))
+class ChunkSource(Protocol):
+    """What the index needs from the store (`NewsStore` is one)."""
+
+    def identity(self) -> str:
+        """What tells this store from another one (a recreated collection is another)."""
+        ...
+
+    def generation(self) -> str:
+        """A stamp that changes whenever the stored chunks change."""
+        ...
+
+    def log_since(self, seq: int) -> list[LogEntry]:
+        """Commit log entries with a sequence number above `seq`."""
+        ...
+
+    def log_head(self) -> int:
+        """The highest sequence number of the log (0 when it is empty)."""
+        ...
+
+    def visible_versions(self, article_ids: Sequence[str]) -> dict[str, Version]:
+        """The versions readers see of these articles (absent: none is visible)."""
+        ...
+
+    def all_visible_versions(self) -> Iterator[list[Version]]:
+        """Every visible version, a page at a time (a rebuild)."""
+        ...
+
+    def get_chunks(self, ids: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(id, text, metadata) of these chunks."""
+        ...
 
 
-class LexicalIndex:
-    """A BM25 index mirroring one store's chunks. Thread-safe; rebuilt lazily on change."""
+class IndexBusyError(Exception):
+    """Another process holds this index directory."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._generation: str | None = None
-        # Per chunk id: its index terms, outlet and date, kept across rebuilds so a change
-        # only tokenizes the chunks that are new.
-        self._rows: dict[str, tuple[list[str], str, str]] = {}
-        self._view = _EMPTY
 
-    @property
-    def chunk_ids(self) -> list[str]:
-        """The chunks the index holds (the store's, as of the last `sync`)."""
-        return list(self._view.ids)
+@dataclass(frozen=True)
+class IndexedArticle:
+    """An article version as the index holds it: its chunks' ids and terms."""
 
-    @property
-    def sources(self) -> frozenset[str]:
-        """The distinct outlets of the indexed chunks."""
-        return self._view.source_names
+    version: Version
+    chunks: list[tuple[str, list[str]]]
 
-    def view(self, store: ChunkSource) -> KeywordView:
-        """The index as of the store's current contents."""
-        self.sync(store)
-        return self._view
 
-    def sync(self, store: ChunkSource) -> None:
-        """Bring the index up to date with the store (cheap when nothing changed)."""
-        generation = store.generation()
-        if generation == self._generation:
+@dataclass
+class WriteCost:
+    """What the index did to follow the store (counters, for tests and the benchmark)."""
+
+    chunks_read: int = 0
+    chunks_tokenized: int = 0
+    articles_applied: int = 0
+    log_entries_read: int = 0
+    rebuilds: int = 0
+
+
+class KeywordIndex:
+    """The keyword index of one store, in `directory`. Thread-safe."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self._lock = threading.RLock()
+        self._owner = _lock_directory(directory)
+        # The writer's connection (used under `_lock`); readers get one per thread, which in
+        # WAL mode sees the last committed catalog, never a write half done.
+        self._db = self._connect()
+        self._local = threading.local()
+        self._db.executescript("""
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS articles (
+                article_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL,
+                n_chunks INTEGER NOT NULL, source TEXT NOT NULL, day INTEGER);
+            CREATE INDEX IF NOT EXISTS articles_day ON articles (day);
+            CREATE INDEX IF NOT EXISTS articles_source ON articles (source, day);
+        """)
+        self._schema = _schema()
+        self._index = self._open_index()
+        self._searcher = self._index.searcher()
+        self._stamp: str | None = None
+        self._sources: frozenset[str] | None = None
+        self._counts: tuple[int, int] | None = None
+        self._checked = False
+        self.cost = WriteCost()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.directory / "catalog.sqlite3", check_same_thread=False,
+                             isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def _reader(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+        return db
+
+    # -- keeping up with the store -------------------------------------------------------
+
+    def follow(self, store: ChunkSource) -> None:
+        """Bring the index up to date with the store: the log entries since the last look,
+        each article they name re-read by id (nothing else is listed or read)."""
+        stamp = store.generation()
+        if stamp == self._stamp:
             return
         with self._lock:
-            if generation == self._generation:
+            if stamp == self._stamp:
                 return
-            ids = store.visible_chunk_ids()
-            missing = [cid for cid in ids if cid not in self._rows]
-            for cid, text, meta in store.get_chunks(missing):
-                self._rows[cid] = (tokenize(indexed_text(meta, text)),
-                                   str(meta.get("source", "")),
-                                   str(meta.get("published_at", ""))[:10])
-            keep = set(ids)
-            for cid in [c for c in self._rows if c not in keep]:
-                del self._rows[cid]
-            ids = [cid for cid in ids if cid in self._rows]
-            rows = [self._rows[c] for c in ids]
-            sources = [r[1] for r in rows]
-            self._view = KeywordView(
-                self._build([r[0] for r in rows]), ids, np.array(sources, dtype=object),
-                np.array([r[2] for r in rows], dtype=object), frozenset(sources) - {""},
-                {cid: i for i, cid in enumerate(ids)},
-                _rows_by(sources), _rows_by([r[2] for r in rows]))
-            self._generation = generation
+            if not self._checked:  # once per process: the index on disk may be stale
+                if not self._trusted(store):
+                    self.rebuild(store)
+                self._checked = True
+            position = int(self._meta("position", "0"))
+            seen = set(json.loads(self._meta("seen", "[]")))
+            entries = store.log_since(max(position - LOOKBACK_NS, 0))
+            self.cost.log_entries_read += len(entries)
+            fresh = [e for e in entries if e.entry_id not in seen]
+            if fresh:
+                self._apply(store, list(dict.fromkeys(e.article_id for e in fresh)))
+                position = max(position, *(e.seq for e in fresh))
+                seen = {e.entry_id for e in entries if e.seq > position - LOOKBACK_NS}
+                self._set_meta(position=str(position), seen=json.dumps(sorted(seen)))
+            self._stamp = stamp
 
-    def search(self, query: str, k: int, sources: Sequence[str] = ()) -> list[LexicalHit]:
-        """The k best chunks for `query` by BM25 (only from `sources` when given)."""
-        view = self._view
-        scores = view.scores(query)
-        if sources:
-            scores = np.where(np.logical_or.reduce([view.of_source(s) for s in sources]),
-                              scores, 0.0)
-        k = min(k, len(view.ids))
-        if k == 0:
-            return []
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [LexicalHit(view.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+    def rebuild(self, store: ChunkSource) -> None:
+        """Index every visible chunk of the store anew (the index was lost, is stale, or
+        belongs to another store)."""
+        with self._lock:
+            log.info("rebuilding the keyword index in %s from the store", self.directory)
+            head = store.log_head()  # entries after it are replayed by the next follow
+            identity = store.identity()
+            with self._batch() as writer:
+                writer.delete_all_documents()
+                self._db.execute("DELETE FROM articles")
+                for page in store.all_visible_versions():
+                    self._add(writer, self._read(store, page))
+                self._set_meta(format=INDEX_FORMAT, identity=identity, position=str(head),
+                               seen="[]")
+            self.cost.rebuilds += 1
+            self._stamp = None
+            self._checked = True
 
-    @staticmethod
-    def _build(corpus: list[list[str]]) -> bm25s.BM25 | None:
-        if not corpus:
+    def add_indexed(self, articles: Sequence[IndexedArticle]) -> None:
+        """Index article versions whose terms the caller made (a bulk load: the benchmark's
+        scale store); the store must already hold them."""
+        with self._lock, self._batch() as writer:
+            for article in articles:
+                writer.delete_documents_by_term("article_id", article.version.article_id)
+            self._add(writer, articles)
+
+    def mark_current(self, store: ChunkSource) -> None:
+        """Take the index as matching the store as of now (after `add_indexed` of all of
+        it): the log is followed from its head."""
+        with self._lock:
+            head = store.log_head()
+            seen = [e.entry_id for e in store.log_since(max(head - LOOKBACK_NS, 0))]
+            self._set_meta(format=INDEX_FORMAT, identity=store.identity(),
+                           position=str(head), seen=json.dumps(seen))
+            self._stamp = None
+
+    def _trusted(self, store: ChunkSource) -> bool:
+        if self._meta("format", "") != INDEX_FORMAT or self._meta("identity", "") != \
+                store.identity():
+            return False
+        held = self._db.execute("SELECT COALESCE(SUM(n_chunks), 0) FROM articles").fetchone()
+        # A crash between the index's commit and the catalog's leaves them apart.
+        return int(held[0]) == self._searcher.num_docs
+
+    def _apply(self, store: ChunkSource, article_ids: list[str]) -> None:
+        wanted = store.visible_versions(article_ids)
+        held = self._held(article_ids, self._db)
+        changed = [aid for aid in article_ids if _key(wanted.get(aid)) != held.get(aid)]
+        if not changed:
+            return
+        fresh = self._read(store, [wanted[aid] for aid in changed if aid in wanted])
+        with self._batch() as writer:
+            for aid in changed:
+                writer.delete_documents_by_term("article_id", aid)
+            self._db.executemany("DELETE FROM articles WHERE article_id = ?",
+                                 [(aid,) for aid in changed if aid not in wanted])
+            self._add(writer, fresh)
+        self.cost.articles_applied += len(changed)
+
+    def _read(self, store: ChunkSource, versions: Sequence[Version]) -> list[IndexedArticle]:
+        ids = [chunk_id(v.article_id, v.content_hash, i) for v in versions
+               for i in range(v.n_chunks)]
+        rows = {cid: (text, meta) for cid, text, meta in store.get_chunks(ids)}
+        self.cost.chunks_read += len(rows)
+        found = []
+        for v in versions:
+            chunks = []
+            for i in range(v.n_chunks):
+                cid = chunk_id(v.article_id, v.content_hash, i)
+                if cid in rows:
+                    text, meta = rows[cid]
+                    chunks.append((cid, tokenize(indexed_text(meta, text))))
+            self.cost.chunks_tokenized += len(chunks)
+            # A committed version whose chunks are missing (a damaged store) shows what it has.
+            found.append(IndexedArticle(Version(v.article_id, v.content_hash, len(chunks),
+                                                v.source, v.published_at), chunks))
+        return found
+
+    def _add(self, writer: tantivy.IndexWriter, articles: Iterable[IndexedArticle]) -> None:
+        rows = []
+        for article in articles:
+            v = article.version
+            day = day_number(v.published_at)
+            for cid, terms in article.chunks:
+                doc = tantivy.Document()
+                doc.add_text("chunk_id", cid)
+                doc.add_text("article_id", v.article_id)
+                doc.add_text("source", v.source)
+                if day is not None:
+                    doc.add_integer("day", day)
+                doc.add_text("text", " ".join(terms))
+                writer.add_document(doc)
+            rows.append((v.article_id, v.content_hash, len(article.chunks), v.source, day))
+        self._db.executemany("INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?)", rows)
+
+    @contextlib.contextmanager
+    def _batch(self) -> Iterator[tantivy.IndexWriter]:
+        """One change of the index: terms through the yielded writer, the catalog in one
+        transaction. The terms commit first, then the catalog: a crash between the two
+        leaves their counts apart, which makes the next start rebuild. A failure rolls both
+        back."""
+        writer = self._writer()
+        self._db.execute("BEGIN")
+        try:
+            yield writer
+            writer.commit()
+            writer.wait_merging_threads()
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            with contextlib.suppress(Exception):
+                writer.rollback()
+            # Dropping the writer frees tantivy's writer lock; a traceback holding this frame
+            # would keep it, and the next change would find the index locked.
+            del writer
+            raise
+        del writer
+        self._db.execute("COMMIT")
+        self._index.reload()
+        self._searcher = self._index.searcher()
+        self._sources = None
+        self._counts = None
+
+    def _writer(self) -> tantivy.IndexWriter:
+        # One writer per batch: it holds tantivy's lock only while writing. A writer of a
+        # failed batch may not be freed yet (the garbage collector frees cycles later).
+        for attempt in range(20):
+            try:
+                return self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+            except ValueError as exc:
+                if "lock" not in str(exc).lower() or attempt == 19:
+                    raise
+                gc.collect()
+                time.sleep(0.05)
+        raise AssertionError("unreachable")
+
+    def _open_index(self) -> tantivy.Index:
+        path = self.directory / "tantivy"
+        path.mkdir(exist_ok=True)
+        try:
+            index = tantivy.Index(self._schema, path=str(path), reuse=True)
+        except ValueError:  # another schema: derived data, start again
+            shutil.rmtree(path)
+            path.mkdir()
+            self._set_meta(format="")
+            index = tantivy.Index(self._schema, path=str(path), reuse=True)
+        index.register_tokenizer("terms", tantivy.TextAnalyzerBuilder(
+            tantivy.Tokenizer.whitespace()).build())
+        return index
+
+    def _held(self, article_ids: Sequence[str],
+              db: sqlite3.Connection) -> dict[str, tuple[str, int]]:
+        found: dict[str, tuple[str, int]] = {}
+        ids = list(article_ids)
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for aid, content_hash, n in db.execute(
+                    f"SELECT article_id, content_hash, n_chunks FROM articles "
+                    f"WHERE article_id IN ({marks})", part):
+                found[aid] = (content_hash, n)
+        return found
+
+    def _meta(self, key: str, default: str) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else default
+
+    def _set_meta(self, **values: str) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
+
+    # -- reading -------------------------------------------------------------------------
+
+    def search(self, text: str, k: int, filters: Filters | None = None,
+               outlet: str | None = None, also: str = "", also_weight: float = 0.0,
+               ) -> dict[str, float]:
+        """The k best chunks for `text` by BM25 (plus `also_weight` times the BM25 of
+        `also`), inside `filters` and `outlet`; only chunks that score above zero."""
+        query = self._terms_query(text, also, also_weight)
+        if query is None or k <= 0:
+            return {}
+        return self._hits(self._restricted(query, filters, outlet), k)
+
+    def scores(self, text: str, chunk_ids: Sequence[str], also: str = "",
+               also_weight: float = 0.0) -> dict[str, float]:
+        """The BM25 score of these chunks for `text` (as `search` scores them); chunks that
+        do not match are left out."""
+        query = self._terms_query(text, also, also_weight)
+        if query is None or not chunk_ids:
+            return {}
+        only = tantivy.Query.const_score_query(
+            tantivy.Query.term_set_query(self._schema, "chunk_id", list(chunk_ids)), 0.0)
+        both = tantivy.Query.boolean_query([(tantivy.Occur.Must, query),
+                                            (tantivy.Occur.Must, only)])
+        return self._hits(both, len(chunk_ids))
+
+    def _hits(self, query: tantivy.Query, k: int) -> dict[str, float]:
+        searcher = self._searcher
+        hits = searcher.search(query, k, count=False).hits
+        return {searcher.doc(address)["chunk_id"][0]: float(score)
+                for score, address in hits if score > 0}
+
+    def _terms_query(self, text: str, also: str, also_weight: float) -> tantivy.Query | None:
+        main = self._bag(tokenize(text))
+        extra = self._bag(tokenize(also)) if also and also_weight > 0 else None
+        if extra is not None:
+            extra = tantivy.Query.boost_query(extra, also_weight)
+        parts = [q for q in (main, extra) if q is not None]
+        if not parts:
             return None
-        model = bm25s.BM25(k1=K1, b=B)
-        model.index(corpus, show_progress=False)
-        return model
+        if len(parts) == 1:
+            return parts[0]
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in parts])
+
+    def _bag(self, terms: list[str]) -> tantivy.Query | None:
+        # A term written twice counts twice, as BM25 over the query's term list scores it.
+        counts = Counter(terms)
+        if not counts:
+            return None
+        clauses = []
+        for term, n in counts.items():
+            query = tantivy.Query.term_query(self._schema, "text", term)
+            clauses.append((tantivy.Occur.Should,
+                            tantivy.Query.boost_query(query, float(n)) if n > 1 else query))
+        return tantivy.Query.boolean_query(clauses)
+
+    def _restricted(self, query: tantivy.Query, filters: Filters | None,
+                    outlet: str | None) -> tantivy.Query:
+        musts = [q for q in self._filter_queries(filters, outlet)]
+        if not musts:
+            return query
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, query)]
+            + [(tantivy.Occur.Must, tantivy.Query.const_score_query(q, 0.0)) for q in musts])
+
+    def _filter_queries(self, filters: Filters | None,
+                        outlet: str | None) -> list[tantivy.Query]:
+        found = []
+        if outlet is not None:
+            found.append(tantivy.Query.term_query(self._schema, "source", outlet))
+        if filters is not None and filters.sources:
+            found.append(tantivy.Query.term_set_query(self._schema, "source",
+                                                      list(filters.sources)))
+        if filters is not None and (filters.since or filters.until):
+            low = int(filters.since.strftime("%Y%m%d")) if filters.since else None
+            high = int(filters.until.strftime("%Y%m%d")) if filters.until else None
+            found.append(tantivy.Query.range_query(self._schema, "day",
+                                                   tantivy.FieldType.Integer, low, high))
+        return found
+
+    def visible(self, chunk_ids: Iterable[str]) -> set[str]:
+        """Those of these chunks that belong to the article versions the index holds."""
+        parsed = {cid: split_chunk_id(cid) for cid in chunk_ids}
+        held = self._held([p[0] for p in parsed.values() if p is not None], self._reader())
+        return {cid for cid, p in parsed.items() if p is not None and p[0] in held
+                and held[p[0]][0][:12] == p[1] and p[2] < held[p[0]][1]}
+
+    def articles(self, article_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """(outlet, day YYYY-MM-DD) of each of these articles the index holds."""
+        ids = list(dict.fromkeys(article_ids))
+        found: dict[str, tuple[str, str]] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for aid, source, day in self._reader().execute(
+                    f"SELECT article_id, source, day FROM articles "
+                    f"WHERE article_id IN ({marks})", part):
+                found[aid] = (source, day_text(day))
+        return found
+
+    def sources(self) -> frozenset[str]:
+        """The distinct outlets of the indexed articles."""
+        found = self._sources
+        if found is None:
+            found = self._sources = frozenset(
+                row[0] for row in self._reader().execute("SELECT DISTINCT source FROM articles")
+                if row[0])
+        return found
+
+    def outlets(self) -> list[Outlet]:
+        """Every outlet with its article count and the days of its first and last article."""
+        rows = self._reader().execute(
+            "SELECT source, COUNT(*), MIN(day), MAX(day), SUM(day IS NULL) FROM articles "
+            "WHERE source != '' GROUP BY source").fetchall()
+        found = [Outlet(source=s, articles=n, first_published=day_text(lo),
+                        last_published=day_text(hi), undated=int(undated))
+                 for s, n, lo, hi, undated in rows]
+        return sorted(found, key=lambda o: (-o.articles, o.source.casefold()))
+
+    def newest_day(self) -> str:
+        """The day of the newest indexed article (YYYY-MM-DD); "" when none is dated."""
+        return day_text(self._reader().execute("SELECT MAX(day) FROM articles").fetchone()[0])
+
+    def latest(self, k: int, filters: Filters | None = None) -> list[str]:
+        """The opening chunk of each of the `k` newest dated articles inside `filters`."""
+        where, args = ["day IS NOT NULL", "n_chunks > 0"], []
+        if filters is not None and filters.sources:
+            where.append(f"source IN ({','.join('?' * len(filters.sources))})")
+            args += list(filters.sources)
+        if filters is not None and filters.since:
+            where.append("day >= ?")
+            args.append(int(filters.since.strftime("%Y%m%d")))
+        if filters is not None and filters.until:
+            where.append("day <= ?")
+            args.append(int(filters.until.strftime("%Y%m%d")))
+        rows = self._reader().execute(
+            f"SELECT article_id, content_hash FROM articles WHERE {' AND '.join(where)} "
+            "ORDER BY day DESC, article_id DESC LIMIT ?", [*args, k]).fetchall()
+        return [chunk_id(aid, content_hash, 0) for aid, content_hash in rows]
+
+    def counts(self) -> tuple[int, int]:
+        """(articles, chunks) the index holds: what readers see."""
+        found = self._counts
+        if found is None:
+            n, chunks = self._reader().execute(
+                "SELECT COUNT(*), COALESCE(SUM(n_chunks), 0) FROM articles").fetchone()
+            found = self._counts = (int(n), int(chunks))
+        return found
+
+    def chunk_ids(self) -> list[str]:
+        """Every indexed chunk id (lists the whole index: for tests and checks)."""
+        return [chunk_id(aid, content_hash, i) for aid, content_hash, n in
+                self._reader().execute("SELECT article_id, content_hash, n_chunks FROM articles")
+                for i in range(n)]
+
+    @property
+    def num_docs(self) -> int:
+        return int(self._searcher.num_docs)
+
+
+def _key(version: Version | None) -> tuple[str, int] | None:
+    return None if version is None else (version.content_hash, version.n_chunks)
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("chunk_id", stored=True, tokenizer_name="raw",
+                           index_option="basic")
+    builder.add_text_field("article_id", tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("source", tokenizer_name="raw", index_option="basic")
+    builder.add_integer_field("day", indexed=True, fast=True)
+    # The terms are made by `tokenize` and joined by spaces: split on white space only.
+    builder.add_text_field("text", tokenizer_name="terms", index_option="freq")
+    return builder.build()
+
+
+def _lock_directory(directory: Path) -> int:
+    handle = os.open(directory / "owner.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(handle)
+        raise IndexBusyError(str(directory)) from None
+    return handle
+
+
+_OPEN: dict[str, KeywordIndex] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def open_index(directory: Path) -> KeywordIndex:
+    """The process's keyword index in `directory` (one per directory per process). When
+    another process holds it (two servers on one Chroma server sharing a data directory),
+    this process gets an index of its own in a temporary directory, built from the store."""
+    key = str(directory.resolve())
+    with _OPEN_LOCK:
+        if key not in _OPEN:
+            try:
+                _OPEN[key] = KeywordIndex(directory)
+            except (IndexBusyError, OSError, sqlite3.Error) as exc:
+                # Held by another process, or a directory this one cannot write.
+                private = Path(tempfile.mkdtemp(prefix="newsdesk-keywords-"))
+                log.warning("the keyword index in %s cannot be used (%s); this process "
+                            "builds its own in %s", directory,
+                            "held by another process" if isinstance(exc, IndexBusyError)
+                            else exc, private)
+                _OPEN[key] = KeywordIndex(private)
+        return _OPEN[key]
+
+
+def forget_index(directory: Path) -> None:
+    """Drop this process's handle on the index in `directory` (its files stay)."""
+    with _OPEN_LOCK, contextlib.suppress(KeyError):
+        index = _OPEN.pop(str(directory.resolve()))
+        index._db.close()
+        os.close(index._owner)

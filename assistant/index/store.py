@@ -19,10 +19,12 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
+import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -36,10 +38,16 @@ from assistant.cache import LRU
 from assistant.errors import EmbeddingMismatchError, StoreError, StoreTimeoutError
 from assistant.index import store_owner
 from assistant.index.embeddings import NewsEmbeddings
-from assistant.index.lexical import KeywordView, LexicalHit, LexicalIndex
+from assistant.index.lexical import (
+    KeywordIndex,
+    LogEntry,
+    Version,
+    day_number,
+    open_index,
+)
 from assistant.index.store_calls import bounded
 from assistant.settings import Settings
-from assistant.types import ArticleRecord, Chunk, Outlet, Passage
+from assistant.types import ArticleRecord, Chunk, Filters, Outlet, Passage, chunk_id
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,9 @@ _ID_PAGE = 50_000
 _ROW_CACHE_SIZE = 5_000
 _VECTOR_CACHE_SIZE = 20_000
 _GENERATION = "generation"
+_LAYOUT = "layout"
+# 2: chunks carry `day`; a commit log.
+LAYOUT_VERSION = 2
 # Writes to a shared Chroma server pending for longer than this are taken as interrupted.
 REPAIR_GRACE_S = 600.0
 
@@ -174,8 +185,27 @@ ArticleWrite = (tuple[ArticleRecord, Sequence[Chunk], np.ndarray]
                 | tuple[ArticleRecord, Sequence[Chunk], np.ndarray, Sequence[str]])
 
 
-def chunk_id(article_id: str, content_hash: str, index: int) -> str:
-    return f"{article_id}:{content_hash[:12]}:{index:05d}"
+# What a write costs on disk, measured with Chroma 1.5 on a tmpfs (real multihop chunks through
+# the pipeline, and writes of 15 chunks to stores of up to 20,000): the store grew by 1.8 to
+# 4.2 times the raw size of the chunks below for writes of 1,000-1,500 chunks, by up to 8 times
+# for single small writes (SQLite takes pages in runs). The rows land in SQLite three times:
+# Chroma's write-ahead log (`embeddings_queue`), the metadata segment and its full-text index.
+# Every 1,000 vectors Chroma compacts its log into the HNSW segment, which added up to
+# 2.8 MB at once (the index files grow in place: no copy of the archive, however large).
+_WRITE_FACTOR = 5
+_COMPACTION_BYTES = 4 * 1024 * 1024
+# Per chunk, its metadata (ids, title, URL, outlet, dates, offsets) besides the text.
+_CHUNK_METADATA_BYTES = 500
+
+
+def write_size(items: Sequence[ArticleWrite]) -> int:
+    """What writing `items` may take on disk at most, in bytes (see `_WRITE_FACTOR`)."""
+    raw = 0
+    for _, chunks, matrix, *rest in items:
+        packed = rest[0] if rest else ()
+        raw += (sum(len(c.text.encode("utf-8")) + _CHUNK_METADATA_BYTES for c in chunks)
+                + 4 * int(matrix.size) + sum(len(p) for p in packed))
+    return _WRITE_FACTOR * raw + _COMPACTION_BYTES
 
 
 def _clean_metadata(values: dict[str, Any]) -> dict[str, Any]:
@@ -203,17 +233,43 @@ class NewsStore:
         except BaseException:
             self.close()
             raise
-        self.lexical = LexicalIndex()
+        self._keyword: KeywordIndex | None = None  # opened on first use (readers only)
         # Chunk rows (text, metadata) and unit vectors fetched for retrieval. A chunk id
         # hashes everything stored for its article and the index settings, so a row never
         # changes; an updated or deleted article's old ids simply stop being asked for.
         self._rows: LRU[str, tuple[str, dict[str, Any]]] = LRU(_ROW_CACHE_SIZE)
         self._vectors: LRU[str, np.ndarray] = LRU(_VECTOR_CACHE_SIZE)
+        # The estimated size of the last write, while it has not completed (`write_problem`).
+        self._unfinished = 0
         try:
             self._check_model()
         except EmbeddingMismatchError:
             self.close()
             raise
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a store written by an earlier release up to this one's layout: chunks get
+        their `day` (YYYYMMDD), which date filters compare inside Chroma. Once per store."""
+        got = self.state.get(ids=[_LAYOUT], include=["metadatas"])
+        if got["ids"] and int((got["metadatas"][0] or {}).get("version", 0)) >= LAYOUT_VERSION:
+            return
+        offset = 0
+        while True:
+            page = self.chunks.get(include=["metadatas"], offset=offset, limit=_GET_PAGE)
+            ids, metas = [], []
+            for cid, meta in zip(page["ids"], page["metadatas"] or [], strict=True):
+                day = day_number(str((meta or {}).get("published_at", "")))
+                if meta is not None and "day" not in meta and day is not None:
+                    ids.append(cid)
+                    metas.append({**meta, "day": day})
+            if ids:
+                self.chunks.update(ids=ids, metadatas=metas)
+            offset += len(page["ids"])
+            if len(page["ids"]) < _GET_PAGE:
+                break
+        self.state.upsert(ids=[_LAYOUT], metadatas=[{"version": LAYOUT_VERSION}],
+                          embeddings=np.ones((1, 1), dtype=np.float32))
 
     def _open(self, client: chromadb.ClientAPI | None = None) -> None:
         """Open the client (unless given) and the three collections."""
@@ -238,6 +294,11 @@ class NewsStore:
             # (the keyword index) compare it to know they must catch up.
             self.state = self.client.get_or_create_collection(
                 f"{settings.collection}_state", embedding_function=None)
+            # The commit log: one entry per article whose visible chunks changed (a commit,
+            # a delete, a repair), stamped with a sequence number, so a reader catches up
+            # on what changed since its last look without listing the archive.
+            self.log = self.client.get_or_create_collection(
+                f"{settings.collection}_log", embedding_function=None)
         except Exception as exc:
             fault = self.fault(exc)
             raise StoreError(f"cannot open the Chroma collections: {fault}", fault.cause) from exc
@@ -294,25 +355,31 @@ class NewsStore:
     # -- reading -------------------------------------------------------------------------
 
     def probe(self) -> tuple[int, int]:
-        """(articles, chunks) as the store reports them now; raises `StoreError` naming the
-        fault when it cannot serve (a missing directory, a stalled or failed store)."""
+        """(articles, chunks) that readers see now (the keyword index's catalog: the chunks
+        of a write a crash cut short are not counted, and nothing is listed); raises
+        `StoreError` naming the fault when it cannot serve (a missing directory, a stalled
+        or failed store)."""
         data_dir = self.settings.data_dir
         if self.lock is not None and not (data_dir / "chroma.sqlite3").is_file():
             raise StoreError(f"the store directory {data_dir} is missing or was emptied while "
                              "the server ran: restart the server, then run newsdesk-ingest "
                              "again", "missing")
-        return self.count_articles(), self.count_chunks()
+        return self.keywords().counts()
 
     def write_problem(self) -> StoreError | None:
-        """Why new articles cannot be stored now (a full disk), or None."""
-        # Below a few MB the disk is full for Chroma whatever the reserve says.
-        reserve = max(self.settings.min_free_disk_mb, 4) * 1024 * 1024
-        if self.lock is not None and disk_nearly_full(self.settings.data_dir, reserve):
-            return StoreError(f"the disk holding {self.settings.data_dir} is full (less than "
-                              f"{reserve // 2**20} MB free): answers still work "
-                              "but new articles cannot be stored until space is freed",
-                              "disk_full")
-        return None
+        """Why new articles cannot be stored now (a full disk), or None: less free disk than
+        the reserve, or than the last write that was refused (or failed) needed with it."""
+        reserve_mb = self.settings.min_free_disk_mb
+        need = self._unfinished
+        if self.lock is None or not disk_nearly_full(self.settings.data_dir,
+                                                     reserve_mb * 2**20 + need):
+            return None
+        short = (f"a write of about {need / 1e6:.1f} MB did not fit with the reserve of "
+                 f"{reserve_mb} MB (NEWSDESK_MIN_FREE_DISK_MB)" if need
+                 else f"less than {reserve_mb} MB free (NEWSDESK_MIN_FREE_DISK_MB)")
+        return StoreError(f"the disk holding {self.settings.data_dir} is full ({short}): "
+                          "answers still work but new articles cannot be stored until space "
+                          "is freed", "disk_full")
 
     @_chroma_errors
     def committed_hashes(self, article_ids: Sequence[str]) -> dict[str, str]:
@@ -326,10 +393,10 @@ class NewsStore:
                     found[aid] = str(meta.get("content_hash", ""))
         return found
 
-    @_chroma_errors
     def count_articles(self) -> int:
-        """Articles whose chunks are committed (a write in progress is not counted)."""
-        return len(self.articles.get(where={"status": "committed"}, include=[])["ids"])
+        """Articles readers see (a write in progress is not counted), from the keyword
+        index's catalog: nothing is listed."""
+        return self.keywords().counts()[0]
 
     @_chroma_errors
     def committed_versions(self) -> dict[str, str]:
@@ -345,27 +412,15 @@ class NewsStore:
                 versions[aid] = str(meta["previous_hash"])
         return versions
 
-    @_chroma_errors
     def outlets(self) -> list[Outlet]:
-        """Every outlet of the committed articles, with its article count and the days of its
-        first and last article; most articles first. Articles without an outlet are left out."""
-        got = self.articles.get(where={"status": "committed"}, include=["metadatas"])
-        found: dict[str, list[str]] = {}
-        for meta in got["metadatas"] or []:
-            source = str((meta or {}).get("source", ""))
-            if source:
-                found.setdefault(source, []).append(str(meta.get("published_at", ""))[:10])
-        outlets = []
-        for source, days in found.items():
-            dated = sorted(d for d in days if d)
-            outlets.append(Outlet(source=source, articles=len(days),
-                                  first_published=dated[0] if dated else "",
-                                  last_published=dated[-1] if dated else "",
-                                  undated=len(days) - len(dated)))
-        return sorted(outlets, key=lambda o: (-o.articles, o.source.casefold()))
+        """Every outlet of the articles readers see, with its article count and the days of
+        its first and last article; most articles first. Articles without an outlet are left
+        out. From the keyword index's catalog: nothing is listed."""
+        return self.keywords().outlets()
 
     @_chroma_errors
     def count_chunks(self) -> int:
+        """Every stored chunk, those of uncommitted writes included."""
         return self.chunks.count()
 
     @_chroma_errors
@@ -421,19 +476,18 @@ class NewsStore:
 
     @_chroma_errors
     def nearest(self, vector: np.ndarray, k: int, total: int | None = None,
-                among: Sequence[str] | None = None) -> dict[str, float]:
+                filters: Filters | None = None) -> dict[str, float]:
         """Ids of the k chunks nearest to `vector`, best first, with cosine similarity: only
         ids and distances come back, which spares Chroma reading text and metadata for
-        candidates that never make the answer. `among`: only these chunks (a filter, applied
-        inside Chroma's query, so k still come back when that many match)."""
+        candidates that never make the answer. `filters` (outlets, published days) apply
+        inside Chroma's query as `where` clauses, so k still come back when that many
+        match."""
         n = self.chunks.count() if total is None else total
-        if among is not None:
-            n = min(n, len(among))
         if n == 0:
             return {}
         result = self.chunks.query(query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
                                    n_results=min(k, n), include=["distances"],
-                                   ids=list(among) if among is not None else None)
+                                   where=chroma_where(filters))
         return {cid: 1.0 - float(dist)
                 for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)}
 
@@ -475,22 +529,115 @@ class NewsStore:
         return [_passage(cid, rows[cid][0], rows[cid][1], scores[cid])
                 for cid in ids if cid in rows]
 
-    def keyword_search(self, query: str, k: int, sources: Sequence[str] = ()) -> list[LexicalHit]:
-        """The k best chunks for `query` by BM25 over the chunks stored now."""
-        self.lexical.sync(self)
-        return self.lexical.search(query, k, sources)
+    def keywords(self) -> KeywordIndex:
+        """The keyword index, caught up with the store's commit log (what readers see)."""
+        index = self.keyword_index()
+        try:
+            index.follow(self)  # each store call it makes is bounded and named on its own
+        except (OSError, sqlite3.Error, ValueError) as exc:
+            # Its own disk failed it (full, read-only): it answers as it stands, and catches
+            # up at a later question.
+            log.warning("the keyword index in %s could not catch up: %s", index.directory, exc)
+        return index
 
-    def keyword_view(self) -> KeywordView:
-        """The keyword index as of the chunks stored now."""
-        return self.lexical.view(self)
+    def keyword_index(self) -> KeywordIndex:
+        """This store's keyword index as it is (`keywords()` catches it up first)."""
+        if self._keyword is None:
+            self._keyword = open_index(self.keyword_dir())
+        return self._keyword
+
+    def keyword_dir(self) -> Path:
+        """Where this store's keyword index lives: beside the embedded store, or for a Chroma
+        server, in the machine's cache (NEWSDESK_CACHE_DIR), named for the server and the
+        collection (it is derived data: lost, it is rebuilt)."""
+        settings = self.settings
+        if not settings.chroma_host:
+            return settings.data_dir / "keyword-index" / settings.collection
+        name = f"{settings.collection}-{settings.chroma_host}-{settings.chroma_port}"
+        return settings.cache_dir / "keyword-index" / re.sub(r"[^\w.-]", "_", name)
+
+    def keyword_search(self, query: str, k: int, sources: Sequence[str] = ()) -> list[str]:
+        """Ids of the k best chunks for `query` by BM25 (only from `sources` when given)."""
+        filters = Filters(sources=list(sources)) if sources else None
+        hits = self.keywords().search(query, k, filters)
+        return sorted(hits, key=lambda cid: -hits[cid])
 
     def sources(self) -> frozenset[str]:
-        """The outlets of the stored chunks (as of the last keyword search)."""
-        return self.lexical.sources
+        """The outlets of the articles readers see."""
+        return self.keywords().sources()
 
-    def _bump_generation(self) -> None:
-        self.state.upsert(ids=[_GENERATION], metadatas=[{"stamp": uuid.uuid4().hex}],
+    def _bump_generation(self, seq: int | None = None) -> None:
+        meta: dict[str, Any] = {"stamp": uuid.uuid4().hex}
+        meta["seq"] = seq if seq is not None else self._head()
+        self.state.upsert(ids=[_GENERATION], metadatas=[meta],
                           embeddings=np.ones((1, 1), dtype=np.float32))
+
+    def _append_log(self, article_ids: Sequence[str]) -> None:
+        """Log that these articles' visible chunks changed, then bump the generation stamp
+        (readers that see the new stamp find the entries)."""
+        ids = list(dict.fromkeys(article_ids))
+        seq = time.time_ns()
+        entries = [f"{seq:020d}-{uuid.uuid4().hex[:8]}-{i:05d}" for i in range(len(ids))]
+        for start in range(0, len(ids), _GET_PAGE):
+            part = slice(start, start + _GET_PAGE)
+            self.log.add(ids=entries[part],
+                         metadatas=[{"seq": seq, "article_id": aid} for aid in ids[part]],
+                         embeddings=np.ones((len(entries[part]), 1), dtype=np.float32))
+        self._bump_generation(seq)
+
+    @_chroma_errors
+    def identity(self) -> str:
+        """What tells this store from another (its chunk collection's id: a store deleted
+        and made again is another store)."""
+        return f"{self.chunks.id}"
+
+    @_chroma_errors
+    def log_head(self) -> int:
+        """The sequence number of the newest commit log entry, as the generation record
+        carries it (0 before the first)."""
+        return self._head()
+
+    def _head(self) -> int:
+        got = self.state.get(ids=[_GENERATION], include=["metadatas"])
+        stamp = (got["metadatas"] or [{}])[0] or {}
+        return int(stamp.get("seq", 0) or 0)
+
+    @_chroma_errors
+    def log_since(self, seq: int) -> list[LogEntry]:
+        """Commit log entries with a sequence number above `seq`, oldest first."""
+        got = self.log.get(where={"seq": {"$gt": int(seq)}}, include=["metadatas"])
+        found = [LogEntry(eid, int(meta["seq"]), str(meta["article_id"]))
+                 for eid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)]
+        return sorted(found, key=lambda e: (e.seq, e.entry_id))
+
+    @_chroma_errors
+    def visible_versions(self, article_ids: Sequence[str]) -> dict[str, Version]:
+        """The version readers see of each of these articles: the committed one, or while a
+        new one is being written, the previous one (if it was committed)."""
+        ids = list(dict.fromkeys(article_ids))
+        found: dict[str, Version] = {}
+        for start in range(0, len(ids), _GET_PAGE):
+            got = self.articles.get(ids=ids[start:start + _GET_PAGE], include=["metadatas"])
+            for aid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+                if (version := _visible(aid, meta or {})) is not None:
+                    found[aid] = version
+        return found
+
+    def all_visible_versions(self) -> Iterator[list[Version]]:
+        """Every visible article version, a page at a time (rebuilding the keyword index)."""
+        offset = 0
+        while True:
+            page = self._records_page(offset)
+            yield [v for aid, meta in page if (v := _visible(aid, meta)) is not None]
+            offset += len(page)
+            if len(page) < _GET_PAGE:
+                return
+
+    @_chroma_errors
+    def _records_page(self, offset: int) -> list[tuple[str, dict[str, Any]]]:
+        got = self.articles.get(include=["metadatas"], offset=offset, limit=_GET_PAGE)
+        return [(aid, meta or {}) for aid, meta in zip(got["ids"], got["metadatas"] or [],
+                                                        strict=True)]
 
     @_chroma_errors
     def chunks_of(self, article_id: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -508,7 +655,10 @@ class NewsStore:
         chunk's packed sentence vectors), replacing old versions."""
         if not items:
             return
-        self._ensure_space(items)
+        # Until the write completes, its size counts as needed (`write_problem`): a write
+        # that is refused or fails leaves it.
+        self._unfinished = write_size(items)
+        self._ensure_space(self._unfinished)
         self._upsert_records([(rec, "pending") for rec, *_ in items])
         self._bump_generation()
         ids: list[str] = []
@@ -529,6 +679,8 @@ class NewsStore:
                     "url": rec.url,
                     "source": rec.source,
                     "published_at": rec.published_at,
+                    # A sortable number, so a date filter is a range inside Chroma's query.
+                    "day": day_number(rec.published_at),
                     "lang": rec.lang,
                     "external_id": rec.external_id,
                     "chunk_index": chunk.index,
@@ -550,22 +702,15 @@ class NewsStore:
         for rec, *_ in items:
             self._delete_other_versions(rec.article_id, rec.content_hash, rec.n_chunks)
         self._upsert_records([(rec, "committed") for rec, *_ in items])
-        self._bump_generation()
+        self._append_log([rec.article_id for rec, *_ in items])
+        self._unfinished = 0
 
-    def _ensure_space(self, items: Sequence[ArticleWrite]) -> None:
-        """Refuse a write that would leave less than the reserve free: Chroma's embedded core
-        handles a full disk badly (failed compactions, then a stuck client), so it should
-        not meet one."""
+    def _ensure_space(self, need: int) -> None:
+        """Refuse a write of `need` bytes that would leave less than the reserve free:
+        Chroma's embedded core handles a full disk badly (a failed compaction, then every
+        read failing until space returns), so it must not meet one."""
         if self.lock is None:
             return
-        # Text, metadata and sentence vectors land in SQLite and its log, the vector in the
-        # log and the HNSW index: a generous factor over their raw size.
-        raw = 0
-        for _, chunks, matrix, *rest in items:
-            packed = rest[0] if rest else ()
-            raw += (sum(len(c.text.encode("utf-8")) + 500 for c in chunks)
-                    + 4 * int(matrix.size) + sum(len(p) for p in packed))
-        need = 3 * raw
         reserve = self.settings.min_free_disk_mb * 1024 * 1024
         if disk_nearly_full(self.settings.data_dir, reserve + need):
             raise StoreError(
@@ -593,7 +738,7 @@ class NewsStore:
         self.chunks.delete(where={"article_id": article_id})
         self.articles.delete(ids=[article_id])
         self.articles.delete(where={"duplicate_of": article_id})
-        self._bump_generation()
+        self._append_log([article_id])
 
     @_chroma_writes
     def write_duplicate(self, record: ArticleRecord) -> None:
@@ -602,7 +747,7 @@ class NewsStore:
         self._bump_generation()
         self.chunks.delete(where={"article_id": record.article_id})
         self._upsert_records([(record, "duplicate")])
-        self._bump_generation()
+        self._append_log([record.article_id])
 
     @_chroma_errors
     def duplicate_hashes(self, article_ids: Sequence[str]) -> dict[str, str]:
@@ -680,7 +825,7 @@ class NewsStore:
                 self.delete_article(aid)
                 log.info("repair: removed half-written article %s", aid)
         if pending["ids"]:
-            self._bump_generation()
+            self._append_log(pending["ids"])
         return len(pending["ids"])
 
     def _delete_other_versions(self, article_id: str, keep_hash: str,
@@ -722,6 +867,35 @@ class NewsStore:
     def _raw_records(self, article_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         got = self.articles.get(ids=list(dict.fromkeys(article_ids)), include=["metadatas"])
         return dict(zip(got["ids"], got["metadatas"] or [], strict=True))
+
+
+def chroma_where(filters: Filters | None) -> dict[str, Any] | None:
+    """Filters as a Chroma `where` on chunk metadata (outlet, and the day as YYYYMMDD)."""
+    if filters is None:
+        return None
+    clauses: list[dict[str, Any]] = []
+    if filters.sources:
+        clauses.append({"source": {"$in": list(filters.sources)}})
+    if filters.since:
+        clauses.append({"day": {"$gte": int(filters.since.strftime("%Y%m%d"))}})
+    if filters.until:
+        clauses.append({"day": {"$lte": int(filters.until.strftime("%Y%m%d"))}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _visible(article_id: str, meta: dict[str, Any]) -> Version | None:
+    """The version of an article record that readers see, if any."""
+    if meta.get("status") == "committed":
+        return Version(article_id, str(meta.get("content_hash", "")),
+                       int(meta.get("n_chunks", 0)), str(meta.get("source", "")),
+                       str(meta.get("published_at", "")))
+    if meta.get("status") == "pending" and meta.get("previous_hash"):
+        return Version(article_id, str(meta["previous_hash"]),
+                       int(meta.get("previous_n_chunks", 0)), str(meta.get("source", "")),
+                       str(meta.get("published_at", "")))
+    return None
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

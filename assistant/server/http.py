@@ -3,6 +3,7 @@
 
 import hmac
 import json
+import math
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import asdict
@@ -31,7 +32,12 @@ from assistant.errors import (
 )
 from assistant.index.store_owner import LOCAL_DELETE_ROUTE, LOCAL_INGEST_ROUTE
 from assistant.server.access import AccessControl
-from assistant.server.openai_api import is_openai_path, openai_error, openai_router
+from assistant.server.openai_api import (
+    is_openai_path,
+    non_finite_number,
+    openai_error,
+    openai_router,
+)
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.text import invalid_unicode, printable
@@ -42,6 +48,18 @@ from assistant.types import Message as ChatMessage
 def local_request_limit(settings: Settings) -> int:
     """The largest body the local ingest route takes: an article at the size limit, escaped."""
     return max(settings.max_request_bytes, 2 * settings.max_article_bytes + 1_048_576)
+
+
+# Where the chat's second tab uploads files: Gradio 6's route, the chat being mounted at `/`
+# (`ui.create_server`).
+GRADIO_UPLOAD_ROUTE = "/gradio_api/upload"
+
+
+def upload_limit(settings: Settings) -> int:
+    """The largest body the chat's file upload takes: an article file at the size limit
+    (NEWSDESK_MAX_ARTICLE_BYTES), with room for the multipart framing around it (a boundary
+    and the part's headers, its file name included)."""
+    return max(settings.max_request_bytes, settings.max_article_bytes + 16_384)
 
 
 def check_exposure(settings: Settings) -> None:
@@ -149,6 +167,9 @@ class Health(BaseModel):
     chunks: int | None = None
     mode: str
     embedding_model: str
+    keyword_index: dict[str, int] | None = Field(
+        None, description="What the keyword index did since the server started: chunks it "
+        "read and tokenized, articles it re-indexed, commit log entries it read, rebuilds")
 
 
 class ArticleOut(BaseModel):
@@ -165,12 +186,13 @@ class ArticleOut(BaseModel):
 
 
 class _JsonBody(BaseModel):
-    """A request body: every string in it, and every key, must be valid Unicode text."""
+    """A request body: every string in it, and every key, must be valid Unicode text, and
+    every number finite."""
 
     @model_validator(mode="before")
     @classmethod
     def _valid_unicode(cls, data: Any) -> Any:
-        if problem := _invalid_text(data):
+        if problem := _invalid_text(data) or non_finite_number(data):
             raise ValueError(problem)
         return data
 
@@ -196,37 +218,71 @@ def _invalid_text(data: Any) -> str | None:
 
 # A validation error quotes at most this much of the input it rejects.
 _ECHO_CHARS = 200
+# The bits of the largest integer it quotes as a number (about 190 digits).
+_ECHO_INT_BITS = 640
 
 
 def _echo(value: Any) -> Any:
-    """A rejected input as a 422 quotes it: unchanged when short, else shortened text."""
-    if value is None or isinstance(value, bool | int | float):
+    """A rejected input (or a `ctx` value) as a 422 quotes it: unchanged when short, else
+    shortened text; always what JSON can carry (NaN and infinities as "NaN", "Infinity"; a
+    huge integer, bytes and an exception as text)."""
+    if isinstance(value, BaseException):  # pydantic's ctx["error"]; FastAPI would show {}
+        value = str(value)
+    elif isinstance(value, bytes):
+        value = value.decode("utf-8", "backslashreplace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)
+    if value is None or isinstance(value, bool | float):
         return value
+    if isinstance(value, int):
+        if value.bit_length() <= _ECHO_INT_BITS:
+            return value
+        # str() of an int over 4,300 digits raises: its size, not its digits
+        return f"(an integer of about {int(value.bit_length() * math.log10(2)) + 1:,} digits)"
     if isinstance(value, str):
         text = value
     else:
         try:
             text = json.dumps(value, ensure_ascii=False, default=str)
-        except (RecursionError, ValueError):
-            return "(not shown: nested too deeply)"
+        except (RecursionError, ValueError, TypeError):
+            return "(not shown: nested too deeply, or too large a number)"
     shown = printable(text)
-    if len(shown) <= _ECHO_CHARS:
-        return value if shown == text else shown
-    return shown[:_ECHO_CHARS] + f"… ({len(text):,} characters)"
+    if len(shown) > _ECHO_CHARS:
+        return shown[:_ECHO_CHARS] + f"… ({len(text):,} characters)"
+    if shown != text or isinstance(value, str):
+        return shown
+    # Short, so cheap to copy: back from its JSON text with NaN and infinities as strings.
+    return json.loads(text, parse_constant=str)
+
+
+def _shown_error(error: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic error as a 422 shows it: every part of it JSON-safe, the input quoted short."""
+    shown = {key: _echo(value) for key, value in error.items()}
+    shown["msg"] = printable(str(error.get("msg", "")))
+    shown["loc"] = [part if isinstance(part, int) else _echo(str(part))
+                    for part in error.get("loc", ())]
+    if isinstance(error.get("ctx"), dict):
+        shown["ctx"] = {str(key): _echo(value) for key, value in error["ctx"].items()}
+    return shown
+
+
+def _param(error: dict[str, Any]) -> str | None:
+    """The field an error is about, as OpenAI's `param` names it ("messages.0.content")."""
+    if error.get("type") == "json_invalid":  # its loc holds a character offset, no field
+        return None
+    return ".".join(str(part) for part in error.get("loc", ()) if part != "body") or None
 
 
 async def _short_validation_errors(request: Request,
                                    exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422, but quoting at most `_ECHO_CHARS` of each rejected input (a request of
-    10,000 articles came back whole) and never a lone surrogate (it cannot be encoded)."""
-    errors = [{**error, "msg": printable(error["msg"]), "input": _echo(error["input"])}
-              if "input" in error else error for error in exc.errors()]
+    10,000 articles came back whole), never a lone surrogate (it cannot be encoded) nor a
+    NaN or infinity (JSON has none), and with the message of an exception in `ctx`."""
+    errors = [_shown_error(error) for error in exc.errors()]
     if is_openai_path(request.url.path):  # OpenAI answers a bad parameter with a 400
-        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        where = [str(part) for part in first.get("loc", ()) if part != "body"]
-        message = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: "
-                            f"{e.get('msg', '')}" for e in errors) or "invalid request"
-        return openai_error(400, message, param=".".join(where) or None,
+        message = "; ".join(": ".join(filter(None, (_param(e), e.get("msg", ""))))
+                            for e in errors) or "invalid request"
+        return openai_error(400, message, param=_param(errors[0]) if errors else None,
                             code="invalid_value")
     return await request_validation_exception_handler(request, RequestValidationError(errors))
 
@@ -242,10 +298,24 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
 
 class IngestRequest(_JsonBody):
     articles: list[dict[str, Any]] = Field(
-        min_length=1, max_length=500,
+        default_factory=list, max_length=500,
         description="Article objects with the fields of a .json article: title, "
                     "body|text|content, url, published_at|date, author, source, lang.",
     )
+    urls: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                max_length=4096)]] = Field(
+        default_factory=list, max_length=100,
+        description="Page and feed URLs (RSS, Atom, JSON Feed) for the server to fetch and "
+                    "ingest, as the chat's second tab does. Public addresses only, unless "
+                    "NEWSDESK_FETCH_ALLOW lists the host.",
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> "IngestRequest":
+        if not self.articles and not self.urls:
+            raise ValueError("give `articles` (a list of article objects) or `urls` (page "
+                             "and feed URLs), or both")
+        return self
 
 
 class IngestFailure(BaseModel):
@@ -253,6 +323,26 @@ class IngestFailure(BaseModel):
 
     location: str
     reason: str
+
+
+class ItemOutcome(BaseModel):
+    """One article that a URL gave (a page: one; a feed: one per item), or its failure."""
+
+    location: str = Field(description="The page's URL, or the feed item's link.")
+    status: Literal["added", "updated", "unchanged", "duplicate", "failed"]
+    article_id: str | None = None
+    note: str | None = Field(None, description="Why it failed, or how it was read (a feed "
+                                               "item whose page could not be fetched is "
+                                               "ingested from the feed's own text).")
+
+
+class UrlOutcome(BaseModel):
+    """What one URL of a request gave."""
+
+    url: str
+    items: list[ItemOutcome]
+    warnings: list[str] = Field(default_factory=list, description="What was wrong with a "
+                                "feed but read past, or that it was cut to its newest items.")
 
 
 class IngestResult(BaseModel):
@@ -265,6 +355,44 @@ class IngestResult(BaseModel):
     errors: list[IngestFailure]
     chunks_written: int = 0
     repaired: int = 0
+    urls: list[UrlOutcome] = Field(default_factory=list, description="Per URL of `urls`, in "
+                                   "order: what it gave, or why not.")
+
+
+class WebRead(Protocol):
+    """What reading URLs gives (`ingest.web.WebResult` is one)."""
+
+    notes: list[str]
+    warnings: list[str]
+    origins: dict[str, str]
+
+    def raws(self) -> list[RawArticle | IngestError]:
+        """The articles read, and one error per failure."""
+        ...
+
+
+# Fetch and read URLs that a user of the server gave: (urls, on_url) -> what was read.
+UrlReader = Callable[[Sequence[str], Callable[[str], None] | None], WebRead]
+
+
+def url_outcomes(urls: Sequence[str], web: WebRead, report: IngestReport) -> list[UrlOutcome]:
+    """`report`'s articles and failures grouped under the URL each came from, in `urls`'
+    order (a feed item under its feed)."""
+    notes = dict(note.split(": ", 1) for note in web.notes if ": " in note)
+    grouped: dict[str, list[ItemOutcome]] = {url: [] for url in urls}
+    for location, article_id, status in report.articles:
+        grouped.setdefault(web.origins.get(location, location), []).append(ItemOutcome(
+            location=location, status=status, article_id=article_id,
+            note=notes.get(location)))
+    for error in report.errors:
+        grouped.setdefault(web.origins.get(error.location, error.location), []).append(
+            ItemOutcome(location=error.location, status="failed", note=error.reason))
+    warned: dict[str, list[str]] = {}
+    for line in web.warnings:
+        url, _, warning = line.partition(": ")
+        warned.setdefault(url, []).append(warning)
+    return [UrlOutcome(url=url, items=items, warnings=warned.get(url, []))
+            for url, items in grouped.items()]
 
 
 class LocalIngestRequest(BaseModel):
@@ -343,13 +471,14 @@ def _error_response(request: Request, exc: Exception) -> JSONResponse:
 
 
 def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | None = None,
-              chat_fns: Collection[int] = ()) -> FastAPI:
+              chat_fns: Collection[int] = (), read_urls: UrlReader | None = None) -> FastAPI:
     """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles,
     /sources, /docs,
     and the OpenAI-compatible /v1/chat/completions and /v1/models.
 
     `ingestor` builds what takes articles on the first POST (without it the server takes
-    none: 503). `chat_fns`: ids of the answering functions of a Gradio chat to be mounted on
+    none: 503); `read_urls` fetches the URLs a user gives (without it, URLs get 503).
+    `chat_fns`: ids of the answering functions of a Gradio chat to be mounted on
     the app, charged to the client's budget like /answer (see `assistant.server.access`).
     `assistant.server.app.create_app` wires the ingest pipeline in.
     """
@@ -377,7 +506,8 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
     # Over the whole app, so it also guards the chat that ui.create_server mounts.
     app.add_middleware(AccessControl, settings=settings, chat_fns=chat_fns)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes,  # outermost
-                       larger={LOCAL_INGEST_ROUTE: local_request_limit(settings)})
+                       larger={LOCAL_INGEST_ROUTE: local_request_limit(settings),
+                               GRADIO_UPLOAD_ROUTE: upload_limit(settings)})
     guarded = [Depends(_require_key(settings))]
 
     @app.get("/health", response_model=Health, response_model_exclude_none=True,
@@ -431,19 +561,47 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
 
     app.state.writing = writing  # the server's watcher writes through the same lock
 
-    def run_ingest(work: Callable[[ArticleIngestor], IngestReport]) -> IngestResult:
-        report = writing(work)
+    def result(report: IngestReport, urls: list[UrlOutcome] | None = None) -> IngestResult:
         return IngestResult(
             **report.counts,
             errors=[IngestFailure(location=e.location, reason=e.reason) for e in report.errors],
-            chunks_written=report.chunks_written, repaired=report.repaired,
+            chunks_written=report.chunks_written, repaired=report.repaired, urls=urls or [],
         )
+
+    def run_ingest(work: Callable[[ArticleIngestor], IngestReport]) -> IngestResult:
+        return result(writing(work))
+
+    def add_urls(urls: Sequence[str],
+                 on_url: Callable[[str], None] | None = None) -> IngestResult:
+        """Fetch, read and ingest URLs a user gave; the fetching happens outside the one
+        writer's lock, so a slow site holds up no other write."""
+        if read_urls is None:
+            raise HTTPException(503, "this server does not fetch URLs")
+        web = read_urls(urls, on_url)
+        raws = web.raws()
+        report = writing(lambda ing: ing.ingest_raw(raws)) if raws else IngestReport()
+        return result(report, url_outcomes(urls, web, report))
+
+    app.state.add_urls = add_urls  # the chat's second tab adds URLs through the same path
 
     @app.post("/articles", response_model=IngestResult, dependencies=guarded)
     def ingest_articles(request: IngestRequest) -> IngestResult:
-        """Ingest articles into the running server's store; they are answerable at once.
-        Bad records are reported one by one and never stop the others."""
-        return run_ingest(lambda ing: ing.ingest_records(request.articles, origin="articles"))
+        """Ingest articles, or fetch page and feed URLs and ingest what they give, into the
+        running server's store; they are answerable at once. Bad records and URLs are
+        reported one by one and never stop the others."""
+        if not request.urls:
+            return run_ingest(lambda ing: ing.ingest_records(request.articles,
+                                                             origin="articles"))
+        fetched = add_urls(request.urls)
+        if not request.articles:
+            return fetched
+        both = run_ingest(lambda ing: ing.ingest_records(request.articles, origin="articles"))
+        for name in ("added", "updated", "unchanged", "duplicate", "failed",
+                     "chunks_written", "repaired"):
+            setattr(both, name, getattr(both, name) + getattr(fetched, name))
+        both.errors += fetched.errors
+        both.urls = fetched.urls
+        return both
 
     @app.post(LOCAL_INGEST_ROUTE, response_model=IngestResult, include_in_schema=False,
               dependencies=[Depends(_require_owner_token(assistant))])
@@ -476,8 +634,11 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
         found = [SourceOut(**asdict(o)) for o in assistant.sources()]
         return SourceList(sources=found, total=len(found))
 
+    # An offset past a billion is no page of any store, and past a C long Chroma's sqlite
+    # overflows (a 503 blaming the store): the bound makes it the client's 422.
     @app.get("/articles", response_model=ArticlePage, dependencies=guarded)
-    def articles(offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> ArticlePage:
+    def articles(offset: int = Query(0, ge=0, le=10**9), limit: int = Query(50, ge=1, le=500),
+                 ) -> ArticlePage:
         """The indexed articles, a page at a time."""
         records = assistant.articles(offset=offset, limit=limit)
         copies = assistant.store.reported_by([r.article_id for r in records])

@@ -1,0 +1,210 @@
+"""The keyword index at archive scale: a write costs what it adds, the index stays equal to a
+clean rebuild through updates, deletes and crash repair, filters travel inside the queries,
+and a store built the benchmark's way is served in full."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import SAMPLES, make_settings
+
+from assistant.answer.retrieval import NewsRetriever
+from assistant.index.lexical import KeywordIndex, forget_index
+from assistant.index.store import NewsStore
+from assistant.types import ArticleRecord, Chunk, Filters, chunk_id
+from bench import scale
+from ingest.pipeline import Ingestor
+
+QUESTION = "What wage increase are the striking signal staff seeking?"
+
+
+@pytest.fixture(scope="module")
+def scale_store(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> Any:
+    """A store of a few thousand chunks, built the scale benchmark's way from the samples."""
+    root = tmp_path_factory.mktemp("scale")
+    source = Ingestor(make_settings(root / "source"), embeddings=embeddings)
+    assert source.ingest([SAMPLES]).ok
+    settings = make_settings(root / "scale", collection=scale.COLLECTION)
+    info = scale.build(settings, embeddings, [source.store], 3000)
+    source.close()
+    return settings, info
+
+
+@pytest.mark.slow
+def test_a_question_over_a_scale_store_returns_passages(scale_store: Any,
+                                                        embeddings: Any) -> None:
+    settings, info = scale_store
+    assert info["chunks"] >= 3000
+    store = NewsStore(settings, embeddings)
+    try:
+        assert store.keywords().counts() == (info["articles"], info["chunks"])
+        passages, _ = NewsRetriever(store=store, embeddings=embeddings).retrieve(QUESTION)
+        assert passages and "7.5" in " ".join(p.text for p in passages)
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_a_write_reads_and_tokenizes_only_its_own_chunks(scale_store: Any, embeddings: Any,
+                                                          tmp_path: Path) -> None:
+    settings, info = scale_store
+    ingestor = Ingestor(settings, embeddings=embeddings)
+    try:
+        index = ingestor.store.keywords()
+        # Opened from disk: nothing of the archive was read or tokenized to serve it.
+        before = (index.cost.chunks_read, index.cost.chunks_tokenized, index.cost.rebuilds)
+        story = tmp_path / "story.json"
+        story.write_text(json.dumps({
+            "title": "Lighthouse keepers return to Skerrow",
+            "url": "https://news.test/skerrow", "published_at": "2026-05-02",
+            "body": "Two keepers moved back into the Skerrow lighthouse on Saturday. " * 40}))
+        report = ingestor.ingest([story])
+        assert report.counts["added"] == 1
+        written = report.chunks_written
+        index = ingestor.store.keywords()
+        assert index.cost.chunks_read - before[0] == written
+        assert index.cost.chunks_tokenized - before[1] == written
+        assert index.cost.rebuilds == before[2]
+        hits = ingestor.store.keyword_search("Skerrow lighthouse keepers", 3)
+        assert hits and hits[0].startswith(report.articles[0][1])
+        assert index.counts() == (info["articles"] + 1, info["chunks"] + written)
+        assert ingestor.delete(report.articles[0][1])
+        assert ingestor.store.keywords().counts() == (info["articles"], info["chunks"])
+    finally:
+        ingestor.close()
+
+
+def test_filters_send_no_id_list_to_chroma(ingestor: Ingestor, embeddings: Any) -> None:
+    assert ingestor.ingest([SAMPLES]).ok
+    store = ingestor.store
+    sent: list[dict[str, Any]] = []
+    query = store.chunks.query
+
+    def spy(**kwargs: Any) -> Any:  # the real Chroma query, its arguments noted
+        sent.append(kwargs)
+        return query(**kwargs)
+
+    store.chunks.query = spy  # type: ignore[method-assign]
+    outlets = sorted(store.sources())
+    filters = Filters(sources=outlets[:2], since="2020-01-01", until="2030-12-31")
+    passages, _ = NewsRetriever(store=store, embeddings=embeddings).retrieve(
+        "strike wages", filters=filters)
+    assert passages and {p.source for p in passages} <= set(outlets[:2])
+    assert sent and all(call.get("ids") is None for call in sent)
+    assert sent[0]["where"] == {"$and": [{"source": {"$in": outlets[:2]}},
+                                         {"day": {"$gte": 20200101}},
+                                         {"day": {"$lte": 20301231}}]}
+
+
+def _write(store: NewsStore, aid: str, content_hash: str, texts: list[str]) -> None:
+    record = ArticleRecord(article_id=aid, content_hash=content_hash, title=f"Story {aid}",
+                           source="Test Wire", published_at="2026-03-0" + str(len(texts)),
+                           n_chunks=len(texts))
+    chunks = [Chunk(i, text, 0, len(text)) for i, text in enumerate(texts)]
+    vectors = np.random.default_rng(len(aid)).normal(
+        size=(len(texts), store.embeddings.dimension)).astype(np.float32)
+    store.write([(record, chunks, vectors)])
+
+
+def _crash_mid_write(store: NewsStore, aid: str, content_hash: str, texts: list[str],
+                     written: int) -> None:
+    """What a kill -9 mid-write leaves: a pending record and some of the new chunks."""
+    record = ArticleRecord(article_id=aid, content_hash=content_hash, title=f"Story {aid}",
+                           n_chunks=len(texts))
+    store._upsert_records([(record, "pending")])
+    store._bump_generation()
+    store.chunks.upsert(
+        ids=[chunk_id(aid, content_hash, i) for i in range(written)],
+        documents=texts[:written],
+        metadatas=[{"article_id": aid, "content_hash": content_hash, "chunk_index": i,
+                    "start": 0, "end": 1} for i in range(written)],
+        embeddings=np.ones((written, store.embeddings.dimension), dtype=np.float32))
+
+
+def _rebuilt(store: NewsStore, where: Path) -> KeywordIndex:
+    clean = KeywordIndex(where)
+    clean.rebuild(store)
+    return clean
+
+
+def _same(index: KeywordIndex, clean: KeywordIndex, words: list[str]) -> None:
+    assert sorted(index.chunk_ids()) == sorted(clean.chunk_ids())
+    assert index.counts() == clean.counts() and index.num_docs == clean.num_docs
+    # The same chunks match each word (scores may differ by deleted documents that tantivy
+    # drops only when it merges segments).
+    for word in words:
+        assert set(index.search(word, 100)) == set(clean.search(word, 100))
+
+
+def test_updates_deletes_and_crash_repair_keep_the_index_equal_to_a_rebuild(
+        ingestor: Ingestor, tmp_path: Path) -> None:
+    store = ingestor.store
+    words = ["ferry", "harbour", "budget", "pier", "lantern"]
+    _write(store, "a1", "a" * 24, ["The ferry left the harbour.", "The budget grew."])
+    _write(store, "b1", "b" * 24, ["A pier of oak.", "Lanterns on the pier.", "Ferry again."])
+    _write(store, "c1", "c" * 24, ["The harbour budget."])
+    index = store.keywords()
+    _same(index, _rebuilt(store, tmp_path / "r1"), words)
+
+    _write(store, "a1", "d" * 24, ["The lantern festival."])  # an update
+    store.delete_article("c1")
+    _crash_mid_write(store, "b1", "e" * 24, ["Half of b1.", "More.", "Gone."], written=2)
+    _crash_mid_write(store, "f1", "f" * 24, ["New ferry story.", "Unfinished."], written=1)
+    # Mid-crash the readers see b1's old version and no f1: the pending write is not cited.
+    index = store.keywords()
+    assert "f1" not in {cid.split(":")[0] for cid in index.chunk_ids()}
+    assert chunk_id("b1", "b" * 24, 0) in index.chunk_ids()
+    _same(index, _rebuilt(store, tmp_path / "r2"), words)
+
+    assert store.repair() == 2
+    index = store.keywords()
+    assert index.counts() == (2, 4)
+    _same(index, _rebuilt(store, tmp_path / "r3"), words)
+    assert index.search("lantern", 5) and not index.search("Unfinished", 5)
+
+
+def test_a_lost_or_foreign_index_is_rebuilt_by_itself(ingestor: Ingestor,
+                                                      embeddings: Any) -> None:
+    assert ingestor.ingest([SAMPLES]).ok
+    settings = ingestor.settings
+    held = ingestor.store.keywords().counts()
+    where = ingestor.store.keyword_dir()
+    ingestor.close()
+    forget_index(where)
+    shutil.rmtree(where)  # lost
+    store = NewsStore(settings, embeddings)
+    assert store.keywords().counts() == held and store.keywords().cost.rebuilds == 1
+    store.close()
+    forget_index(where)
+    # Another store (a collection deleted and made again) under the same index: rebuilt.
+    client = store.client
+    for name in ("news_chunks", "news_articles", "news_state", "news_log"):
+        client.delete_collection(name)
+    fresh = NewsStore(settings, embeddings)
+    assert fresh.keywords().counts() == (0, 0)
+    assert fresh.keywords().cost.rebuilds == 1
+    fresh.close()
+
+
+@pytest.mark.slow
+def test_the_cli_rebuilds_the_index_on_demand(ingestor: Ingestor) -> None:
+    assert ingestor.ingest([SAMPLES]).ok
+    held = ingestor.store.keywords().counts()
+    data_dir, where = ingestor.settings.data_dir, ingestor.store.keyword_dir()
+    ingestor.close()
+    forget_index(where)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CHROMA_",
+                                                                       "NEWSDESK_"))}
+    done = subprocess.run([sys.executable, "-m", "ingest", "--reindex", "--data-dir",
+                           str(data_dir)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"Keyword index rebuilt: {held[0]} articles, {held[1]} chunks" in done.stdout
+    assert KeywordIndex(where).counts() == held
