@@ -54,19 +54,23 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(data_dir: Path, workdir: Path, timeout_s: float = 120.0) -> Iterator[Server]:
-    """Start `python ui.py` over `data_dir` and wait for `/health`; stop it on exit."""
+def serve(data_dir: Path, workdir: Path, timeout_s: float = 120.0,
+          env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Start `python ui.py` over `data_dir` and wait for `/health`; stop it on exit. `env`
+    adds settings for the server (e.g. `NEWSDESK_COLLECTION`) after the developer's are
+    cleared."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
-    env.update(NEWSDESK_DATA_DIR=str(data_dir), NEWSDESK_HOST="127.0.0.1",
-               NEWSDESK_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
+    server_env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+    server_env.update(env or {})
+    server_env.update(NEWSDESK_DATA_DIR=str(data_dir), NEWSDESK_HOST="127.0.0.1",
+                      NEWSDESK_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
     log = workdir / f"server-{port}.log"
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         started = time.perf_counter()
         # The working directory is the temp dir, so no developer `.env` is read.
-        process = subprocess.Popen([sys.executable, str(ROOT / "ui.py")], cwd=workdir, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, str(ROOT / "ui.py")], cwd=workdir,
+                                   env=server_env, stdout=out, stderr=subprocess.STDOUT)
     try:
         startup_s = _wait_healthy(process, url, started, timeout_s, log)
         yield Server(process, url, startup_s, log)

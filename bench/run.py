@@ -323,7 +323,20 @@ def _scale(embeddings: Any, stores: list[Any], questions: list[str], target: int
     info = scale.build(settings, embeddings, stores, target)
     figures = latency.measure(settings, question_rounds(questions, min_questions),
                               answers=False)
+    from assistant.service import Assistant
+
+    # Latency over a store that returns nothing is no figure: every question must get passages.
+    assistant = Assistant(settings)
+    try:
+        found = [len(assistant.retriever.retrieve(q, settings.k)[0]) for q in questions]
+    finally:
+        assistant.close()
+    if not found or min(found) == 0:
+        empty = [q for q, n in zip(questions, found, strict=True) if n == 0]
+        raise SystemExit(f"the scale store of {info['chunks']:,} chunks returned no passages "
+                         f"for {len(empty)} of {len(found)} questions, e.g. {empty[:1]}")
     return {**info, "path": str(where.relative_to(ROOT)) if not quick else "(temp)",
+            "passages_per_question": round(sum(found) / len(found), 2),
             **{k: v for k, v in figures.items() if k.startswith(("retrieve", "store", "quest"))}}
 
 

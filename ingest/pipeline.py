@@ -20,6 +20,7 @@ from assistant.cache import LRU
 from assistant.errors import IngestError
 from assistant.index import sentences
 from assistant.index.embeddings import NewsEmbeddings, get_embeddings
+from assistant.index.lexical import LogCursor
 from assistant.index.store import ArticleWrite, NewsStore
 from assistant.settings import Settings
 from assistant.text import printable_path
@@ -33,7 +34,7 @@ from assistant.types import (
     make_article_id,
 )
 from ingest.chunking import chunk_body, embedding_text, make_splitter
-from ingest.dedup import DuplicateIndex, changed_numbers, pack, signature
+from ingest.dedup import DuplicateIndex, changed_numbers, pack, signature, unpack
 from ingest.metadata import NO_TEXT, canonical_url, to_article
 from ingest.readers import ReadResult, from_record, read_file
 
@@ -168,6 +169,7 @@ class Ingestor:
         # is compared with its original before the original is committed.
         self._bodies: LRU[str, str] = LRU(256)
         self._duplicates_at: str | None = None
+        self._duplicates_log: LogCursor | None = None  # where the signatures follow the log
 
     def close(self) -> None:
         """Release the store this ingestor opened (another process may open its directory
@@ -313,14 +315,29 @@ class Ingestor:
         return report
 
     def _sync_duplicates(self) -> None:
-        """Re-read the stored signatures when the store changed since this ingestor last
-        wrote it (another process, or a repair)."""
+        """Bring the signatures up to date when the store changed since this ingestor last
+        wrote it (another process, or a repair): all of them the first time, then only those
+        of the articles the commit log names."""
         if not self.settings.dedup:
             return
         generation = self.store.generation()
-        if generation != self._duplicates_at:
+        if generation == self._duplicates_at:
+            return
+        if self._duplicates_log is None:
+            cursor = LogCursor.at_head(self.store)  # entries after this are followed
             self.duplicates.load(self.store.signatures())
-            self._duplicates_at = generation
+            self._duplicates_log = cursor
+        else:
+            fresh, read = self._duplicates_log.fresh(self.store)
+            changed = list(dict.fromkeys(e.article_id for e in fresh))
+            found = dict(self.store.signatures(changed)) if changed else {}
+            for article_id in changed:
+                self.duplicates.remove(article_id)
+                packed = found.get(article_id, "")
+                if packed and (signature := unpack(packed)) is not None:
+                    self.duplicates.add(article_id, signature)
+            self._duplicates_log.advance(fresh, read)
+        self._duplicates_at = generation
 
     def _read(self, path: Path,
               seen_ids: set[str]) -> Iterator[tuple[list[_Pending], list[_Outcome]]]:

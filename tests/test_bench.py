@@ -47,7 +47,11 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
         assert corpus["questions"] >= 12 and corpus["rounds"] == 2  # 6 questions, twice
         assert corpus["answer_p95_ms"] >= corpus["answer_p50_ms"]
     assert set(results["corpora"]) == {"multihop", "rgb_zh"}
-    assert results["scale"]["chunks"] >= 2000 and results["scale"]["retrieve_p50_ms"] > 0
+    scale = results["scale"]
+    assert scale["chunks"] >= 2000 and scale["retrieve_p50_ms"] > 0
+    # Retrieval over the scale store found passages: its latency was measured over real hits.
+    assert scale["passages_per_question"] > 0
+    assert scale["retrieve_p95_ms"] >= scale["retrieve_p50_ms"]
     assert results["http"]["answers"] > 0 and not results["http"]["errors"]
     assert set(results["goals"]) >= {"ingest_vs_ceiling", "ingest_vs_langchain", "startup_s"}
     assert "| ingest / ceiling" in run.stdout  # the printed table

@@ -293,3 +293,32 @@ def test_a_copy_that_changes_a_number_is_kept_as_another_version(
     shown = {v.value: {c.source for c in answer.citations if c.n in v.citations}
              for v in answer.conflict}
     assert shown == {"61": {"Valley Mail"}, "48": {"Tarrow Post"}}
+
+
+def test_another_writers_articles_reach_the_duplicate_index_through_the_log(
+        ingestor: Ingestor, tmp_path: Path) -> None:
+    """Two writers of one store (two servers on a Chroma server): each learns the other's
+    articles from the commit log, reading only their signatures, not every stored one."""
+    other = Ingestor(ingestor.settings, store=NewsStore(ingestor.settings, ingestor.embeddings,
+                                                        client=ingestor.store.client),
+                     embeddings=ingestor.embeddings)
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps({"title": "Ferry", "url": "https://news.test/1", "body": BODY}))
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"title": "Council", "url": "https://news.test/0",
+                                "body": "The council met on Monday about the harbour. " * 20}))
+    assert other.ingest([seed]).counts["added"] == 1  # `other` has read the signatures once
+    assert ingestor.ingest([first]).counts["added"] == 1
+    asked: list[object] = []
+    signatures = other.store.signatures
+
+    def spy(article_ids: object = None) -> list[tuple[str, str]]:
+        asked.append(article_ids)
+        return signatures(article_ids)  # type: ignore[arg-type]
+
+    other.store.signatures = spy  # type: ignore[method-assign]
+    copy = tmp_path / "copy.json"
+    copy.write_text(json.dumps({"title": "Ferry", "url": "https://other.test/9", "body": BODY}))
+    assert other.ingest([copy]).counts["duplicate"] == 1
+    # Only the articles written since its last look (its own seed and the other's story).
+    assert asked and all(ids is not None and len(ids) <= 2 for ids in asked)

@@ -130,8 +130,9 @@ class NewsRetriever(BaseRetriever):
         top = index.search(query, self.candidates, filters)
         keyword = {**top, **index.scores(query, [c for c in dense if c not in top])}
         parts = [_Part(keyword, list(top), dense, max(top.values(), default=0.0))]
-        outlets_of = index.articles(_article_of(cid) for cid in dense)
-        for outlet, words in named_outlets(query, index.sources()):
+        named = named_outlets(query, index.sources())
+        outlets_of = index.articles(_article_of(cid) for cid in dense) if named else {}
+        for outlet, words in named:
             own_top = index.search(words, self.candidates, filters, outlet=outlet,
                                    also=query, also_weight=WHOLE_QUESTION_WEIGHT)
             # The outlet's share of the dense candidates: a filtered Chroma query per outlet
@@ -156,33 +157,26 @@ class NewsRetriever(BaseRetriever):
 
     def _rank(self, part: _Part, known: dict[str, tuple[str, str]], named: set[str],
               similarity: dict[str, float], recent: bool) -> list[str]:
-        found = {cid for cid in [*part.top, *part.dense] if cid in similarity}
+        # (outlet, day) of each candidate, looked up once.
+        about = {cid: known.get(_article_of(cid), ("", ""))
+                 for cid in dict.fromkeys([*part.top, *part.dense]) if cid in similarity}
         if part.outlet is not None:
-            found = {cid for cid in found
-                     if known.get(_article_of(cid), ("", ""))[0] == part.outlet}
+            about = {cid: found for cid, found in about.items() if found[0] == part.outlet}
         best = part.best or 1.0
         own = set(dates_named(part.words)) if part.outlet else set()
-        newer = (_recency({known.get(_article_of(c), ("", ""))[1] for c in found})
-                 if recent else {})
-
-        def day_of(cid: str) -> str:
-            return known.get(_article_of(cid), ("", ""))[1]
-
-        def boost(cid: str) -> float:
-            day = day_of(cid)
-            if own:
-                return 1.0 + DATE_BOOST * (day in own)
-            if named:
-                return 1.0 + (DATE_BOOST if part.outlet is None else DATE_BOOST / 2) * (
-                    day in named)
-            return 1.0
+        newer = _recency({day for _, day in about.values()}) if recent else {}
+        if own:
+            dated, factor = own, DATE_BOOST
+        else:
+            dated, factor = named, DATE_BOOST if part.outlet is None else DATE_BOOST / 2
 
         def score(cid: str) -> float:
-            factor = boost(cid) * (1.0 + RECENCY_BOOST * newer.get(day_of(cid), 0.0))
+            day = about[cid][1]
+            boost = (1.0 + factor * (day in dated)) * (1.0 + RECENCY_BOOST * newer.get(day, 0.0))
             return float((part.keyword.get(cid, 0.0) / best
-                          + DENSE_WEIGHT * similarity[cid]) * factor)
+                          + DENSE_WEIGHT * similarity[cid]) * boost)
 
-        return sorted(found, key=lambda cid: (-score(cid), cid))
+        return sorted(about, key=lambda cid: (-score(cid), cid))
 
     def _interleave(self, rankings: list[list[str]], rest: list[str]) -> list[str]:
         top: list[str] = []

@@ -28,7 +28,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -118,6 +118,44 @@ class LogEntry:
     article_id: str
 
 
+class LogSource(Protocol):
+    """A store's commit log, as readers follow it."""
+
+    def log_since(self, seq: int) -> list[LogEntry]:
+        """Commit log entries with a sequence number above `seq`."""
+        ...
+
+    def log_head(self) -> int:
+        """The highest sequence number of the log (0 when it is empty)."""
+        ...
+
+
+@dataclass
+class LogCursor:
+    """A reader's place in the commit log: the newest sequence number it applied, and the
+    entries it applied within the look-back (an entry may land after later-stamped ones)."""
+
+    position: int = 0
+    seen: set[str] = field(default_factory=set)
+
+    @classmethod
+    def at_head(cls, log: LogSource) -> LogCursor:
+        """A cursor past every entry the log holds now."""
+        head = log.log_head()
+        return cls(head, {e.entry_id for e in log.log_since(max(head - LOOKBACK_NS, 0))})
+
+    def fresh(self, log: LogSource) -> tuple[list[LogEntry], list[LogEntry]]:
+        """(entries not applied yet, every entry read): what changed since the last look."""
+        entries = log.log_since(max(self.position - LOOKBACK_NS, 0))
+        return [e for e in entries if e.entry_id not in self.seen], entries
+
+    def advance(self, fresh: list[LogEntry], read: list[LogEntry]) -> None:
+        """Take `fresh` as applied."""
+        if fresh:
+            self.position = max(self.position, *(e.seq for e in fresh))
+            self.seen = {e.entry_id for e in read if e.seq > self.position - LOOKBACK_NS}
+
+
 class ChunkSource(Protocol):
     """What the index needs from the store (`NewsStore` is one)."""
 
@@ -200,6 +238,7 @@ class KeywordIndex:
         self._sources: frozenset[str] | None = None
         self._counts: tuple[int, int] | None = None
         self._checked = False
+        self.private = False  # a temporary directory of this process's own
         self.cost = WriteCost()
 
     def _connect(self) -> sqlite3.Connection:
@@ -230,16 +269,15 @@ class KeywordIndex:
                 if not self._trusted(store):
                     self.rebuild(store)
                 self._checked = True
-            position = int(self._meta("position", "0"))
-            seen = set(json.loads(self._meta("seen", "[]")))
-            entries = store.log_since(max(position - LOOKBACK_NS, 0))
-            self.cost.log_entries_read += len(entries)
-            fresh = [e for e in entries if e.entry_id not in seen]
+            cursor = LogCursor(int(self._meta("position", "0")),
+                               set(json.loads(self._meta("seen", "[]"))))
+            fresh, read = cursor.fresh(store)
+            self.cost.log_entries_read += len(read)
             if fresh:
                 self._apply(store, list(dict.fromkeys(e.article_id for e in fresh)))
-                position = max(position, *(e.seq for e in fresh))
-                seen = {e.entry_id for e in entries if e.seq > position - LOOKBACK_NS}
-                self._set_meta(position=str(position), seen=json.dumps(sorted(seen)))
+                cursor.advance(fresh, read)
+                self._set_meta(position=str(cursor.position),
+                               seen=json.dumps(sorted(cursor.seen)))
             self._stamp = stamp
 
     def rebuild(self, store: ChunkSource) -> None:
@@ -272,10 +310,9 @@ class KeywordIndex:
         """Take the index as matching the store as of now (after `add_indexed` of all of
         it): the log is followed from its head."""
         with self._lock:
-            head = store.log_head()
-            seen = [e.entry_id for e in store.log_since(max(head - LOOKBACK_NS, 0))]
+            cursor = LogCursor.at_head(store)
             self._set_meta(format=INDEX_FORMAT, identity=store.identity(),
-                           position=str(head), seen=json.dumps(seen))
+                           position=str(cursor.position), seen=json.dumps(sorted(cursor.seen)))
             self._stamp = None
 
     def _trusted(self, store: ChunkSource) -> bool:
@@ -569,6 +606,14 @@ class KeywordIndex:
     def num_docs(self) -> int:
         return int(self._searcher.num_docs)
 
+    def close(self) -> None:
+        """Free the directory (its lock, the catalog); a private index is removed."""
+        with self._lock:
+            self._db.close()
+            os.close(self._owner)
+            if self.private:
+                shutil.rmtree(self.directory, ignore_errors=True)
+
 
 def _key(version: Version | None) -> tuple[str, int] | None:
     return None if version is None else (version.content_hash, version.n_chunks)
@@ -596,33 +641,53 @@ def _lock_directory(directory: Path) -> int:
     return handle
 
 
-_OPEN: dict[str, KeywordIndex] = {}
+# Per directory: the process's index and how many stores use it.
+_OPEN: dict[str, tuple[KeywordIndex, int]] = {}
 _OPEN_LOCK = threading.Lock()
 
 
 def open_index(directory: Path) -> KeywordIndex:
-    """The process's keyword index in `directory` (one per directory per process). When
-    another process holds it (two servers on one Chroma server sharing a data directory),
-    this process gets an index of its own in a temporary directory, built from the store."""
+    """The process's keyword index in `directory` (one per directory per process, shared by
+    the stores that open it; `release_index` when done). When another process holds it (two
+    servers on one Chroma server sharing a cache directory) or it cannot be written, this
+    process gets an index of its own in a temporary directory, built from the store."""
+    key = str(directory.resolve())
+    with _OPEN_LOCK:
+        if key in _OPEN:
+            index, users = _OPEN[key]
+            _OPEN[key] = (index, users + 1)
+            return index
+        try:
+            index = KeywordIndex(directory)
+        except (IndexBusyError, OSError, sqlite3.Error) as exc:
+            private = Path(tempfile.mkdtemp(prefix="newsdesk-keywords-"))
+            log.warning("the keyword index in %s cannot be used (%s); this process builds "
+                        "its own in %s", directory, "held by another process"
+                        if isinstance(exc, IndexBusyError) else exc, private)
+            index = KeywordIndex(private)
+            index.private = True
+        _OPEN[key] = (index, 1)
+        return index
+
+
+def release_index(directory: Path) -> None:
+    """One store is done with the index in `directory`: the last one closes it (another
+    process may then take the directory)."""
     key = str(directory.resolve())
     with _OPEN_LOCK:
         if key not in _OPEN:
-            try:
-                _OPEN[key] = KeywordIndex(directory)
-            except (IndexBusyError, OSError, sqlite3.Error) as exc:
-                # Held by another process, or a directory this one cannot write.
-                private = Path(tempfile.mkdtemp(prefix="newsdesk-keywords-"))
-                log.warning("the keyword index in %s cannot be used (%s); this process "
-                            "builds its own in %s", directory,
-                            "held by another process" if isinstance(exc, IndexBusyError)
-                            else exc, private)
-                _OPEN[key] = KeywordIndex(private)
-        return _OPEN[key]
+            return
+        index, users = _OPEN[key]
+        if users > 1:
+            _OPEN[key] = (index, users - 1)
+            return
+        del _OPEN[key]
+    index.close()
 
 
 def forget_index(directory: Path) -> None:
-    """Drop this process's handle on the index in `directory` (its files stay)."""
-    with _OPEN_LOCK, contextlib.suppress(KeyError):
-        index = _OPEN.pop(str(directory.resolve()))
-        index._db.close()
-        os.close(index._owner)
+    """Close this process's index in `directory` whoever uses it (its files stay)."""
+    with _OPEN_LOCK:
+        found = _OPEN.pop(str(directory.resolve()), None)
+    if found is not None:
+        found[0].close()

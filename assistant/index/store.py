@@ -44,6 +44,7 @@ from assistant.index.lexical import (
     Version,
     day_number,
     open_index,
+    release_index,
 )
 from assistant.index.store_calls import bounded
 from assistant.settings import Settings
@@ -228,12 +229,12 @@ class NewsStore:
         # next call opens a fresh client first.
         self._broken = False
         self._open_lock = threading.Lock()
+        self._keyword: KeywordIndex | None = None  # opened on first use (readers only)
         try:
             self._open(client)
         except BaseException:
             self.close()
             raise
-        self._keyword: KeywordIndex | None = None  # opened on first use (readers only)
         # Chunk rows (text, metadata) and unit vectors fetched for retrieval. A chunk id
         # hashes everything stored for its article and the index settings, so a row never
         # changes; an updated or deleted article's old ids simply stop being asked for.
@@ -334,6 +335,9 @@ class NewsStore:
     def close(self) -> None:
         """Give up this store's hold on its directory (the last store of the process to close
         frees it for other processes). The store must not be used afterwards."""
+        keyword, self._keyword = self._keyword, None
+        if keyword is not None:
+            release_index(self.keyword_dir())
         lock, self.lock = self.lock, None
         if lock is not None:
             lock.release()
@@ -774,8 +778,15 @@ class NewsStore:
         return found
 
     @_chroma_errors
-    def signatures(self) -> list[tuple[str, str]]:
-        """(id, MinHash) of every committed article that has one: the duplicate index."""
+    def signatures(self, article_ids: Sequence[str] | None = None) -> list[tuple[str, str]]:
+        """(id, MinHash) of every committed article that has one (the duplicate index), or
+        of those among `article_ids`."""
+        if article_ids is not None:
+            got = self.articles.get(ids=list(dict.fromkeys(article_ids)),
+                                    include=["metadatas"])
+            return [(aid, str(meta.get("minhash", ""))) for aid, meta in
+                    zip(got["ids"], got["metadatas"] or [], strict=True)
+                    if meta and meta.get("status") == "committed" and meta.get("minhash")]
         got = self.articles.get(where={"status": "committed"}, include=["metadatas"])
         return [(aid, str(meta.get("minhash", ""))) for aid, meta in
                 zip(got["ids"], got["metadatas"] or [], strict=True) if meta.get("minhash")]
