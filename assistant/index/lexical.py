@@ -25,7 +25,6 @@ import shutil
 import sqlite3
 import tempfile
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -239,6 +238,7 @@ class KeywordIndex:
         self._counts: tuple[int, int] | None = None
         self._checked = False
         self.private = False  # a temporary directory of this process's own
+        self._writer_handle: tantivy.IndexWriter | None = None
         self.cost = WriteCost()
 
     def _connect(self) -> sqlite3.Connection:
@@ -384,17 +384,13 @@ class KeywordIndex:
         self._db.execute("BEGIN")
         try:
             yield writer
+            # Merges of segments run on the writer's own threads: a commit does not wait for
+            # them, so a write costs its own segment, not a merge of the archive.
             writer.commit()
-            writer.wait_merging_threads()
         except BaseException:
             self._db.execute("ROLLBACK")
-            with contextlib.suppress(Exception):
-                writer.rollback()
-            # Dropping the writer frees tantivy's writer lock; a traceback holding this frame
-            # would keep it, and the next change would find the index locked.
-            del writer
+            self._drop_writer()
             raise
-        del writer
         self._db.execute("COMMIT")
         self._index.reload()
         self._searcher = self._index.searcher()
@@ -402,17 +398,21 @@ class KeywordIndex:
         self._counts = None
 
     def _writer(self) -> tantivy.IndexWriter:
-        # One writer per batch: it holds tantivy's lock only while writing. A writer of a
-        # failed batch may not be freed yet (the garbage collector frees cycles later).
-        for attempt in range(20):
-            try:
-                return self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
-            except ValueError as exc:
-                if "lock" not in str(exc).lower() or attempt == 19:
-                    raise
-                gc.collect()
-                time.sleep(0.05)
-        raise AssertionError("unreachable")
+        # One writer for the index's life in this process (the directory is this process's
+        # already, by `owner.lock`), so tantivy merges segments in the background.
+        if self._writer_handle is None:
+            self._writer_handle = self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+        return self._writer_handle
+
+    def _drop_writer(self) -> None:
+        """Give up a writer after a failed change (its uncommitted work rolled back); the
+        next change opens a new one."""
+        writer, self._writer_handle = self._writer_handle, None
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.rollback()
+            del writer
+            gc.collect()  # frees tantivy's lock now, whatever still refers to the frame
 
     def _open_index(self) -> tantivy.Index:
         path = self.directory / "tantivy"
@@ -609,6 +609,11 @@ class KeywordIndex:
     def close(self) -> None:
         """Free the directory (its lock, the catalog); a private index is removed."""
         with self._lock:
+            if self._writer_handle is not None:
+                with contextlib.suppress(Exception):
+                    self._writer_handle.wait_merging_threads()
+                self._writer_handle = None
+                gc.collect()
             self._db.close()
             os.close(self._owner)
             if self.private:
