@@ -124,7 +124,7 @@ def test_health_counts_only_what_readers_see_after_a_crash(ingestor: Ingestor) -
     _write_partial(store, _record("c1", "c" * 24, 5), written=4)
     assert store.count_chunks() == 11
     health = client.get("/health").json()
-    assert (health["articles"], health["chunks"]) == (2, 5) == (2, len(store.visible_chunk_ids()))
+    assert (health["articles"], health["chunks"]) == (2, 5)
     # Once repaired, the new article is gone and b1 is back to its old version: still 5.
     store.repair()
     assert client.get("/health").json()["chunks"] == 5 == store.count_chunks()

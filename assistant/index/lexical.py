@@ -76,6 +76,12 @@ def _latin(text: str) -> list[str]:
     return _stemmer().stemWords(found) if found else []
 
 
+@lru_cache(maxsize=256)
+def _query_terms(text: str) -> tuple[str, ...]:
+    # One question is searched several times (whole, per outlet, scores of dense hits).
+    return tuple(tokenize(text))
+
+
 def indexed_text(meta: dict[str, Any], text: str) -> str:
     """What the keyword index sees for a chunk: headline, outlet and the chunk text."""
     return f"{meta.get('title', '')}\n{meta.get('source', '')}\n{text}"
@@ -87,6 +93,15 @@ def day_number(published_at: str) -> int | None:
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
         return int(day.replace("-", ""))
     return None
+
+
+def day_range(filters: Filters | None) -> tuple[int | None, int | None]:
+    """The published days a filter lets through, as YYYYMMDD numbers (None: open)."""
+    if filters is None:
+        return None, None
+    since = int(filters.since.strftime("%Y%m%d")) if filters.since else None
+    until = int(filters.until.strftime("%Y%m%d")) if filters.until else None
+    return since, until
 
 
 def day_text(number: int | None) -> str:
@@ -155,7 +170,7 @@ class LogCursor:
             self.seen = {e.entry_id for e in read if e.seq > self.position - LOOKBACK_NS}
 
 
-class ChunkSource(Protocol):
+class ChunkSource(LogSource, Protocol):
     """What the index needs from the store (`NewsStore` is one)."""
 
     def identity(self) -> str:
@@ -164,14 +179,6 @@ class ChunkSource(Protocol):
 
     def generation(self) -> str:
         """A stamp that changes whenever the stored chunks change."""
-        ...
-
-    def log_since(self, seq: int) -> list[LogEntry]:
-        """Commit log entries with a sequence number above `seq`."""
-        ...
-
-    def log_head(self) -> int:
-        """The highest sequence number of the log (0 when it is empty)."""
         ...
 
     def visible_versions(self, article_ids: Sequence[str]) -> dict[str, Version]:
@@ -480,8 +487,8 @@ class KeywordIndex:
                 for score, address in hits if score > 0}
 
     def _terms_query(self, text: str, also: str, also_weight: float) -> tantivy.Query | None:
-        main = self._bag(tokenize(text))
-        extra = self._bag(tokenize(also)) if also and also_weight > 0 else None
+        main = self._bag(_query_terms(text))
+        extra = self._bag(_query_terms(also)) if also and also_weight > 0 else None
         if extra is not None:
             extra = tantivy.Query.boost_query(extra, also_weight)
         parts = [q for q in (main, extra) if q is not None]
@@ -491,7 +498,7 @@ class KeywordIndex:
             return parts[0]
         return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in parts])
 
-    def _bag(self, terms: list[str]) -> tantivy.Query | None:
+    def _bag(self, terms: tuple[str, ...]) -> tantivy.Query | None:
         # A term written twice counts twice, as BM25 over the query's term list scores it.
         counts = Counter(terms)
         if not counts:
@@ -505,7 +512,7 @@ class KeywordIndex:
 
     def _restricted(self, query: tantivy.Query, filters: Filters | None,
                     outlet: str | None) -> tantivy.Query:
-        musts = [q for q in self._filter_queries(filters, outlet)]
+        musts = self._filter_queries(filters, outlet)
         if not musts:
             return query
         return tantivy.Query.boolean_query(
@@ -520,9 +527,8 @@ class KeywordIndex:
         if filters is not None and filters.sources:
             found.append(tantivy.Query.term_set_query(self._schema, "source",
                                                       list(filters.sources)))
-        if filters is not None and (filters.since or filters.until):
-            low = int(filters.since.strftime("%Y%m%d")) if filters.since else None
-            high = int(filters.until.strftime("%Y%m%d")) if filters.until else None
+        low, high = day_range(filters)
+        if low is not None or high is not None:
             found.append(tantivy.Query.range_query(self._schema, "day",
                                                    tantivy.FieldType.Integer, low, high))
         return found
@@ -576,12 +582,13 @@ class KeywordIndex:
         if filters is not None and filters.sources:
             where.append(f"source IN ({','.join('?' * len(filters.sources))})")
             args += list(filters.sources)
-        if filters is not None and filters.since:
+        since, until = day_range(filters)
+        if since is not None:
             where.append("day >= ?")
-            args.append(int(filters.since.strftime("%Y%m%d")))
-        if filters is not None and filters.until:
+            args.append(since)
+        if until is not None:
             where.append("day <= ?")
-            args.append(int(filters.until.strftime("%Y%m%d")))
+            args.append(until)
         rows = self._reader().execute(
             f"SELECT article_id, content_hash FROM articles WHERE {' AND '.join(where)} "
             "ORDER BY day DESC, article_id DESC LIMIT ?", [*args, k]).fetchall()

@@ -9,9 +9,10 @@ Re-ingesting an article rewrites it whole (chunk ids are deterministic), so an i
 write heals when its article comes again; `repair()` is for the others. Only one process
 writes an embedded store (`assistant.index.store_owner`), so repair never meets a write in progress.
 
-Readers see only committed versions: `committed_versions()` says which chunk ids those are,
-and retrieval never returns a chunk of a pending or failed write. Every Chroma call is bounded
-(`assistant.index.store_calls`): a stalled store is a `StoreTimeoutError`, never a hung request.
+Readers see only committed versions (`visible_versions()`; the keyword index holds just those,
+following the commit log), and retrieval never returns a chunk of a pending or failed write.
+Every Chroma call is bounded (`assistant.index.store_calls`): a stalled store is a
+`StoreTimeoutError`, never a hung request.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from assistant.index.lexical import (
     LogEntry,
     Version,
     day_number,
+    day_range,
     open_index,
     release_index,
 )
@@ -402,20 +404,6 @@ class NewsStore:
         index's catalog: nothing is listed."""
         return self.keywords().counts()[0]
 
-    @_chroma_errors
-    def committed_versions(self) -> dict[str, str]:
-        """Per article, the content hash whose chunks readers may see: the committed version,
-        or while a new version is being written, the previous one (if it was committed)."""
-        got = self.articles.get(include=["metadatas"])
-        versions = {}
-        for aid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-            meta = meta or {}
-            if meta.get("status") == "committed":
-                versions[aid] = str(meta.get("content_hash", ""))
-            elif meta.get("previous_hash"):
-                versions[aid] = str(meta["previous_hash"])
-        return versions
-
     def outlets(self) -> list[Outlet]:
         """Every outlet of the articles readers see, with its article count and the days of
         its first and last article; most articles first. Articles without an outlet are left
@@ -456,16 +444,6 @@ class NewsStore:
             ids.extend(page)
             if len(page) < _ID_PAGE:
                 return ids
-
-    def visible_chunk_ids(self) -> list[str]:
-        """Ids of the stored chunks that belong to a committed version of their article."""
-        versions = self.committed_versions()
-        visible = []
-        for cid in self.all_chunk_ids():
-            article_id, version, _ = cid.split(":")
-            if versions.get(article_id, "")[:12] == version:
-                visible.append(cid)
-        return visible
 
     @_chroma_errors
     def get_chunks(self, ids: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -887,10 +865,11 @@ def chroma_where(filters: Filters | None) -> dict[str, Any] | None:
     clauses: list[dict[str, Any]] = []
     if filters.sources:
         clauses.append({"source": {"$in": list(filters.sources)}})
-    if filters.since:
-        clauses.append({"day": {"$gte": int(filters.since.strftime("%Y%m%d"))}})
-    if filters.until:
-        clauses.append({"day": {"$lte": int(filters.until.strftime("%Y%m%d"))}})
+    since, until = day_range(filters)
+    if since is not None:
+        clauses.append({"day": {"$gte": since}})
+    if until is not None:
+        clauses.append({"day": {"$lte": until}})
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
