@@ -87,6 +87,45 @@ def test_repair_commits_a_complete_write_that_missed_its_commit(ingestor: Ingest
     assert sorted(text for _, text, _ in store.chunks_of("a1")) == ["chunk 0", "chunk 1"]
 
 
+def _texts(store: NewsStore, aid: str) -> list[str]:
+    return sorted(text for _, text, _ in store.chunks_of(aid))
+
+
+def test_writes_delete_old_chunks_by_id_never_by_searching_the_collection(
+        ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search by article id costs time in proportion to the whole collection, so a write
+    over a committed version deletes the chunk ids its record names; only a write over an
+    interrupted one searches."""
+    store = ingestor.store
+    searches: list[object] = []
+    real_delete = store.chunks.delete
+
+    def delete(ids=None, where=None, **kwargs):  # noqa: ANN001, ANN202 - Chroma's signature
+        if where is not None:
+            searches.append(where)
+        return real_delete(ids=ids, where=where, **kwargs)
+
+    monkeypatch.setattr(store.chunks, "delete", delete)
+
+    def write(content_hash: str, n: int, label: str) -> None:
+        store.write([(_record("a1", content_hash, n),
+                      [Chunk(i, f"{label} {i}", 0, 5) for i in range(n)], _vectors(store, n))])
+
+    write("v1" * 12, 3, "one")
+    write("v1" * 12, 2, "one")  # same text, fewer chunks (another chunk size): the tail goes
+    assert _texts(store, "a1") == ["one 0", "one 1"]
+    write("v2" * 12, 3, "two")
+    assert _texts(store, "a1") == ["two 0", "two 1", "two 2"]
+    assert searches == []
+    store.delete_article("a1")
+    assert store.count_chunks() == 0 and searches == []
+
+    write("v3" * 12, 2, "three")
+    _write_partial(store, _record("a1", "v4" * 12, 4), written=1)  # interrupted, not repaired
+    write("v5" * 12, 1, "five")
+    assert _texts(store, "a1") == ["five 0"] and len(searches) == 1
+
+
 def test_ingest_after_a_crash_ends_like_a_clean_run(ingestor: Ingestor, tmp_path: Path,
                                                     settings_factory, embeddings) -> None:
     folder = tmp_path / "in"

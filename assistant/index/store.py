@@ -641,7 +641,8 @@ class NewsStore:
         # that is refused or fails leaves it.
         self._unfinished = write_size(items)
         self._ensure_space(self._unfinished)
-        self._upsert_records([(rec, "pending") for rec, *_ in items])
+        before = self._raw_records([rec.article_id for rec, *_ in items])
+        self._upsert_records([(rec, "pending") for rec, *_ in items], before)
         self._bump_generation()
         ids: list[str] = []
         docs: list[str] = []
@@ -681,8 +682,16 @@ class NewsStore:
                 metadatas=metas[start:end],
                 embeddings=np.asarray(vectors[start:end], dtype=np.float32),
             )
+        stale: list[str] = []
         for rec, *_ in items:
-            self._delete_other_versions(rec.article_id, rec.content_hash, rec.n_chunks)
+            known = _stale_chunk_ids(rec.article_id, before.get(rec.article_id),
+                                     rec.content_hash, rec.n_chunks)
+            if known is None:
+                self._delete_other_versions(rec.article_id, rec.content_hash, rec.n_chunks)
+            else:
+                stale += known
+        if stale:
+            self.chunks.delete(ids=stale)
         self._upsert_records([(rec, "committed") for rec, *_ in items])
         self._append_log([rec.article_id for rec, *_ in items])
         self._unfinished = 0
@@ -717,7 +726,7 @@ class NewsStore:
         """Remove an article and all its chunks (and the records of its near-duplicates,
         which have no chunks of their own)."""
         self._bump_generation()
-        self.chunks.delete(where={"article_id": article_id})
+        self._delete_chunks_of(article_id)
         self.articles.delete(ids=[article_id])
         self.articles.delete(where={"duplicate_of": article_id})
         self._append_log([article_id])
@@ -727,7 +736,7 @@ class NewsStore:
         """Record a near-duplicate (`record.duplicate_of` set): no chunks, listed as another
         outlet of the article it duplicates. Chunks of an earlier version of it go."""
         self._bump_generation()
-        self.chunks.delete(where={"article_id": record.article_id})
+        self._delete_chunks_of(record.article_id)
         self._upsert_records([(record, "duplicate")])
         self._append_log([record.article_id])
 
@@ -826,9 +835,21 @@ class NewsStore:
             stale = {"$or": [stale, {"chunk_index": {"$gte": n_chunks}}]}
         self.chunks.delete(where={"$and": [{"article_id": article_id}, stale]})
 
-    def _upsert_records(self, records: Iterable[tuple[ArticleRecord, str]]) -> None:
+    def _delete_chunks_of(self, article_id: str) -> None:
+        """Delete every chunk of the article: by id when its record says which they are
+        (a search by article id costs time in proportion to the whole collection)."""
+        known = _stale_chunk_ids(article_id, self._raw_records([article_id]).get(article_id),
+                                 "", 0)
+        if known is None:
+            self.chunks.delete(where={"article_id": article_id})
+        elif known:
+            self.chunks.delete(ids=known)
+
+    def _upsert_records(self, records: Iterable[tuple[ArticleRecord, str]],
+                        previous: dict[str, dict[str, Any]] | None = None) -> None:
         records = list(records)
-        previous = self._raw_records([rec.article_id for rec, _ in records])
+        if previous is None:
+            previous = self._raw_records([rec.article_id for rec, _ in records])
         ids, metas = [], []
         for rec, status in records:
             meta = {k: v for k, v in asdict(rec).items() if k != "article_id"}
@@ -873,6 +894,24 @@ def chroma_where(filters: Filters | None) -> dict[str, Any] | None:
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _stale_chunk_ids(article_id: str, old: dict[str, Any] | None, keep_hash: str,
+                     keep_n: int) -> list[str] | None:
+    """The ids of the article's chunks that are not among the `keep_n` chunks of version
+    `keep_hash`, read from its record as it was before the write; None when the record
+    cannot tell (a write in progress or interrupted), so a search by article is needed.
+    Chunk ids are derived from (article, version, index), and every write puts its record
+    down before its chunks and every delete removes chunks before the record, so an article
+    with no record has no chunks and a near-duplicate's record none of its own."""
+    if old is None or old.get("status") == "duplicate":
+        return []
+    if old.get("status") != "committed":
+        return None
+    old_hash, old_n = str(old.get("content_hash", "")), int(old.get("n_chunks", 0))
+    if old_hash != keep_hash:
+        return [chunk_id(article_id, old_hash, i) for i in range(old_n)]
+    return [chunk_id(article_id, keep_hash, i) for i in range(keep_n, old_n)]
 
 
 def _visible(article_id: str, meta: dict[str, Any]) -> Version | None:
