@@ -36,12 +36,13 @@ from assistant.present import (
     format_sources,
     mark_unverified,
 )
-from assistant.server.app import create_app
-from assistant.server.http import IngestResult, check_exposure, key_matches
+from assistant.server.auth import check_exposure, key_matches
+from assistant.server.writer import IngestResult
 from assistant.service import Assistant
 from assistant.settings import Settings, get_settings
 from assistant.text import strip_bidi
 from assistant.types import Answer, Filters, IngestReport, Message
+from wiring import create_app
 
 log = logging.getLogger("newsdesk")
 
@@ -49,12 +50,17 @@ log = logging.getLogger("newsdesk")
 # SIGTERM; the process is gone within `_EXIT_DEADLINE_S` whatever they do.
 _GRACEFUL_S = 5
 _EXIT_DEADLINE_S = 9
-EXAMPLES = [
-    "What did the US refuse to exempt Japan from in the trade talks?",
-    "What was the final bill for fixing the Tessaly bridge?",
-    "What wage increase are the striking Carrow signal staff seeking?",
-    "Which player scored the winner in the Kelby cup final?",
-]
+# Example questions about the bundled sample news, kept with the samples (a hidden file, which
+# ingest skips); none when the file is not there.
+EXAMPLES_FILE = Path(__file__).resolve().parent / "samples" / ".chat-examples.txt"
+
+
+def example_questions() -> list[str]:
+    """The chat's example questions, one per line of `EXAMPLES_FILE`."""
+    if not EXAMPLES_FILE.is_file():
+        return []
+    return [q.strip() for q in EXAMPLES_FILE.read_text(encoding="utf-8").splitlines()
+            if q.strip()]
 # The chat function: the message, the history, then the filter row (from, to, outlets).
 Respond = Callable[..., Iterator[str]]
 # The server's URL path (POST /articles with `urls`): (urls, on_url) -> per-URL outcomes.
@@ -308,7 +314,8 @@ def build_chat(assistant: Assistant, respond: Respond | None = None,
                 respond or make_respond(assistant),
                 chatbot=gr.Chatbot(height=560, sanitize_html=True, render_markdown=True,
                                    label="newsdesk"),
-                examples=[[q] for q in EXAMPLES],  # lists: the filter row is an input too
+                # Lists: the filter row is an input too.
+                examples=[[q] for q in example_questions()] or None,
                 cache_examples=False,
                 api_name="chat",
                 additional_inputs=[since, until, outlets],

@@ -37,10 +37,6 @@ class ReadResult:
     errors: list[IngestError] = field(default_factory=list)
 
 
-def supported_suffixes() -> set[str]:
-    return set(_READERS)
-
-
 # A .json/.jsonl file holds many articles: the article limit applies to each record, and
 # the file itself may hold this many articles' worth.
 CONTAINER_FACTOR = 1000

@@ -24,7 +24,9 @@ from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.types import Answer
 from evals.data import SHARED_DATA
+from ingest.metadata import to_article
 from ingest.pipeline import Ingestor
+from ingest.readers import read_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = SHARED_DATA / "seed" / "us-japan-trade-talks.txt"
@@ -72,6 +74,18 @@ def ingestor(settings_factory: Callable[..., Settings], embeddings: NewsEmbeddin
 def seed_path() -> Path:
     assert SEED.is_file(), f"the shared seed article is missing: {SEED}"
     return SEED
+
+
+@pytest.fixture(scope="session")
+def seed_body(seed_path: Path) -> str:
+    """The seed article's body as ingest stores it (cleaned): citations' offsets index it."""
+    return to_article(read_file(seed_path, 2_000_000).articles[0]).body
+
+
+# The seed article's sentence in which Japan's finance minister speaks: what "What did he
+# say?" after a question about him must cite (tests of follow-ups through the API and the chat).
+KATO_STATEMENT = ("It is only natural for Japan to use its held US Treasury bonds as "
+                  "negotiation chips.")
 
 
 @pytest.fixture(scope="session")

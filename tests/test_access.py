@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from assistant.errors import ExposureError
-from assistant.server.app import create_app
-from assistant.server.http import check_exposure
+from assistant.server.auth import check_exposure
 from assistant.service import Assistant
 from assistant.settings import Settings
+from wiring import create_app
 
 KEY = "s3cret-newsdesk-key"
 QUESTION = {"question": "How large is Japan's debt compared with its GDP?"}

@@ -16,10 +16,10 @@ from conftest import free_port, make_settings, ui_server
 from fastapi.testclient import TestClient
 
 from assistant.errors import StoreError
-from assistant.server.app import create_app
 from assistant.service import Assistant
 from assistant.settings import Settings
 from ingest.pipeline import Ingestor
+from wiring import create_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 

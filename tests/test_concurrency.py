@@ -17,11 +17,11 @@ import httpx
 import pytest
 from conftest import SAMPLES, ask_until, live_server, make_settings
 
-from assistant.server.app import create_app
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.types import Answer
 from ingest.pipeline import Ingestor
+from wiring import create_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 

@@ -20,11 +20,11 @@ from conversations import conversations, multihop_ids, play, write_multihop_arti
 
 from assistant.answer.followup import answer_person, split_query, standalone_query
 from assistant.index.embeddings import NewsEmbeddings
-from assistant.server.app import create_app
 from assistant.service import Assistant
 from assistant.types import Message
 from ingest.pipeline import Ingestor
 from ui import make_respond
+from wiring import create_app
 
 FLOOR = 0.90
 

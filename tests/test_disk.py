@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 
 from assistant.errors import StoreError
 from assistant.index.store import NewsStore
-from assistant.server.app import create_app
 from assistant.service import Assistant
 from assistant.settings import MIN_FREE_DISK_FLOOR_MB
 from ingest.pipeline import Ingestor
+from wiring import create_app
 
 pytestmark = pytest.mark.slow
 

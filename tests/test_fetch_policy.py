@@ -22,11 +22,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from assistant.server.app import create_app
 from assistant.service import Assistant
 from assistant.settings import Settings
 from ingest.fetch_guard import AddressPolicy, AddressRefused, is_internal
 from ingest.web import read_urls
+from wiring import create_app
 
 SECRET = "The vault password is tangerine-hovercraft-42."
 

@@ -8,9 +8,9 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.server.app import create_app
 from assistant.service import Assistant
 from assistant.types import Filters
+from wiring import create_app
 
 CARROW = "What wage increase are the striking Carrow signal staff seeking?"
 LEDGER = "The Midland Ledger"

@@ -7,9 +7,9 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.server.app import create_app
 from assistant.service import Assistant
 from assistant.types import Answer
+from wiring import create_app
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from assistant.index.embeddings import NewsEmbeddings
-from assistant.server.app import create_app
-from assistant.server.http import _shown_error
+from assistant.server.validation import shown_error
 from assistant.service import Assistant
 from ingest.pipeline import Ingestor
+from wiring import create_app
 
 pytestmark = pytest.mark.slow
 
@@ -177,7 +177,7 @@ def test_a_value_error_shows_its_message(client: TestClient) -> None:
 def test_every_part_of_an_error_is_shown_as_json(value: Any) -> None:
     error = {"type": "t", "loc": ("body", "k\udfff", 0), "msg": "m \udfff", "input": value,
              "ctx": {"error": value, "le": value}}
-    shown = _shown_error(error)
+    shown = shown_error(error)
     text = json.dumps(shown, allow_nan=False, ensure_ascii=False).encode("utf-8")
     assert len(text) < 1_500
     if isinstance(value, float):

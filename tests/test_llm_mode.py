@@ -19,11 +19,11 @@ from openai_stub import REFUSAL, OpenAIStub, find_passages, last_user_text, syst
 from assistant.answer.followup import split_query, standalone_query
 from assistant.answer.llm import SYSTEM_PROMPT
 from assistant.index.embeddings import NewsEmbeddings
-from assistant.server.app import create_app
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.types import Answer, Message, Passage
 from ingest.pipeline import Ingestor
+from wiring import create_app
 
 KEY = "test-key"
 MARKER = re.compile(r"\[(\d+)\]")

@@ -32,10 +32,10 @@ from assistant.answer.followup import split_query, with_condensed
 from assistant.answer.local_model import LocalModel
 from assistant.answer.retrieval import NewsRetriever
 from assistant.errors import LLMError
-from assistant.server.app import create_app
 from assistant.service import Assistant
 from assistant.settings import Settings, smollm2_gguf
 from assistant.types import Answer, Message
+from wiring import create_app
 
 pytestmark = pytest.mark.slow
 

@@ -12,9 +12,9 @@ import pytest
 from conftest import live_server
 from pydantic import SecretStr
 
-from assistant.server.app import create_app
 from assistant.service import Assistant
 from assistant.settings import Settings
+from wiring import create_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 

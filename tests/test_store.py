@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from assistant.errors import EmbeddingMismatchError, StoreError
 from assistant.index.embeddings import NewsEmbeddings
 from assistant.index.store import NewsStore, chunk_id
-from assistant.server.app import create_app
 from assistant.service import Assistant
 from assistant.types import ArticleRecord, Chunk
 from ingest.pipeline import Ingestor
+from wiring import create_app
 
 
 class _OtherModel(NewsEmbeddings):

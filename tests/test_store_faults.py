@@ -10,10 +10,10 @@ import pytest
 from conftest import SAMPLES, make_settings
 from fastapi.testclient import TestClient
 
-from assistant.server.app import create_app
 from assistant.service import Assistant
 from ingest.pipeline import Ingestor
 from ui import make_respond, status_line
+from wiring import create_app
 
 
 @pytest.fixture

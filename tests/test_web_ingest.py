@@ -131,7 +131,7 @@ def test_url_variants_are_one_article_and_delete_removes_it(
 @pytest.mark.slow
 def test_delete_route_is_behind_the_key_and_removes_every_chunk(
         news_site: NewsSite, settings_factory: Callable[..., Settings]) -> None:
-    from assistant.server.app import create_app
+    from wiring import create_app
 
     settings = settings_factory(api_key="k3y", auth_failure_delay_s=0)
     assistant = Assistant(settings)
@@ -215,7 +215,7 @@ def test_urls_go_to_the_server_that_owns_the_store(news_site: NewsSite, tmp_path
 def test_near_duplicates_are_stored_once_and_keep_every_outlet(
         news_site: NewsSite, settings_factory: Callable[..., Settings],
         embeddings: NewsEmbeddings) -> None:
-    from assistant.server.app import create_app
+    from wiring import create_app
 
     settings = settings_factory()
     ingestor = Ingestor(settings, embeddings=embeddings)
@@ -297,7 +297,7 @@ def test_the_server_watches_feeds_from_its_setting(news_site: NewsSite,
                                                    ) -> None:
     import time
 
-    from assistant.server.app import create_app
+    from wiring import create_app
 
     assert Settings(_env_file=None).watch == []  # off by default
     settings = settings_factory(watch=f"{news_site.base}/feeds/feed.json", watch_every_s=3600)

@@ -1,1 +1,2 @@
-"""The HTTP app over `Assistant` (the Gradio chat, ui.py, mounts on it)."""
+"""The HTTP app over `Assistant`, one router per concern (the Gradio chat, ui.py, mounts on it;
+the top-level `wiring.py` wires the ingest pipeline in)."""

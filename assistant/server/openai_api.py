@@ -9,7 +9,9 @@ the extra field `citations` of the completion and of the stream's last chunk, be
 answer after it streamed: a completion shows the checked text, each unsupported sentence marked
 unverified; a stream, which cannot take text back, ends with a "Citation check" note saying
 which markers were re-pointed and which sentences are unverified. Errors have OpenAI's shape,
-`{"error": {"message", "type", "param", "code"}}` (`openai_error`).
+`{"error": {"message", "type", "param", "code"}}` (`openai_error`). Completions, chunks, usage,
+model cards and errors are built with the `openai` package's own types, dumped with the fields
+set only.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.errors import NewsdeskError, QuestionError
@@ -34,10 +36,17 @@ from assistant.present import (
     format_sources,
     mark_unverified,
 )
+from assistant.server.streaming import DONE, event_stream, sse, started
 from assistant.types import Answer, Citation, FilterFields, Message
 
 if TYPE_CHECKING:
+    from openai.types import CompletionUsage
+    from openai.types.chat.chat_completion_chunk import ChoiceDelta
+
     from assistant.service import Assistant
+
+# The `openai` package's types are imported where a reply is built: importing the package
+# costs half a second of the server's start-up, and a server may never serve this API.
 
 PREFIX = "/v1/"
 MODEL_ID = "newsdesk"
@@ -60,8 +69,17 @@ def openai_error(status: int, message: str, param: str | None = None,
                  code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
     """An error response in OpenAI's shape."""
     kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    return JSONResponse({"error": {"message": message, "type": kind, "param": param,
-                                   "code": code}}, status_code=status, headers=headers)
+    return JSONResponse({"error": _error(message, kind, param, code)}, status_code=status,
+                        headers=headers)
+
+
+def _error(message: str, kind: str, param: str | None = None,
+           code: str | None = None) -> dict[str, Any]:
+    """OpenAI's error object."""
+    from openai.types.shared import ErrorObject
+
+    return ErrorObject(message=message, type=kind, param=param,
+                       code=code).model_dump(exclude_unset=True)
 
 
 def non_finite_number(data: Any) -> str | None:
@@ -168,10 +186,71 @@ def _extra(answer: Answer) -> dict[str, Any]:
             "unsupported": answer.unsupported}
 
 
-def _usage(prompt: str, completion: str) -> dict[str, int]:
+def _usage(prompt: str, completion: str) -> CompletionUsage:
+    from openai.types import CompletionUsage
+
     # No tokenizer is involved in an offline answer: words stand in for tokens.
     p, c = len(prompt.split()), len(completion.split())
-    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+    return CompletionUsage(prompt_tokens=p, completion_tokens=c, total_tokens=p + c)
+
+
+class _Reply:
+    """One reply's completion, or its stream's chunks, in the `openai` package's types (set
+    fields only: the JSON OpenAI sends)."""
+
+    def __init__(self, prompt: str) -> None:
+        self.prompt = prompt
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+
+    def completion(self, answer: Answer) -> dict[str, Any]:
+        from openai.types.chat import ChatCompletion, ChatCompletionMessage
+        from openai.types.chat.chat_completion import Choice
+
+        content = reply_text(answer)
+        message = ChatCompletionMessage(role="assistant", content=content)
+        return ChatCompletion(
+            id=self.id, object="chat.completion", created=self.created, model=MODEL_ID,
+            choices=[Choice(index=0, message=message, finish_reason="stop", logprobs=None)],
+            usage=_usage(self.prompt, content), **_extra(answer),
+        ).model_dump(exclude_unset=True)
+
+    def chunk(self, delta: ChoiceDelta | None, finish: Literal["stop"] | None = None,
+              usage: CompletionUsage | None = None, **extra: Any) -> bytes:
+        """A `chat.completion.chunk` event; with no `delta`, one without choices (`usage`)."""
+        from openai.types.chat import ChatCompletionChunk
+        from openai.types.chat.chat_completion_chunk import Choice as ChunkChoice
+
+        choices = [] if delta is None else [
+            ChunkChoice(index=0, delta=delta, finish_reason=finish, logprobs=None)]
+        fields = {"usage": usage} if usage else {}
+        return sse(ChatCompletionChunk(
+            id=self.id, object="chat.completion.chunk", created=self.created, model=MODEL_ID,
+            choices=choices, **fields, **extra,
+        ).model_dump(exclude_unset=True))
+
+    def stream(self, events: Iterator[str | Answer], include_usage: bool) -> Iterator[bytes]:
+        """The chunks of a streamed reply, then `data: [DONE]`."""
+        from openai.types.chat.chat_completion_chunk import ChoiceDelta
+
+        yield self.chunk(ChoiceDelta(role="assistant", content=""))
+        written = ""
+        try:
+            for event in events:
+                if isinstance(event, str):
+                    written += event
+                    yield self.chunk(ChoiceDelta(content=event))
+                    continue
+                if tail := _tail(written, event):
+                    yield self.chunk(ChoiceDelta(content=tail))
+                extra = _extra(event)
+                yield self.chunk(ChoiceDelta(), "stop", **extra)
+                if include_usage:
+                    yield self.chunk(None, usage=_usage(self.prompt, reply_text(event)),
+                                     **extra)
+        except NewsdeskError as exc:  # after the stream began: an error event, as OpenAI
+            yield sse({"error": _error(str(exc), "server_error")})
+        yield DONE
 
 
 def openai_router(assistant: Assistant, guarded: list[Any]) -> APIRouter:
@@ -179,20 +258,23 @@ def openai_router(assistant: Assistant, guarded: list[Any]) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], dependencies=guarded)
     created = int(time.time())
 
-    def model_card() -> dict[str, Any]:
-        return {"id": MODEL_ID, "object": "model", "created": created, "owned_by": "newsdesk"}
+    def card() -> dict[str, Any]:
+        from openai.types import Model
+
+        return Model(id=MODEL_ID, object="model", created=created,
+                     owned_by="newsdesk").model_dump(exclude_unset=True)
 
     @router.get("/models")
     def models() -> dict[str, Any]:
         """The one model, `newsdesk`: the news, answered with citations."""
-        return {"object": "list", "data": [model_card()]}
+        return {"object": "list", "data": [card()]}
 
     @router.get("/models/{model}")
     def model(model: str) -> Any:
         if model != MODEL_ID:
             return openai_error(404, f"The model '{model}' does not exist; use '{MODEL_ID}'.",
                                 param="model", code="model_not_found")
-        return model_card()
+        return card()
 
     @router.post("/chat/completions", responses={200: {"content": {"text/event-stream": {}}}})
     def chat_completions(request: ChatCompletionRequest) -> Any:
@@ -203,59 +285,13 @@ def openai_router(assistant: Assistant, guarded: list[Any]) -> APIRouter:
             return openai_error(404, f"The model '{request.model}' does not exist; use "
                                 f"'{MODEL_ID}'.", param="model", code="model_not_found")
         question, history = conversation(request.messages)
-        prompt = " ".join(text_of(m.content) for m in request.messages)
-        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-        now = int(time.time())
+        reply = _Reply(" ".join(text_of(m.content) for m in request.messages))
         events = assistant.stream(question, history, request.k, request.filters)
         if not request.stream:
-            answer = next(e for e in events if isinstance(e, Answer))
-            content = reply_text(answer)
-            return {
-                "id": completion_id, "object": "chat.completion", "created": now,
-                "model": MODEL_ID,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                             "finish_reason": "stop", "logprobs": None}],
-                "usage": _usage(prompt, content),
-                **_extra(answer),
-            }
-        first = next(events)  # before the response starts: an error here is an HTTP status
+            return reply.completion(next(e for e in events if isinstance(e, Answer)))
         include_usage = bool((request.stream_options or {}).get("include_usage"))
-
-        def chunk(delta: dict[str, Any], finish: str | None = None,
-                  **extra: Any) -> str:
-            body = {"id": completion_id, "object": "chat.completion.chunk", "created": now,
-                    "model": MODEL_ID,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
-                                 "logprobs": None}], **extra}
-            return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
-
-        def body() -> Iterator[str]:
-            yield chunk({"role": "assistant", "content": ""})
-            written = ""
-            try:
-                for event in _chain(first, events):
-                    if isinstance(event, Answer):
-                        tail = _tail(written, event)
-                        if tail:
-                            yield chunk({"content": tail})
-                        extra = _extra(event)
-                        yield chunk({}, "stop", **extra)
-                        if include_usage:
-                            usage = {"id": completion_id, "object": "chat.completion.chunk",
-                                     "created": now, "model": MODEL_ID, "choices": [],
-                                     "usage": _usage(prompt, reply_text(event)), **extra}
-                            yield f"data: {json.dumps(usage, ensure_ascii=False)}\n\n"
-                    else:
-                        written += event
-                        yield chunk({"content": event})
-            except NewsdeskError as exc:  # after the stream began: an error event, as OpenAI
-                error = {"message": str(exc), "type": "server_error", "param": None,
-                         "code": None}
-                yield f"data: {json.dumps({'error': error}, ensure_ascii=False)}\n\n"
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(body(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        # The first event before the response starts: an error there is an HTTP status.
+        return event_stream(reply.stream(started(events), include_usage))
 
     return router
 
@@ -273,9 +309,4 @@ def _tail(streamed: str, answer: Answer) -> str:
     if answer.citations:
         rest += f"\n\n{sources_block(answer.citations)}"
     return rest
-
-
-def _chain(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | Answer]:
-    yield first
-    yield from rest
 
