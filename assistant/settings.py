@@ -114,7 +114,8 @@ class Settings(BaseSettings):
     refusal_threshold: float = Field(
         0.34,
         description="Extractive mode refuses when the best sentence scores below this "
-        "(calibrated on RGB en with `python -m evals.calibrate`, see docs/evaluation.md).",
+        "(`python -m evals.calibrate` measures it on questions no test asks: "
+        "docs/evaluation.md#refusal-threshold says what each value costs).",
     )
 
     llm_model: str = Field("gpt-4o-mini", description="Chat model used when an LLM is configured.")

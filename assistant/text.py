@@ -1,45 +1,53 @@
-"""Text rules shared across the stages: which characters are CJK or word characters, how a
-written-out date looks, and the Unicode rules every entry point applies (only valid Unicode
-gets in, no lone surrogates; bidirectional controls never reach a reader), and how words are
-counted in any script."""
+"""Text rules shared across the stages: which characters are CJK or word characters, the
+one stopword list and stemmer every rule uses, the Unicode rules every entry point applies
+(only valid Unicode gets in, no lone surrogates; bidirectional controls never reach a
+reader), and how words are counted in any script."""
 
 from __future__ import annotations
 
-import calendar
 import logging
 import os
 import re
+import threading
 from functools import lru_cache
 from typing import Any
 
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+
 # CJK ideographs (unified, extension A, compatibility): a regex character class.
 CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-# Month names and abbreviations, lower case -> 1..12.
-MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
-MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
-MONTHS.update(sep=9, sept=9)
-_MONTH_WORD = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|"
-               r"Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
-# A calendar date written out: "March 3, 2026", "Oct. 7th 2023", "Sept 12, 2023".
-MONTH_DATE = re.compile(rf"\b{_MONTH_WORD}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b")
-# ... or day first: "10 December 2020", "3rd June, 2026".
-DAY_FIRST_DATE = re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH_WORD}\.?,?\s+\d{{4}}\b")
-WRITTEN_DATE = re.compile(f"{MONTH_DATE.pattern}|{DAY_FIRST_DATE.pattern}")
-_DATE_PARTS = re.compile(r"(\d{4})\b|(\d{1,2})(?:st|nd|rd|th)?\b|([A-Za-z]+)")
+# The one English stopword list of every rule and of the keyword index: NLTK's (179 words,
+# as bm25s ships it).
+STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
+_LATIN_WORD = re.compile(r"[^\W_]+")
+_stemmer_local = threading.local()
 
 
-def date_key(date: str) -> str:
-    """A date `WRITTEN_DATE` found, as yyyy-mm-dd however it is written ("10 December 2020",
-    "Dec. 10, 2020"); "" when it is none."""
-    day = month = year = 0
-    for four, number, word in _DATE_PARTS.findall(date):
-        if four:
-            year = int(four)
-        elif word:
-            month = MONTHS.get(word.lower(), month)
-        elif number:
-            day = int(number)
-    return f"{year:04d}-{month:02d}-{day:02d}" if day and month and year else ""
+def _stemmer() -> Stemmer.Stemmer:
+    # A PyStemmer object keeps state between calls: one per thread.
+    stemmer = getattr(_stemmer_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _stemmer_local.stemmer = Stemmer.Stemmer("english")
+    return stemmer
+
+
+@lru_cache(maxsize=65_536)
+def stem(word: str) -> str:
+    """The Snowball (Porter 2) stem of an English word, lower-cased: "chairs" and "chair" ->
+    "chair", "manages" and "manager" -> "manag"."""
+    return _stemmer().stemWord(word.lower())
+
+
+def stems(words: list[str]) -> list[str]:
+    """`stem` of each word (one call into the stemmer for the list)."""
+    return _stemmer().stemWords([w.lower() for w in words]) if words else []
+
+
+def content_words(text: str) -> list[str]:
+    """The lower-cased words of `text` (letters and digits of any script, split at anything
+    else) that are not stopwords."""
+    return [w for w in _LATIN_WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
 # Kana, which jieba does not segment: a run of hiragana (particles, verb endings) or of

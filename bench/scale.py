@@ -29,6 +29,7 @@ from assistant.types import ArticleRecord, Chunk
 COLLECTION = "bench_scale"
 NOISE = 0.01  # per dimension, before renormalising
 _BATCH_ARTICLES = 200
+_REPORT_EVERY = 50_000  # chunks between progress lines
 
 
 class SourceArticle:
@@ -115,12 +116,17 @@ def build(settings: Settings, embeddings: NewsEmbeddings, stores: list[NewsStore
              for i, terms in enumerate(src.terms)]) for src, rec, _ in batch])
         batch.clear()
 
-    articles = 0
+    articles, written, reported = 0, 0, 0
     for item in _copies(sources, target, rng):
         batch.append(item)
         articles += 1
+        written += len(item[0].chunks)
         if len(batch) >= _BATCH_ARTICLES:
             flush()
+            if written - reported >= _REPORT_EVERY:
+                reported = written
+                print(f"  {written:,} of {target:,} chunks, "
+                      f"{time.perf_counter() - started:.0f} s", flush=True)
     if batch:
         flush()
     index.mark_current(store)

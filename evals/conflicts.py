@@ -30,9 +30,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from assistant.dates import replace_dates
 from assistant.service import Assistant
 from assistant.settings import Settings
-from assistant.text import WRITTEN_DATE, date_key
 from assistant.types import Answer, make_article_id
 from evals.data import SHARED_DATA
 
@@ -67,7 +67,7 @@ def _assistant(name: str, files: list[Path], cache: Path) -> Assistant:
 def _plain(text: str) -> str:
     """Lower case, punctuation as spaces, dates as yyyy-mm-dd: "Jul 21, 2017" matches
     "jul 21 2017" and "21 July 2017"."""
-    text = WRITTEN_DATE.sub(lambda m: date_key(m.group()).replace("-", " ") or m.group(), text)
+    text = replace_dates(text, lambda d: d.iso.replace("-", " "), need_year=True)
     return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
 
 

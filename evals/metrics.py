@@ -77,6 +77,7 @@ class QuestionResult:
     error: str = ""
     answer: str = ""
     retrieved: list[str] = field(default_factory=list)  # dataset ids of the ranked passages
+    cited: list[str] = field(default_factory=list)  # dataset ids of the cited passages, [1] first
 
 
 # -- retrieval ---------------------------------------------------------------------------

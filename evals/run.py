@@ -329,6 +329,7 @@ def ask_question(assistant: Assistant, question: EvalQuestion, k: int,
     if not result.refused:
         good = question.evidence_articles
         result.citations = len(answer.citations)
+        result.cited = [external.get(c.article_id, "") for c in answer.citations]
         result.good_citations = sum(external.get(c.article_id, "") in good
                                     for c in answer.citations)
     return result

@@ -10,8 +10,8 @@ import py3langid
 from courlan import normalize_url
 from dateutil import parser as dateparser
 
+from assistant.dates import first_date
 from assistant.errors import IngestError
-from assistant.text import MONTH_DATE
 from assistant.types import Article, RawArticle
 from ingest.cleaning import clean_body, normalise
 
@@ -51,10 +51,9 @@ def parse_date(value: str) -> str:
 
 
 def date_in_text(body: str) -> str:
-    """A dateline such as `March 3, 2026` in the article's opening, if any."""
-    opening = body[:400]
-    match = MONTH_DATE.search(opening) or _ISO_DATE.search(opening)
-    return parse_date(match.group(0)) if match else ""
+    """A dateline such as `March 3, 2026` or `3 March 2026` in the article's opening, if
+    any, as YYYY-MM-DD."""
+    return first_date(body[:400])
 
 
 def looks_like_headline(line: str) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import KATO_STATEMENT, ROOT, SEED
 
 from assistant.answer import extractive
 from assistant.answer.extractive import ExtractiveAnswerer
@@ -28,11 +29,6 @@ SEED_QUESTIONS = [(q["question"], q["answers"][0]) for q in QUESTIONS
 SAMPLE_QUESTIONS = [(q["question"], q["answers"][0], q["file"]) for q in QUESTIONS
                     if q["answerable"] and q["file"].startswith("samples/")]
 UNRELATED = [q["question"] for q in QUESTIONS if not q["answerable"]]
-
-
-@pytest.fixture(scope="module")
-def seed_body(seed_path: Path) -> str:
-    return to_article(read_file(seed_path, 2_000_000).articles[0]).body
 
 
 def _check_shape(answer: Answer) -> None:
@@ -56,17 +52,44 @@ def test_cited_answer_holds_the_fact(news_assistant: Assistant, seed_body: str,
         assert citation.url == "https://www.toutiao.com/article/7500067747854959156"
 
 
+def _articles_holding(file: str, fact: str) -> set[str]:
+    """Ids of the articles of a sample file (or the seed article) whose body holds `fact`."""
+    path = SEED if file.endswith(SEED.name) else ROOT / file  # the seed: wherever it is
+    articles = [to_article(a) for a in read_file(path, 2_000_000).articles]
+    found = {a.article_id for a in articles if fact in a.body}
+    assert found, f"{fact!r} is in no article of {file}"
+    return found
+
+
 def test_sample_questions_are_answered_from_their_article(news_assistant: Assistant) -> None:
     """Over the bundled samples most paraphrased questions get the fact, cited to its file."""
     hits = 0
-    for question, fact, _file in SAMPLE_QUESTIONS:
+    for question, fact, file in SAMPLE_QUESTIONS:
         answer = news_assistant.ask(question)
         _check_shape(answer)
-        cited = [c for c in answer.citations if fact in c.passage]
+        own = _articles_holding(file, fact)
+        cited = [c for c in answer.citations if fact in c.passage and c.article_id in own]
         hits += bool(cited)
         assert not answer.refused, question
     # Measured 13 of 14; a floor a little under it catches regressions.
     assert hits >= 12, f"only {hits} of {len(SAMPLE_QUESTIONS)} sample facts found"
+
+
+def test_calibration_questions_are_none_of_the_tests_questions() -> None:
+    """The refusal threshold is calibrated on `evals/data/calibration_questions.jsonl`
+    (`python -m evals.calibrate`) and checked here on other questions: no test asks a
+    calibration question, and each calibration answer is in the article it names."""
+    calibration = [json.loads(line) for line in
+                   (ROOT / "evals" / "data" / "calibration_questions.jsonl").open()]
+    tests = " ".join(path.read_text(encoding="utf-8").lower()
+                     for path in (ROOT / "tests").rglob("*")
+                     if path.suffix in (".py", ".jsonl") and path.is_file())
+    assert sum(q["answerable"] for q in calibration) >= 30
+    assert sum(not q["answerable"] for q in calibration) >= 10
+    for q in calibration:
+        assert q["question"].lower().rstrip("?") not in tests, q["question"]
+        if q["answerable"]:
+            assert _articles_holding(q["file"], q["answers"][0])
 
 
 @pytest.mark.parametrize("question", UNRELATED)
@@ -90,7 +113,8 @@ def test_every_citation_quotes_its_article_exactly(news_assistant: Assistant) ->
         assert c.title and c.score > 0
 
 
-def test_follow_up_question_carries_the_subject(news_assistant: Assistant) -> None:
+def test_follow_up_question_carries_the_subject(news_assistant: Assistant,
+                                                 seed_body: str) -> None:
     history = [
         Message(role="user", content="Who is Japan's finance minister in the trade dispute?"),
         Message(role="assistant", content="Japanese Finance Minister Katsunobu Kato [1]"),
@@ -98,8 +122,15 @@ def test_follow_up_question_carries_the_subject(news_assistant: Assistant) -> No
     alone = news_assistant.ask("What did he say?")
     followed = news_assistant.ask("What did he say?", history)
     assert not followed.refused
-    assert any("Kato" in c.passage or "Treasury" in c.passage for c in followed.citations)
-    assert followed.answer != alone.answer
+    # What he said is one sentence of the seed article; the answer quotes it and cites the
+    # passage holding it, at its place in the article.
+    start = seed_body.index(KATO_STATEMENT)
+    end = start + len(KATO_STATEMENT)
+    cited = [c for c in followed.citations if c.start <= start and end <= c.end
+             and seed_body[c.start:c.end] == c.passage]
+    assert cited, [c.passage for c in followed.citations]
+    assert KATO_STATEMENT in followed.answer
+    assert KATO_STATEMENT not in alone.answer  # without the history, "he" is no one
 
 
 def test_stream_deltas_join_to_the_final_answer(news_assistant: Assistant) -> None:

@@ -167,8 +167,10 @@ def test_one_encoder_call_per_answer_and_passage_sentences_are_cached(
     assert counting.calls[1] == 3  # the claims only: passage sentences are cached
 
 
-# Measured 2026-12-02 (docs/evaluation.md#citation-check); floors a few points under.
-FLOORS = {"dev": (0.95, 0.87), "held-out": (0.95, 0.88), None: (0.95, 0.88)}
+# Measured 2026-12-07 with names drawn independently of the product (docs/evaluation.md
+# #citation-check: dev 0.975-1.000 / 0.907, held out 1.000 / 0.984, all 0.990-1.000 / 0.953);
+# floors a few points under.
+FLOORS = {"dev": (0.95, 0.87), "held-out": (0.95, 0.93), None: (0.95, 0.91)}
 
 
 def test_the_set_built_from_multihop_meets_its_floors(embeddings: NewsEmbeddings) -> None:
@@ -187,3 +189,32 @@ def test_the_set_built_from_multihop_meets_its_floors(embeddings: NewsEmbeddings
     for kind in ("verbatim", "paraphrase", "clause", "merged", "pair"):
         kept = [not o.flagged for o in report.outcomes if o.kind == kind]
         assert sum(kept) >= 0.9 * len(kept), kind
+
+
+def test_the_set_edits_names_found_without_the_products_recogniser() -> None:
+    """The names the set replaces, and the names it puts in, come from faker's lists, gold
+    answers, outlets and places, never from the recogniser the check itself uses."""
+    import ast
+    import inspect
+    import random
+
+    import evals.citecheck as citecheck
+
+    tree = ast.parse(inspect.getsource(citecheck))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for a in node.names}
+    assert "assistant.answer.entities" not in imported
+
+    body = ("Harbour master Łukasz Zięcik said the Bluewake Shipping ferry left Portugal late. "
+            "Zięcik added that the crew was safe.")
+    names = citecheck._Names({"a": {"body": body, "source": "Harbour Gazette"}},
+                             ["Bluewake Shipping", "Yes"], random.Random(1))
+    found = {(n.text, n.kind) for n in names.find(body, "a")}
+    assert found == {("Łukasz Zięcik", "person"), ("Bluewake Shipping", "labelled"),
+                     ("Portugal", "place"), ("Zięcik", "surname")}
+    held = body.lower()
+    for like in names.find(body, "a"):
+        new = names.invented(like, held)
+        assert new and not any(w.lower() in held for w in new.replace("-", " ").split()
+                               if len(w) > 2), (like, new)

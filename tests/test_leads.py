@@ -1,43 +1,28 @@
-"""No wrong leads (issue 13, item 4): a short name leads an offline answer only when it is of
-the kind the question asks for and either follows the role asked about in a quoted sentence or
-is agreed on by passages of two articles. The lead set (`tests/data/leads.jsonl`: 51 who /
-which / how-much questions over the samples and the seed) holds the precision.
+"""No wrong leads (issue 13, item 4; issue 23): a short name leads an offline answer only when
+it is of the kind the question asks for and either follows the role asked about in a quoted
+sentence or is agreed on by passages of two articles. The word lists are general
+(`assistant.lexicon`); this file checks the set the rules were first written from
+(`tests/data/leads.jsonl`: 51 who / which / how-much questions over the samples and the seed).
+`python -m evals.leads` measures the set written apart from the rules.
 
-Measured 2026-12-02 over the samples and the seed: 18 leads shown, 18 right (before: 12 shown,
-1 right: "US-Japan" for Japan's finance minister and six other seed questions, "Kelby" for the
-scorer of the winning goal).
+Measured 2026-12-07 over the samples and the seed with the general vocabularies: 12 leads
+shown, 12 right (docs/evaluation.md#leads has before and after).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 
 from assistant.answer.entities import anchored_name, fits_type, question_type
 from assistant.service import Assistant
+from evals.leads import lead_is_right, lead_of
 
 LEADS = Path(__file__).parent / "data" / "leads.jsonl"
-LEAD = re.compile(r"^([^\[\].]{1,80}?) ((?:\[\d+\])+)\. ")
-PRECISION_FLOOR = 0.94  # one wrong lead among the 18 measured still passes
-MIN_LEADS = 14
-
-
-def lead_of(answer: str) -> str | None:
-    """The short lead an answer starts with ("Katsunobu Kato [1]. ..."), if any."""
-    match = LEAD.match(answer)
-    return match.group(1) if match else None
-
-
-def lead_is_right(lead: str, answers: list[str]) -> bool:
-    """The lead is an answer, or its surname ("Kato"), or an answer is its surname, or it is
-    the answer's first words, the short name ("Everton" for "Everton Football Club")."""
-    lead = lead.lower()
-    return any(lead == a.lower() or a.lower().endswith(" " + lead) or
-               lead.endswith(" " + a.lower()) or a.lower().startswith(lead + " ")
-               for a in answers)
+PRECISION_FLOOR = 0.9  # one wrong lead among the 12 measured still passes
+MIN_LEADS = 11
 
 
 def test_leads_are_right_when_shown(news_assistant: Assistant) -> None:
@@ -75,7 +60,10 @@ def test_question_types() -> None:
     assert question_type("Who is Japan's finance minister?") == "person"
     assert question_type("Which NFL player leads the league?") == "person"
     assert question_type("Which company, reported by The Verge, cut prices?") == "organisation"
-    assert question_type("Which insurer offered a reward?") == "organisation"
+    assert question_type("Which agency offered a reward?") == "organisation"
+    assert question_type("Which group offered a reward?") == "organisation"
+    assert question_type("Which treasurer signed it?") == "person"
+    assert question_type("Which airport closed?") == "place"
     assert question_type("Which country banned Falun Gong?") == "place"
     assert question_type("How much did the repairs cost?") is None
     assert question_type("When was it made?") is None
@@ -92,8 +80,8 @@ def test_a_name_leads_only_after_the_role_asked_about() -> None:
     bus = "The bus left the Wexmoor Street terminal at 6:15 a.m. with Mayor Ilse Varga on board."
     assert anchored_name("Which terminal did the bus leave from?", bus, "place") is None
     assert anchored_name("Which mayor rode the bus?", bus, "person") == "Ilse Varga"
-    insurer = "The insurer, Halvard Mutual, has offered a reward of 50,000 euros."
-    assert anchored_name("Which insurer offered a reward?", insurer,
+    group = "The group, Halvard Mutual, has offered a reward of 50,000 euros."
+    assert anchored_name("Which group offered a reward?", group,
                          "organisation") == "Halvard Mutual"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 import httpx
+from conftest import KATO_STATEMENT
 from fastapi.testclient import TestClient
 
 from assistant.present import citation_note, escape_text, mark_unverified, safe_url
@@ -36,7 +37,7 @@ def test_chat_function_streams_then_lists_sources(news_assistant: Assistant) -> 
     assert "Sources" not in messages[0]
 
 
-def test_chat_function_passes_history(news_assistant: Assistant) -> None:
+def test_chat_function_passes_history(news_assistant: Assistant, seed_body: str) -> None:
     respond = make_respond(news_assistant)
     history = [{"role": "user", "content": [{"type": "text",
                                              "text": "Who is Japan's finance minister?"}]},
@@ -44,7 +45,13 @@ def test_chat_function_passes_history(news_assistant: Assistant) -> None:
     assert [m.content for m in history_from_chat(history)] == [
         "Who is Japan's finance minister?", "Katsunobu Kato [1]"]
     final = list(respond("What did he say?", history))[-1]
-    assert "Kato" in final or "Treasury" in final
+    # "he" is the minister of the history: the answer quotes what he said in the seed article,
+    # and its sources list that sentence.
+    assert KATO_STATEMENT in seed_body
+    assert "**Sources**" in final, final
+    answer, sources = final.split("**Sources**")
+    assert escape_text(KATO_STATEMENT) in answer
+    assert escape_text(KATO_STATEMENT) in sources
 
 
 def test_hostile_article_text_is_escaped(tmp_path: Path, embeddings) -> None:

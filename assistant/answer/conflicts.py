@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from assistant.answer.entities import names_in
-from assistant.text import WRITTEN_DATE, date_key
+from assistant.dates import find_dates, replace_dates
+from assistant.text import STOPWORDS, stem
 from assistant.types import ConflictVersion, Passage
 
 Kind = Literal["number", "date", "name"]
@@ -62,13 +63,6 @@ _SCALE = frozenset("thousand million billion trillion bn m k".split())
 _WORD = re.compile(r"[^\W_]+")
 _BEFORE = re.compile(r"([^\W_]+)\s*$")
 _AFTER = re.compile(r"\s*([^\W_]+)")
-_STOP = frozenset((
-    "a an the and or but of to in on at by for with from as is are was were be been being do "
-    "does did has have had what which who whom whose when where why how that this these those "
-    "it its than then there their they them he she his her we our you your i not no so if "
-    "about into over after before during will would can could should may might said says "
-    "also such only all any each more most some many much up out new between"
-).split())
 
 
 def asked_kind(question: str) -> Kind | None:
@@ -83,8 +77,8 @@ def asked_kind(question: str) -> Kind | None:
 
 
 def content_terms(text: str) -> set[str]:
-    """Lower-cased content words, cut to 5 letters (a cheap stem)."""
-    return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+    """Snowball stems of the lower-cased words that are no stopwords."""
+    return {stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1}
 
 
 @dataclass(frozen=True)
@@ -122,12 +116,12 @@ def values(text: str, kind: Kind | None, question: str) -> dict[str, str]:
     asked = question.lower()
     found: dict[str, str] = {}
     if kind == "date":
-        for d in WRITTEN_DATE.finditer(text):
-            if d.group().lower() not in asked:
-                found.setdefault(date_key(d.group()) or _norm(d.group()), d.group())
+        for d in find_dates(text, need_year=True):
+            if d.text.lower() not in asked:
+                found.setdefault(d.iso, d.text)
     if kind in ("number", "date", None):
         # In a written-out date the day is no amount; for a date question, years count.
-        rest = text if kind == "date" else WRITTEN_DATE.sub(" ", text)
+        rest = text if kind == "date" else replace_dates(text, lambda _: " ", need_year=True)
         for m in _NUMBER.finditer(rest):
             raw = m.group().strip()
             digits = raw.replace(",", "").removesuffix("%").removesuffix(" percent").strip()
@@ -263,7 +257,7 @@ def _aligned(text_a: str, va: dict[str, str], only_a: set[str], text_b: str,
                 continue
             same = [w for w, o in zip(near_a, near_b, strict=True) if w and w == o]
             if same:
-                return x, y, any(w not in _STOP for w in same)
+                return x, y, any(w not in STOPWORDS for w in same)
             unit = _unit(text_a, va[x]) if x[:1].isdigit() else ""
             if unit and y[:1].isdigit() and unit == _unit(text_b, vb[y]):
                 return x, y, True
@@ -290,7 +284,7 @@ def _unit(text: str, value: str) -> str:
     after = _WORD.findall(text[at + len(value):].lower())[:2] if at >= 0 else []
     while after and after[0] in _SCALE:
         after = after[1:]
-    return after[0] if after and after[0] not in _STOP else ""
+    return after[0] if after and after[0] not in STOPWORDS else ""
 
 
 def _context(text: str, value: str) -> tuple[str, str] | None:

@@ -6,8 +6,8 @@ two cases, both checked against the type of thing the question asks for (a perso
 organisation, a place; never an amount or a date):
 
 - the role the question asks about stands right before a name in a quoted sentence
-  ("Who is Japan's finance minister?" and "Finance Minister Katsunobu Kato"; "Which insurer
-  ...?" and "The insurer, Halvard Mutual"): `anchored_name`;
+  ("Who is Poland's finance minister?" and "Finance Minister Dorota Pelc"; "Which insurer
+  ...?" and "The insurer, Brenmoor Mutual"): `anchored_name`;
 - the name that the most retrieved passages mention and the question does not ("Which
   company, reported by The Verge as ..., and by TechCrunch as ...?"): `best_name`; the
   answerer takes a single word only when passages of two articles name it.
@@ -23,75 +23,40 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from assistant.text import is_word_char
+from assistant.lexicon import (
+    CALENDAR_WORDS,
+    KIND_WORDS,
+    NAME_PARTICLES,
+    NAME_SUFFIXES,
+    ORGANISATION_KIND_WORDS,
+    ORGANISATION_WORDS,
+    PERSON_KIND_WORDS,
+    PLACE_KIND_WORDS,
+    PLACE_WORDS,
+    TITLES,
+    common_words,
+    title_stems,
+)
+from assistant.text import STOPWORDS, is_word_char, stem
 
 _ASKS_FOR_NAME = re.compile(
     r"^\s*(?:(?:who|whom)\b|(?:which|what)\s+(?!(?:is|are|was|were|did|does|do|has|have|had|"
     r"can|could|will|would|should|might|may|must|happened|kind|sort|type)\b)\w+)",
     re.IGNORECASE)
+# A capitalised run: capitalised words, joined by name particles ("de la", "van der") and "&".
+_PARTICLES = "|".join(sorted((re.escape(w) for w in NAME_PARTICLES | {"&"}), key=len,
+                             reverse=True))
 _NAME = re.compile(
-    r"(?<![\w'’-])(?:[A-Z][\w&'’.-]*[\w&])(?:\s+(?:(?:of|de|du|van|von|der|la|&)\s+)?"
+    r"(?<![\w'’-])(?:[A-Z][\w&'’.-]*[\w&])(?:\s+(?:(?:" + _PARTICLES + r")\s+)*"
     r"[A-Z][\w&'’.-]*[\w&])*")
-_NOT_NAMES = frozenset((
-    "a an the this that these those it its he she his her they their we our you your i "
-    "in on at by for with from as of to and or but if when while after before since during "
-    "however meanwhile also still yet so then there here what which who why how where "
-    "monday tuesday wednesday thursday friday saturday sunday january february march april may "
-    "june july august september october november december mr mrs ms dr said says according "
-    "new first last one two three"
-).split())
-
-
-# Words that come before a person's name in news ("Finance Minister Katsunobu Kato"), and words
-# that make a capitalised run an organisation or a place rather than a person.
-_ROLES = frozenset((
-    "japanese american chinese british us u.s. former acting deputy vice finance prime foreign "
-    "minister president mayor director detective inspector chief executive secretary chair "
-    "chairman chairwoman councillor councillors council project lead researcher dr dr. mr mr. "
-    "mrs mrs. ms ms. manager captain striker midfielder substitute coach union branch "
-    "negotiation representative cooperative museum police officer professor senator governor "
-    "general judge author actor singer star ceo founder engineer designer spokesperson "
-    "spokesman spokeswoman rovers"
-).split())
-# A role the question asks about must be named before the person; a nationality need not be
-# ("Which Japanese prime minister ...?" -> "Prime Minister Shigeru Ishiba").
-_NATIONALITIES = frozenset("japanese american chinese british us u.s.".split())
-_NOT_PERSON = frozenset((
-    "bank museum council cooperative institute foundation power transit railway union street "
-    "road lane bridge park library valley news agency times league cup athletic rovers works "
-    "school high hall grange company group inc corp ltd university ministry department house "
-    "court city county town village harbor harbour port district gallery office service press "
-    "journal program fund market markets exchange reserve federal state states united kingdom "
-    "association club team party government commission board committee center centre airport "
-    "station area region"
-).split())
-
-# Verbs that name the role of their subject ("Who chairs ...?": "Cooperative chair Henrik Sole").
-_ROLE_VERB_STEMS = frozenset("chair manag opera direc coach".split())
-# What a "which / what <noun>" question asks for, by its noun.
-_PERSON_NOUNS = frozenset((
-    "person people individual man woman player athlete receiver quarterback striker "
-    "midfielder goalkeeper mayor minister president councillor councillors official author "
-    "actor actress singer artist star executive director manager coach chair chairman leader "
-    "senator governor judge founder researcher scientist spokesperson officer detective"
-).split())
-_ORG_NOUNS = frozenset((
-    "company companies firm business brand platform startup bank insurer contractor utility "
-    "union foundation institute agency outlet newspaper organisation organization group team "
-    "club operator employer exchange network retailer maker manufacturer school library "
-    "museum exhibition"
-).split())
-_PLACE_NOUNS = frozenset(
-    "country countries region city town village state province place terminal street".split())
-# Nouns that only say what kind of thing is asked for: they need not appear before the name.
-_KIND_NOUNS = frozenset(
-    "company firm organisation organization group person people individual man woman "
-    "business place".split())
+# Capitalised words that start no name: function words and calendar words.
+_NOT_NAMES = STOPWORDS | CALENDAR_WORDS
+# Words that make a capitalised run something other than a person.
+_NOT_PERSON = ORGANISATION_WORDS | PLACE_WORDS
 _AMOUNT = re.compile(r"^\s*(?:how\s+(?:much|many|large|high|big|long|old|far)|when|what\s+"
                      r"(?:year|date|time|day|month|amount|percentage|share))\b", re.IGNORECASE)
 # The noun of "which / what <noun>": among the three words after it, up to a comma.
 _WHICH_NOUN = re.compile(r"^\s*(?:which|what)\s+([^,?]*)", re.IGNORECASE)
-_ROMAN = re.compile(r"^(?:II|III|IV|Jr\.?|Sr\.?)$")
 
 
 def question_type(question: str) -> str | None:
@@ -104,23 +69,33 @@ def question_type(question: str) -> str | None:
     match = _WHICH_NOUN.match(question)
     nouns = {re.sub(r"['’]s$", "", w) for w in match.group(1).lower().split()[:3]} if match \
         else set()
-    for kind, vocabulary in (("person", _PERSON_NOUNS), ("organisation", _ORG_NOUNS),
-                             ("place", _PLACE_NOUNS)):
+    for kind, vocabulary in (("person", PERSON_KIND_WORDS),
+                             ("organisation", ORGANISATION_KIND_WORDS),
+                             ("place", PLACE_KIND_WORDS),
+                             # A company or street suffix before a title: "group" is both.
+                             ("organisation", ORGANISATION_WORDS), ("place", PLACE_WORDS),
+                             ("person", TITLES)):
         if nouns & vocabulary:
             return kind
     return "name"
 
 
 def person_name(name: str) -> str | None:
-    """The person's name in a capitalised run ("Japanese Finance Minister Katsunobu Kato" ->
-    "Katsunobu Kato"), or None when the run is not a person's name of two or three words."""
+    """The person's name in a capitalised run ("Polish Finance Minister Dorota Pelc" ->
+    "Dorota Pelc"), or None when the run is not a person's name of two or three words."""
     words = name.split()
-    while words and words[0].lower() in _ROLES:
+    # The name follows the last title of the run: "Polish Finance Minister Dorota Pelc".
+    titled = [i for i, w in enumerate(words) if w.lower().strip(".") in TITLES]
+    if titled and len(words) - titled[-1] - 1 >= 2:
+        words = words[titled[-1] + 1:]
+    while words and words[0].lower().strip(".") in TITLES:
         words = words[1:]
-    if not 2 <= len(words) <= 4 or any(w.lower() in _NOT_PERSON for w in words):
+    if not 2 <= len(words) <= 4 or words[-1].lower() in _NOT_PERSON or any(
+            w.lower() in ORGANISATION_WORDS for w in words):
         return None
-    if not all((w[:1].isupper() and w[1:2].islower()) or (i > 1 and _ROMAN.match(w))
-               for i, w in enumerate(words)):
+    if not all((w[:1].isupper() and w[1:2].islower()) or w.lower() in NAME_PARTICLES
+               or (i > 1 and w.lower().strip(".") in NAME_SUFFIXES)
+               or re.fullmatch(r"[A-Z]\.", w) for i, w in enumerate(words)):
         return None
     return " ".join(words)
 
@@ -132,27 +107,39 @@ def fits_type(name: str, kind: str, forms: Sequence[str] = ()) -> bool:
     if kind == "person":
         return person_name(name) is not None or any(
             person_name(f) is not None for f in forms if f.endswith(" " + name))
-    return not re.fullmatch(r"[A-Z]{1,3}-[A-Z][a-z]+|[A-Z][a-z]+-[A-Z]{1,3}", name) and \
-        name.lower() not in _NATIONALITIES
+    return not re.fullmatch(r"[A-Z]{1,3}-[A-Z][a-z]+|[A-Z][a-z]+-[A-Z]{1,3}", name)
 
 
-def _stem(word: str) -> str:
-    return word.lower()[:5]
+def role_stems(question: str) -> set[str]:
+    """The stems of the role a question asks about: each of its lower-case words that is a
+    title or a word of organisations and places, with the plain words right before it
+    ("finance minister", "chief medical officer"), and a verb that names a title ("Who chairs
+    ...?" -> "chair"); never a noun that only says what kind of thing is asked for
+    ("company", "person"). Capitalised words are its subject, not the role."""
+    words = re.findall(r"[\w'’-]+", question)
+    found: set[str] = set()
+    for i, word in enumerate(words):
+        if not re.fullmatch(r"[a-z]+", word) or word in KIND_WORDS or word in STOPWORDS:
+            continue
+        if word in TITLES or word in ORGANISATION_WORDS or word in PLACE_WORDS:
+            found.add(stem(word))
+            for before in reversed(words[max(0, i - 2):i]):
+                if not re.fullmatch(r"[a-z]+", before) or before in STOPWORDS \
+                        or before in KIND_WORDS:
+                    break
+                found.add(stem(before))
+        elif stem(word) in title_stems():
+            found.add(stem(word))
+    return found
 
 
 def anchored_name(question: str, text: str, kind: str) -> str | None:
     """The name in `text` that the role the question asks about stands right before: "Finance
-    Minister Katsunobu Kato", "the town's finance director, Glen Haraway", "The insurer, Halvard
+    Minister Dorota Pelc", "the town's finance director, Ines Ferro", "The insurer, Brenmoor
     Mutual". Every role word of the question (but nationalities and nouns that only say what
     kind of thing is asked for) must be there, between the previous name and this one, within
     40 characters; None when no name fits, or when two different ones do."""
-    # Only the question's own lower-case words: its names ("the Vellmar Museum") are the
-    # subject, not the role.
-    asked = re.findall(r"(?<![\w'’-])[a-z]+(?![\w-])", question)
-    roles = {_stem(w) for w in asked if (w in _ROLES or w in _PERSON_NOUNS or w in _ORG_NOUNS or
-             w in _PLACE_NOUNS or w.rstrip("s") in _ROLES or w.rstrip("es") in _ROLES)
-             and w not in _NATIONALITIES and w not in _KIND_NOUNS}
-    roles |= {_stem(w) for w in asked if _stem(w) in _ROLE_VERB_STEMS}
+    roles = role_stems(question)
     if not roles:
         return None
     found: set[str] = set()
@@ -160,19 +147,19 @@ def anchored_name(question: str, text: str, kind: str) -> str | None:
     for match in _NAME.finditer(text):
         start = match.start()
         window = text[max(boundary, start - 40):start] + " " + match.group()
-        if not all(w.lower() in _ROLES for w in match.group().split()):
-            # A role written before an earlier name is that name's ("the Wexmoor Street
-            # terminal ... with Mayor Ilse Varga"); a capitalised role word is not a name
-            # ("Council president Ruth Abernathy").
+        if not all(w.lower() in TITLES or stem(w) in roles for w in match.group().split()):
+            # A role written before an earlier name is that name's ("the Calder Street
+            # terminal ... with Mayor Oona Mackie"); a capitalised role word is not a name
+            # ("Council president Lise Adjei").
             boundary = match.end()
-        stems = {_stem(w) for w in re.findall(r"[a-z]+", window.lower())}
+        stems = {stem(w) for w in re.findall(r"[a-z]+", window.lower())}
         if not roles <= stems:
             continue
         for name in names_in(match.group()):
             if kind == "person":
                 candidate = person_name(name)
-            elif name.split()[0].lower() in _ROLES and person_name(name):
-                candidate = None  # "Mayor Ilse Varga" is not a terminal
+            elif name.split()[0].lower() in TITLES and person_name(name):
+                candidate = None  # "Mayor Oona Mackie" is not a terminal
             elif re.match(r"\s+(?:and|&)\s+[A-Z]", text[match.end():]):
                 candidate = None  # "Stars and Sails" or two names: which is unclear
             else:
@@ -196,6 +183,12 @@ def names_in(text: str, common: frozenset[str] = frozenset()) -> list[str]:
         # one, a capitalised ordinary word is part of a name ("the All Blacks").
         before = text[:match.start()].rstrip()
         opens = not before or before[-1] in ".!?:;\"“”'‘’(-—"
+        # A common word set off by a comma at the start of a sentence is an adverb ("However,",
+        # "Meanwhile,", "Yes,"), not a name.
+        if opens and " " not in match.group() and \
+                text[match.end():match.end() + 1] == "," and \
+                match.group().lower() in common_words():
+            continue
         # A possessive ends a name: "The Verge's Sam Bankman-Fried" is two names.
         for part in re.split(r"['’]s\s+", match.group()):
             words = re.sub(r"['’]s$", "", part).split()

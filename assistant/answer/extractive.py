@@ -22,7 +22,7 @@ from assistant.answer.when import news_question
 from assistant.cache import LRU
 from assistant.index import sentences
 from assistant.index.embeddings import NewsEmbeddings
-from assistant.text import CJK_CHARS
+from assistant.text import CJK_CHARS, STOPWORDS, stem
 from assistant.types import Answer, Citation, ConflictVersion, Message, Passage
 
 REFUSAL = EXTRACTIVE_REFUSAL
@@ -51,26 +51,19 @@ SPLIT_CACHE_SIZE = 20_000  # chunks
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _CJK = re.compile(f"[{CJK_CHARS}]")
-_STOPWORDS = frozenset((
-    "a an the and or but of to in on at by for with from as is are was were be been "
-    "being do does did has have had what which who whom whose when where why how that "
-    "this these those it its than then there their they them he she his her we our you "
-    "your i me my not no yes so if about into over after before during did will would "
-    "can could should may might said says many much more most some any all each other "
-    "such only also "
-).split())
 
 
 def terms(text: str) -> set[str]:
-    """Content terms: lower-cased word stems (first 5 letters) or CJK character bigrams."""
+    """Content terms: Snowball stems of the words that are no stopwords, or CJK character
+    bigrams."""
     found: set[str] = set()
     for word in _WORD.findall(text.lower()):
         if _CJK.search(word):
             chars = [c for c in word if _CJK.match(c)]
             found.update(a + b for a, b in zip(chars, chars[1:], strict=False))
             found.update(chars if len(chars) == 1 else [])
-        elif word not in _STOPWORDS and (len(word) > 2 or word.isdigit()):
-            found.add(word[:5])
+        elif word not in STOPWORDS and (len(word) > 2 or word.isdigit()):
+            found.add(stem(word))
     return found
 
 

@@ -17,7 +17,8 @@ import re
 from collections import Counter
 
 from assistant.answer.answerer import is_refusal
-from assistant.answer.entities import _NATIONALITIES, _ROLES, names_in, person_name
+from assistant.answer.entities import names_in, person_name, role_stems
+from assistant.text import content_words, stem
 from assistant.types import Message
 
 _PRONOUN_LEAD = re.compile(
@@ -31,10 +32,8 @@ SHORT_WORDS = 5
 EXTRA_NAMES = 2
 _ASKS_WHO = re.compile(r"^\s*(?:who|whom|which\s+\w+)\b", re.IGNORECASE)
 _NAME_RUN = re.compile(r"(?:[A-Z][\w'’.-]*\s+)*[A-Z][\w'’.-]*")
-_STOP = frozenset("the and who whom which what this that story with from for are was were is "
-                  "his her its their said says".split())
 _PERSON_PRONOUN = re.compile(r"\b(?:he|she|him|his|her|hers)\b", re.IGNORECASE)
-# A lead the extractive answerer writes before its quotes: "Shigeru Ishiba [1][2]."
+# A lead the extractive answerer writes before its quotes: "Tomasz Wrona [1][2]."
 _LEAD = re.compile(r"^[^.\[\]]{1,80}?(?:\s*\[\d+\])+\.\s+")
 _MARKER = re.compile(r"\s*\[\d+\]")
 def needs_context(question: str) -> bool:
@@ -44,13 +43,6 @@ def needs_context(question: str) -> bool:
     return len(words) <= SHORT_WORDS or bool(_PRONOUN_LEAD.match(question.strip())) or (
         len(words) <= 10 and bool(_REFERS_BACK.search(question))
     )
-
-
-def previous_question(history: list[Message]) -> str:
-    for message in reversed(history):
-        if message.role == "user" and message.content.strip():
-            return message.content.strip()
-    return ""
 
 
 def _quoted_text(reply: str) -> str:
@@ -70,21 +62,21 @@ def answer_names(reply: str) -> list[str]:
 
 
 def _words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z]+", text.lower()) if w not in _STOP and len(w) > 2}
+    return {stem(w) for w in content_words(text) if len(w) > 2}
 
 
 def answer_person(question: str, reply: str) -> str | None:
     """The person the previous answer names as the answer to `question` ("Who is Japan's
     finance minister?"): a person's name in its quotes whose role words and the words just
-    before it ("Finance Minister Katsunobu Kato", "council president Ruth Abernathy") hold
+    before it ("Finance Minister Dorota Pelc", "council president Lise Adjei") hold
     the roles the question asks about (both "finance" and "minister"), or, when the question
     names no role, most of its words. None when no person fits: a wrong "he" is worse than
     none (the answer may have quoted another minister)."""
     text = _quoted_text(reply)
     if alone := person_name(text.strip().rstrip(".")):
-        return alone  # the whole reply is the name: "Katsunobu Kato [1]."
+        return alone  # the whole reply is the name: "Dorota Pelc [1]."
     asked = _words(question)
-    roles = (asked & _ROLES) - _NATIONALITIES
+    roles = role_stems(question)
     best, best_score = None, 0
     for match in _NAME_RUN.finditer(text):
         for name in names_in(match.group()):
@@ -123,7 +115,7 @@ def _resolve(question: str, turns: list[tuple[str, str]]) -> str:
     names = [n for n in answer_names(reply) if n.lower() not in known]
     person = answer_person(previous, reply) if _ASKS_WHO.match(previous) else None
     if person and _PERSON_PRONOUN.search(question):
-        # "What did he say?" -> "What did Katsunobu Kato say?": the answer is then scored
+        # "What did he say?" -> "What did Dorota Pelc say?": the answer is then scored
         # against the question itself, not the one already answered.
         question = _PERSON_PRONOUN.sub(lambda m: _person_form(m.group(), person), question,
                                        count=1)

@@ -14,7 +14,6 @@ Chroma). News questions are also about who reported what and when:
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -25,10 +24,10 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from assistant.answer.outlets import named_outlets
+from assistant.dates import find_dates
 from assistant.index.embeddings import NewsEmbeddings
 from assistant.index.lexical import KeywordIndex
 from assistant.index.store import NewsStore
-from assistant.text import MONTH_DATE
 from assistant.types import Filters, Passage, split_chunk_id
 
 # Weight of cosine similarity against the keyword score scaled to [0, 1]. The packaged
@@ -45,15 +44,9 @@ RECENCY_BOOST = 0.5
 
 
 def dates_named(text: str) -> list[str]:
-    """Calendar dates written out in `text` ("October 7, 2023"), as YYYY-MM-DD."""
-    found = []
-    for match in MONTH_DATE.finditer(text):
-        cleaned = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", match.group())
-        try:
-            found.append(date_parser.parse(cleaned).strftime("%Y-%m-%d"))
-        except (ValueError, OverflowError):
-            continue
-    return found
+    """Calendar dates with a year written in `text` ("October 7, 2023", "7 October 2023",
+    "2023-10-07"), as YYYY-MM-DD."""
+    return [d.iso for d in find_dates(text, need_year=True)]
 
 
 def _article_of(chunk_id: str) -> str:

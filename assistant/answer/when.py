@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from assistant.text import MONTHS
+from assistant.dates import MONTHS
 from assistant.types import Filters
 
 _MONTH = r"(january|february|march|april|may|june|july|august|september|october|november|" \

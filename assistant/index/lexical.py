@@ -32,18 +32,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-import Stemmer
 import tantivy
-from bm25s.stopwords import STOPWORDS_CHINESE, STOPWORDS_EN_PLUS
+from bm25s.stopwords import STOPWORDS_CHINESE
 
-from assistant.text import CJK_CHARS, jieba_segmenter
+from assistant.text import CJK_CHARS, STOPWORDS, jieba_segmenter, stems
 from assistant.types import Filters, Outlet, chunk_id, split_chunk_id
 
 log = logging.getLogger(__name__)
 
 _CJK = re.compile(f"[{CJK_CHARS}]+")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_STOP = frozenset(STOPWORDS_EN_PLUS) | frozenset(STOPWORDS_CHINESE)
+_STOP = STOPWORDS | frozenset(STOPWORDS_CHINESE)
 
 # Bump when the schema or the terms change: an index of another format is rebuilt.
 INDEX_FORMAT = "2"
@@ -51,11 +50,6 @@ INDEX_FORMAT = "2"
 # one Chroma server, their clocks apart): readers look back this far and skip what they saw.
 LOOKBACK_NS = 120 * 10**9
 _WRITER_HEAP = 32_000_000
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
 
 
 def tokenize(text: str) -> list[str]:
@@ -73,7 +67,7 @@ def tokenize(text: str) -> list[str]:
 
 def _latin(text: str) -> list[str]:
     found = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
-    return _stemmer().stemWords(found) if found else []
+    return stems(found)
 
 
 @lru_cache(maxsize=256)
