@@ -55,8 +55,18 @@ _NOT_NAMES = STOPWORDS | CALENDAR_WORDS
 _NOT_PERSON = ORGANISATION_WORDS | PLACE_WORDS
 _AMOUNT = re.compile(r"^\s*(?:how\s+(?:much|many|large|high|big|long|old|far)|when|what\s+"
                      r"(?:year|date|time|day|month|amount|percentage|share))\b", re.IGNORECASE)
+# An apposition right after a name, up to the next punctuation: ", the town's finance
+# director,", ", who chairs the board,".
+_APPOSITION = re.compile(r",\s+((?:who\s+)?[^,.;:()\[\]]{1,60})")
 # The noun of "which / what <noun>": among the three words after it, up to a comma.
 _WHICH_NOUN = re.compile(r"^\s*(?:which|what)\s+([^,?]*)", re.IGNORECASE)
+
+
+def which_noun(question: str) -> str | None:
+    """The noun of a "which / what <noun> ...?" question ("individual"), or None."""
+    match = _WHICH_NOUN.match(question)
+    words = match.group(1).lower().split() if match else []
+    return re.sub(r"['’]s$", "", words[0]) if words else None
 
 
 def question_type(question: str) -> str | None:
@@ -134,11 +144,12 @@ def role_stems(question: str) -> set[str]:
 
 
 def anchored_name(question: str, text: str, kind: str) -> str | None:
-    """The name in `text` that the role the question asks about stands right before: "Finance
-    Minister Dorota Pelc", "the town's finance director, Ines Ferro", "The insurer, Brenmoor
-    Mutual". Every role word of the question (but nationalities and nouns that only say what
-    kind of thing is asked for) must be there, between the previous name and this one, within
-    40 characters; None when no name fits, or when two different ones do."""
+    """The name in `text` that the role the question asks about stands right before ("Finance
+    Minister Dorota Pelc", "the town's finance director, Ines Ferro", "The group, Brenmoor
+    Mutual") or right after, in an apposition ("Ines Ferro, the town's finance director,").
+    Every role word of the question (but nouns that only say what kind of thing is asked for)
+    must be there: between the previous name and this one, within 40 characters, or in the
+    apposition; None when no name fits, or when two different ones do."""
     roles = role_stems(question)
     if not roles:
         return None
@@ -154,7 +165,12 @@ def anchored_name(question: str, text: str, kind: str) -> str | None:
             boundary = match.end()
         stems = {stem(w) for w in re.findall(r"[a-z]+", window.lower())}
         if not roles <= stems:
-            continue
+            # Or the role follows in an apposition: "Ines Ferro, the town's finance
+            # director," / "Ines Ferro, who chairs the board,".
+            after = _APPOSITION.match(text, match.end())
+            if after is None or not roles <= {stem(w) for w in
+                                              re.findall(r"[a-z]+", after.group(1).lower())}:
+                continue
         for name in names_in(match.group()):
             if kind == "person":
                 candidate = person_name(name)
