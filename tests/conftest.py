@@ -243,3 +243,10 @@ def ask_until(url: str, questions: list[str], stop: threading.Event, errors: lis
                 answers.append(Answer.model_validate(response.json()))
             except Exception as exc:  # every failure is what the calling test counts
                 errors.append(f"{type(exc).__name__}: {exc}")
+
+
+def keyword_hits(store: Any, query: str, k: int) -> list[str]:
+    """The k best chunk ids for `query` in a store's keyword index (caught up first), best
+    first."""
+    hits = store.keywords().search(query, k, None)
+    return sorted(hits, key=lambda cid: -hits[cid])

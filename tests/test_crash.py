@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA, make_settings
+from conftest import SHARED_DATA, keyword_hits, make_settings
 
 from assistant.index.store import NewsStore
 from ingest.pipeline import Ingestor
@@ -51,7 +51,7 @@ def test_kill_9_mid_ingest_then_rerun_equals_a_clean_run(tmp_path: Path, embeddi
 
     rerun = Ingestor(make_settings(crashed), embeddings=embeddings)
     half = _snapshot(rerun.store)
-    rerun.store.keyword_search("news", 1)  # the keyword index now mirrors the crashed store
+    keyword_hits(rerun.store, "news", 1)  # the keyword index now mirrors the crashed store
     assert sorted(rerun.store.keywords().chunk_ids()) == half[0]
     report = rerun.ingest([corpus])
     assert report.ok, report.errors
@@ -63,7 +63,7 @@ def test_kill_9_mid_ingest_then_rerun_equals_a_clean_run(tmp_path: Path, embeddi
     assert after == expected
     assert len(after[0]) == len(set(after[0]))
     # The keyword index followed the repair and the rerun: no orphan or missing entries.
-    rerun.store.keyword_search("news", 1)
+    keyword_hits(rerun.store, "news", 1)
     assert sorted(rerun.store.keywords().chunk_ids()) == after[0]
     assert len(half[0]) < len(expected[0]), "the kill should have left the ingest unfinished"
     for record in rerun.store.list_articles(limit=10_000):

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import SAMPLES, make_settings
+from conftest import SAMPLES, keyword_hits, make_settings
 
 from assistant.answer.retrieval import NewsRetriever
 from assistant.index.lexical import KeywordIndex, forget_index
@@ -73,7 +73,7 @@ def test_a_write_reads_and_tokenizes_only_its_own_chunks(scale_store: Any, embed
         assert index.cost.chunks_read - before[0] == written
         assert index.cost.chunks_tokenized - before[1] == written
         assert index.cost.rebuilds == before[2]
-        hits = ingestor.store.keyword_search("Skerrow lighthouse keepers", 3)
+        hits = keyword_hits(ingestor.store, "Skerrow lighthouse keepers", 3)
         assert hits and hits[0].startswith(report.articles[0][1])
         assert index.counts() == (info["articles"] + 1, info["chunks"] + written)
         assert ingestor.delete(report.articles[0][1])

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import keyword_hits
+
 from assistant.answer.outlets import missing_outlets, named_outlets
 from assistant.answer.retrieval import NewsRetriever, dates_named
 from assistant.index.embeddings import NewsEmbeddings
@@ -72,8 +74,8 @@ def test_keyword_index_follows_every_change_of_the_store(ingestor: Ingestor,
     store = ingestor.store
     feed = _write(tmp_path / "news.jsonl", ARTICLES)
     assert ingestor.ingest([feed]).ok
-    assert store.keyword_search("astrolabe", 5) == []
-    hits = store.keyword_search("bridge lanes", 5)
+    assert keyword_hits(store, "astrolabe", 5) == []
+    hits = keyword_hits(store, "bridge lanes", 5)
     assert hits and store.get_chunks([hits[0]])[0][2]["external_id"] == "bridge"
 
     # An update replaces the old words; the index drops the old chunk ids.
@@ -81,15 +83,15 @@ def test_keyword_index_follows_every_change_of_the_store(ingestor: Ingestor,
                if a["id"] == "bridge" else a for a in ARTICLES]
     assert ingestor.ingest([_write(feed, changed)]).counts["updated"] == 1
     assert all(store.get_chunks([cid])[0][2]["external_id"] != "bridge"
-               for cid in store.keyword_search("lanes fourteen months", 5))
-    assert store.get_chunks([store.keyword_search("astrolabe", 1)[0]])
+               for cid in keyword_hits(store, "lanes fourteen months", 5))
+    assert store.get_chunks([keyword_hits(store, "astrolabe", 1)[0]])
 
     # A second store object on the same Chroma (another worker) sees the change too.
     other = NewsStore(ingestor.settings, ingestor.embeddings, client=store.client)
-    other.keyword_search("ferry", 1)
+    keyword_hits(other, "ferry", 1)
     aid = store.list_articles()[0].article_id
     store.delete_article(aid)
-    other.keyword_search("ferry", 1)
+    keyword_hits(other, "ferry", 1)
     assert sorted(other.keywords().chunk_ids()) == sorted(store.all_chunk_ids())
     assert all(not cid.startswith(aid) for cid in other.keywords().chunk_ids())
 

@@ -538,12 +538,6 @@ class NewsStore:
         name = f"{settings.collection}-{settings.chroma_host}-{settings.chroma_port}"
         return settings.cache_dir / "keyword-index" / re.sub(r"[^\w.-]", "_", name)
 
-    def keyword_search(self, query: str, k: int, sources: Sequence[str] = ()) -> list[str]:
-        """Ids of the k best chunks for `query` by BM25 (only from `sources` when given)."""
-        filters = Filters(sources=list(sources)) if sources else None
-        hits = self.keywords().search(query, k, filters)
-        return sorted(hits, key=lambda cid: -hits[cid])
-
     def sources(self) -> frozenset[str]:
         """The outlets of the articles readers see."""
         return self.keywords().sources()
