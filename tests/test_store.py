@@ -126,6 +126,22 @@ def test_writes_delete_old_chunks_by_id_never_by_searching_the_collection(
     assert _texts(store, "a1") == ["five 0"] and len(searches) == 1
 
 
+def test_the_duplicate_index_reads_every_signature_in_pages(
+        ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One `get` of every committed record fails past ~30,000 articles in Chroma ("too many
+    SQL variables", met at 60,900): `signatures()` reads them page by page."""
+    from assistant.index import store as store_module
+
+    store = ingestor.store
+    for i in range(5):
+        record = ArticleRecord(article_id=f"a{i}", content_hash=f"h{i}" * 8, title="t",
+                               n_chunks=1, minhash=f"sig{i}")
+        store.write([(record, [Chunk(0, f"text {i}", 0, 6)], _vectors(store, 1))])
+    whole = sorted(store.signatures())
+    monkeypatch.setattr(store_module, "_GET_PAGE", 2)
+    assert sorted(store.signatures()) == whole == [(f"a{i}", f"sig{i}") for i in range(5)]
+
+
 def test_ingest_after_a_crash_ends_like_a_clean_run(ingestor: Ingestor, tmp_path: Path,
                                                     settings_factory, embeddings) -> None:
     folder = tmp_path / "in"

@@ -768,9 +768,19 @@ class NewsStore:
             return [(aid, str(meta.get("minhash", ""))) for aid, meta in
                     zip(got["ids"], got["metadatas"] or [], strict=True)
                     if meta and meta.get("status") == "committed" and meta.get("minhash")]
-        got = self.articles.get(where={"status": "committed"}, include=["metadatas"])
-        return [(aid, str(meta.get("minhash", ""))) for aid, meta in
-                zip(got["ids"], got["metadatas"] or [], strict=True) if meta.get("minhash")]
+        # In pages: one `get` of every record fails past ~30,000 articles ("too many SQL
+        # variables" in Chroma's SQLite).
+        found: list[tuple[str, str]] = []
+        offset = 0
+        while True:
+            got = self.articles.get(where={"status": "committed"}, include=["metadatas"],
+                                    offset=offset, limit=_GET_PAGE)
+            found += [(aid, str(meta.get("minhash", ""))) for aid, meta in
+                      zip(got["ids"], got["metadatas"] or [], strict=True)
+                      if meta and meta.get("minhash")]
+            if len(got["ids"]) < _GET_PAGE:
+                return found
+            offset += _GET_PAGE
 
     def repair_grace_s(self) -> float:
         """The grace `repair` gives pending writes: none on an embedded store (one writer)."""
