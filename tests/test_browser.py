@@ -168,3 +168,15 @@ def test_filter_row_narrows_the_answer_to_dates_and_outlets(page, server_url: st
     text = _ask(page, None, "How many people came to the lantern parade in Brookside?")
     assert "8,400" not in text  # that article is not from The Midland Ledger
     assert "The Midland Ledger" in text or "does not say" in text
+
+
+def test_the_api_docs_render_without_the_internet(page, server_url: str) -> None:
+    """/docs draws every route with the Swagger UI files the app serves itself (this machine
+    reaches no CDN, so a page that needed one would stay blank)."""
+    external: list[str] = []
+    page.on("request", lambda r: external.append(r.url)
+            if not r.url.startswith(server_url) else None)
+    page.goto(f"{server_url}/docs", wait_until="domcontentloaded")
+    page.get_by_text("/answer/stream", exact=True).first.wait_for(timeout=30_000)
+    assert page.get_by_text("/v1/chat/completions", exact=True).count() >= 1
+    assert external == []

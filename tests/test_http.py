@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -126,6 +127,14 @@ def test_articles_are_paged(client: TestClient) -> None:
 
 
 def test_openapi_docs_are_served(client: TestClient) -> None:
-    assert client.get("/docs").status_code == 200
+    page = client.get("/docs")
+    assert page.status_code == 200
+    # Offline: every script and style of the page is served by the app itself, no CDN.
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(a.startswith("/docs-assets/") for a in assets), assets
+    for asset in assets:
+        got = client.get(asset)
+        assert got.status_code == 200 and len(got.content) > 500, asset
+    assert "https://" not in re.sub(r"https://[^\s\"']*swagger\.io[^\s\"']*", "", page.text)
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/answer", "/answer/stream", "/health", "/articles"} <= set(paths)

@@ -17,6 +17,7 @@ from assistant.errors import EmbeddingError, LLMError, NewsdeskError, QuestionEr
 from assistant.index.store_owner import LOCAL_INGEST_ROUTE
 from assistant.server.access import AccessControl
 from assistant.server.answers import answers_router
+from assistant.server.api_docs import add_api_docs
 from assistant.server.articles import articles_router, local_router
 from assistant.server.auth import require_key
 from assistant.server.health import health_router
@@ -51,7 +52,10 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
         title="newsdesk",
         description="Questions over ingested news, answered with a citation on every claim.",
         version="0.1.0",
+        docs_url=None,  # served from local files below: the default page needs a CDN
+        redoc_url=None,
     )
+    add_api_docs(app)
     app.state.assistant = assistant
     app.add_exception_handler(RequestValidationError, short_validation_errors)
     app.add_exception_handler(NewsdeskError, _error_response)
