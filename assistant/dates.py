@@ -64,8 +64,19 @@ def find_dates(text: str, need_year: bool = False) -> list[TextDate]:
 def replace_dates(text: str, replace: Callable[[TextDate], str],
                   need_year: bool = False) -> str:
     """`text` with each date `find_dates` finds replaced by `replace(date)`."""
+    return _replaced(text, find_dates(text, need_year), replace)
+
+
+def split_dates(text: str, need_year: bool = False) -> tuple[list[TextDate], str]:
+    """The dates `find_dates` finds, and `text` with each of them replaced by a space (one
+    pass: the rules that check dates apart check the rest for numbers)."""
+    found = find_dates(text, need_year)
+    return found, _replaced(text, found, lambda _: " ")
+
+
+def _replaced(text: str, dates: list[TextDate], replace: Callable[[TextDate], str]) -> str:
     parts, cursor = [], 0
-    for date in find_dates(text, need_year):
+    for date in dates:
         parts += [text[cursor:date.start], replace(date)]
         cursor = date.end
     return "".join(parts) + text[cursor:]

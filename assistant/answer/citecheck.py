@@ -42,7 +42,7 @@ import sentencex
 from assistant.answer.conflicts import content_terms
 from assistant.answer.entities import names_in
 from assistant.cache import LRU
-from assistant.dates import MONTHS, find_dates
+from assistant.dates import MONTHS, split_dates
 from assistant.index import sentences
 from assistant.index.embeddings import ONNX_MAX_TEXTS, NewsEmbeddings
 from assistant.lexicon import CALENDAR_WORDS, NAME_PARTICLES, common_words
@@ -206,12 +206,8 @@ def _number_value(match: re.Match[str]) -> tuple[float, int, float]:
 
 def _dates(text: str) -> tuple[list[tuple[int, int, int | None]], str]:
     """The (month, day, year) dates written in `text`, and the text without them."""
-    found = find_dates(text)
-    parts, cursor = [], 0
-    for d in found:
-        parts += [text[cursor:d.start], " "]
-        cursor = d.end
-    return [(d.month, d.day, d.year) for d in found], "".join(parts) + text[cursor:]
+    found, rest = split_dates(text)
+    return [(d.month, d.day, d.year) for d in found], rest
 
 
 @dataclass(frozen=True)

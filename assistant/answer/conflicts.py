@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from assistant.answer.entities import names_in
-from assistant.dates import find_dates, replace_dates
+from assistant.dates import find_dates, split_dates
 from assistant.text import STOPWORDS, stem
 from assistant.types import ConflictVersion, Passage
 
@@ -121,7 +121,7 @@ def values(text: str, kind: Kind | None, question: str) -> dict[str, str]:
                 found.setdefault(d.iso, d.text)
     if kind in ("number", "date", None):
         # In a written-out date the day is no amount; for a date question, years count.
-        rest = text if kind == "date" else replace_dates(text, lambda _: " ", need_year=True)
+        rest = text if kind == "date" else split_dates(text, need_year=True)[1]
         for m in _NUMBER.finditer(rest):
             raw = m.group().strip()
             digits = raw.replace(",", "").removesuffix("%").removesuffix(" percent").strip()

@@ -112,6 +112,7 @@ class ExtractiveAnswerer:
         self._cache: LRU[tuple[str, int], np.ndarray] = LRU(SENTENCE_CACHE_SIZE)
         self._splits: LRU[str, list[tuple[str, int, int]]] = LRU(SPLIT_CACHE_SIZE)
         self._person_nouns: LRU[str, bool] = LRU(1024)
+        self._kind_vectors: np.ndarray | None = None
 
     def standalone(self, question: str, history: Sequence[Message]) -> str:
         """Follow-ups resolved by rules (no model): see `assistant.answer.followup`."""
@@ -282,9 +283,11 @@ class ExtractiveAnswerer:
         """Whether the model reads "a <noun>" as a kind of person (`PERSON_SIMILARITY`)."""
         known = self._person_nouns.get(noun)
         if known is None:
-            vectors = self.embeddings.embed([f"a {noun}", "a person", "an organization",
-                                             "a place"])
-            person, organisation, place = (vectors[1:] @ vectors[0]).tolist()
+            if self._kind_vectors is None:  # embedded once per answerer
+                self._kind_vectors = self.embeddings.embed(
+                    ["a person", "an organization", "a place"])
+            person, organisation, place = (
+                self._kind_vectors @ self.embeddings.embed([f"a {noun}"])[0]).tolist()
             known = person >= PERSON_SIMILARITY and \
                 person - max(organisation, place) >= PERSON_MARGIN
             self._person_nouns.put_many({noun: known})
