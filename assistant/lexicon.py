@@ -3,7 +3,8 @@ from our samples or test questions (docs/evaluation.md names each source):
 
 - `TITLES`: words that stand before a person's name: offices, ranks, honorifics and
   occupations ("minister", "treasurer", "principal", "judge", "curator", "coach"):
-  python-nameparser's title list (`nameparser.config.CONSTANTS.titles`, 800+ entries).
+  python-nameparser's title list (`nameparser.config.CONSTANTS.titles`; 692 words once
+  one-letter entries and stopwords go).
 - `NAME_PARTICLES` and `NAME_SUFFIXES`: lower-case words inside a person's name ("van der",
   "de la", "al") and after it ("Jr", "III"): nameparser's prefixes and suffixes.
 - `PLACE_WORDS`: words that end a capitalised run that is a place or a facility: the United
