@@ -4,12 +4,19 @@ the HTTP API; `GET /sources` lists the store's outlets."""
 from __future__ import annotations
 
 import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import SAMPLES
 from fastapi.testclient import TestClient
 
+from assistant.index import store as store_module
+from assistant.index.store import NewsStore, chroma_where
 from assistant.service import Assistant
 from assistant.types import Filters
+from ingest.pipeline import Ingestor
 from wiring import create_app
 
 CARROW = "What wage increase are the striking Carrow signal staff seeking?"
@@ -88,3 +95,108 @@ def test_sources_lists_outlets_with_counts_and_dates(client: TestClient,
     counts = [s["articles"] for s in response.json()["sources"]]
     assert counts == sorted(counts, reverse=True)
     assert sum(counts) <= news_assistant.store.count_articles()
+
+
+# -- the filter planner: a filtered dense query without a `where` when the filters let
+# through a large share of the chunks (`NewsStore._filtered_nearest`) ----------------------
+
+PLANNED = {
+    "outlets": Filters(sources=["Valley Courier", "Vellmar Tribune"]),
+    "dates": Filters(since="2026-02-01", until="2026-03-31"),
+    "both": Filters(sources=["Northern Wire Service", "Valley Courier"], since="2026-03-01"),
+}
+
+
+class _QuerySpy:
+    """Wraps a real Chroma collection's `query`, noting each call's `where`."""
+
+    def __init__(self, store: NewsStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.wheres: list[object] = []
+        real = store.chunks.query
+
+        def query(*args: Any, **kwargs: Any) -> Any:
+            self.wheres.append(kwargs.get("where"))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(store.chunks, "query", query)
+
+
+def _where_only(store: NewsStore, vector: Any, k: int, filters: Filters,
+                monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
+    """What `nearest` returned before the planner: Chroma's `where` query."""
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "post_filter_depth", 0)
+        return store.nearest(vector, k, filters=filters)
+
+
+@pytest.mark.parametrize("name", sorted(PLANNED))
+def test_the_post_filtered_query_equals_the_where_query(
+        name: str, news_assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, filters = news_assistant.store, PLANNED[name]
+    vector = news_assistant.embeddings.embed([CARROW])[0]
+    expected = _where_only(store, vector, 4, filters, monkeypatch)
+    assert len(expected) == 4
+    spy = _QuerySpy(store, monkeypatch)
+    monkeypatch.setattr(store, "post_filter_depth", 10**6)
+    before = Counter(store.plans)
+    found = store.nearest(vector, 4, filters=filters)
+    assert store.plans - before == Counter(post_filter=1)
+    assert spy.wheres == [None]  # one unfiltered query, filtered on the catalog
+    assert list(found) == list(expected)
+    assert found == pytest.approx(expected)
+
+
+def test_too_few_matches_in_the_unfiltered_query_fall_back_to_the_where_query(
+        news_assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The carrow strike's nearest chunks are The Midland Ledger's: an unfiltered query as
+    deep as k holds none of Northern Wire Service's."""
+    store, filters = news_assistant.store, Filters(sources=["Northern Wire Service"])
+    vector = news_assistant.embeddings.embed([CARROW])[0]
+    expected = _where_only(store, vector, 3, filters, monkeypatch)
+    spy = _QuerySpy(store, monkeypatch)
+    # As deep as k: n = ceil(k * oversample / share), the share of 4 chunks in 30.
+    monkeypatch.setattr(store, "post_filter_oversample", 4 / 30)
+    monkeypatch.setattr(store_module, "POST_FILTER_DEPTH", (1, 10**6))
+    monkeypatch.setattr(store, "post_filter_depth", 10**6)
+    before = Counter(store.plans)
+    found = store.nearest(vector, 3, filters=filters)
+    assert store.plans - before == Counter(fallback=1)
+    assert spy.wheres == [None, chroma_where(filters)]
+    assert list(found) == list(expected) and len(found) == 3
+
+
+@pytest.mark.parametrize("filters", [Filters(until="2000-01-01"),
+                                     Filters(sources=["No Such Outlet"]),
+                                     Filters(sources=["Valley Courier"], since="2026-03-01")])
+def test_a_filter_matching_nothing_asks_chroma_nothing(
+        filters: Filters, news_assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = news_assistant.store
+    spy = _QuerySpy(store, monkeypatch)
+    vector = news_assistant.embeddings.embed([CARROW])[0]
+    assert store.nearest(vector, 8, filters=filters) == {}
+    assert spy.wheres == []
+
+
+def test_a_write_just_committed_is_found_by_a_filtered_query(ingestor: Ingestor,
+                                                              tmp_path: Path) -> None:
+    """The planner reads the keyword catalog, which follows the store's commit log: it must
+    catch up first, or a new outlet (or day) would look empty."""
+    assert ingestor.ingest([SAMPLES]).ok
+    store = ingestor.store
+    vector = store.embeddings.embed(["Which lighthouse did the keepers move back into?"])[0]
+    fresh = Filters(sources=["Skerrow Herald"])
+    new_day = Filters(since="2026-05-02", until="2026-05-02")
+    assert store.nearest(vector, 5, filters=fresh) == {}  # the catalog is open and current
+    assert store.nearest(vector, 5, filters=new_day) == {}
+    story = tmp_path / "story.json"
+    story.write_text(json.dumps({
+        "title": "Lighthouse keepers return to Skerrow", "source": "Skerrow Herald",
+        "url": "https://skerrow.test/keepers", "published_at": "2026-05-02",
+        "body": "Two keepers moved back into the Skerrow lighthouse on Saturday. " * 40}))
+    report = ingestor.ingest([story])
+    assert report.counts["added"] == 1
+    article_id = report.articles[0][1]
+    for filters in (fresh, new_day, Filters(sources=["Skerrow Herald", "Valley Courier"],
+                                            since="2026-05-01")):
+        found = store.nearest(vector, 5, filters=filters)
+        assert found and all(cid.startswith(f"{article_id}:") for cid in found), filters

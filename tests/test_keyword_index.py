@@ -82,9 +82,12 @@ def test_a_write_reads_and_tokenizes_only_its_own_chunks(scale_store: Any, embed
         ingestor.close()
 
 
-def test_filters_send_no_id_list_to_chroma(ingestor: Ingestor, embeddings: Any) -> None:
+@pytest.mark.parametrize("depth", [0, None])  # the filter planner pinned to `where`, or free
+def test_filters_send_no_id_list_to_chroma(ingestor: Ingestor, embeddings: Any,
+                                           depth: int | None) -> None:
     assert ingestor.ingest([SAMPLES]).ok
     store = ingestor.store
+    store.post_filter_depth = depth
     sent: list[dict[str, Any]] = []
     query = store.chunks.query
 
@@ -99,9 +102,12 @@ def test_filters_send_no_id_list_to_chroma(ingestor: Ingestor, embeddings: Any) 
         "strike wages", filters=filters)
     assert passages and {p.source for p in passages} <= set(outlets[:2])
     assert sent and all(call.get("ids") is None for call in sent)
-    assert sent[0]["where"] == {"$and": [{"source": {"$in": outlets[:2]}},
-                                         {"day": {"$gte": 20200101}},
-                                         {"day": {"$lte": 20301231}}]}
+    if depth == 0:
+        assert sent[0]["where"] == {"$and": [{"source": {"$in": outlets[:2]}},
+                                             {"day": {"$gte": 20200101}},
+                                             {"day": {"$lte": 20301231}}]}
+    else:  # a small store: one unfiltered query, its hits filtered on the catalog
+        assert [call["where"] for call in sent] == [None]
 
 
 def _write(store: NewsStore, aid: str, content_hash: str, texts: list[str]) -> None:

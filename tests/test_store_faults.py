@@ -4,6 +4,7 @@ the service is unavailable in plain words, never a library error."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,42 @@ def test_the_chat_says_the_service_is_unavailable_in_plain_words(assistant: Assi
                        "responding. Please try again in a few minutes."]
     assert status_line(assistant) == "**The service is degraded**: the news store is not " \
                                      "responding."
+
+
+def _works(client) -> bool:
+    try:
+        client.get_collection("news_chunks").count()
+        return True
+    except Exception:  # a stopped core fails every call
+        return False
+
+
+def test_a_replaced_core_is_stopped_once_no_call_can_be_on_it(tmp_path: Path,
+                                                              embeddings) -> None:
+    """Each embedded core holds the collection's vector index (2.1 GB at 1M chunks): a
+    store fault that replaces the client must not leave the old core running."""
+    from assistant.index.store import NewsStore
+
+    store = NewsStore(make_settings(tmp_path / "store", store_timeout_s=0.5), embeddings)
+    replaced = store.client
+    store._mark_broken()
+    assert store.count_chunks() == 0  # on a new client
+    assert store.client is not replaced and _works(replaced)  # calls may still be on it
+    deadline = time.monotonic() + 10
+    while _works(replaced) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _works(replaced), "the replaced core was never stopped"
+    assert _works(store.client)
+
+
+def test_a_core_another_open_store_uses_is_never_stopped(tmp_path: Path, embeddings) -> None:
+    from assistant.index.store import NewsStore
+
+    settings = make_settings(tmp_path / "store", store_timeout_s=0.5)
+    first = NewsStore(settings, embeddings)
+    second = NewsStore(settings, embeddings, client=None)
+    shared = first.client
+    first._mark_broken()
+    first.count_chunks()
+    time.sleep(2)  # past the retirement delay
+    assert _works(second.client) and _works(shared)

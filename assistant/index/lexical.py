@@ -50,6 +50,8 @@ INDEX_FORMAT = "2"
 # one Chroma server, their clocks apart): readers look back this far and skip what they saw.
 LOOKBACK_NS = 120 * 10**9
 _WRITER_HEAP = 32_000_000
+# Article ids per catalog statement (SQLite's limit is 32,766 values).
+_ID_BATCH = 10_000
 
 
 def tokenize(text: str) -> list[str]:
@@ -572,21 +574,35 @@ class KeywordIndex:
 
     def latest(self, k: int, filters: Filters | None = None) -> list[str]:
         """The opening chunk of each of the `k` newest dated articles inside `filters`."""
-        where, args = ["day IS NOT NULL", "n_chunks > 0"], []
-        if filters is not None and filters.sources:
-            where.append(f"source IN ({','.join('?' * len(filters.sources))})")
-            args += list(filters.sources)
-        since, until = day_range(filters)
-        if since is not None:
-            where.append("day >= ?")
-            args.append(since)
-        if until is not None:
-            where.append("day <= ?")
-            args.append(until)
+        where, args = _filter_sql(filters)
+        where += ["day IS NOT NULL", "n_chunks > 0"]
         rows = self._reader().execute(
             f"SELECT article_id, content_hash FROM articles WHERE {' AND '.join(where)} "
             "ORDER BY day DESC, article_id DESC LIMIT ?", [*args, k]).fetchall()
         return [chunk_id(aid, content_hash, 0) for aid, content_hash in rows]
+
+    def filtered_chunks(self, filters: Filters | None) -> int:
+        """How many of the chunks the index holds `filters` let through (one indexed sum:
+        what the store's filter planner weighs)."""
+        where, args = _filter_sql(filters)
+        row = self._reader().execute(
+            "SELECT COALESCE(SUM(n_chunks), 0) FROM articles"
+            + (f" WHERE {' AND '.join(where)}" if where else ""), args).fetchone()
+        return int(row[0])
+
+    def passing(self, article_ids: Iterable[str], filters: Filters | None) -> set[str]:
+        """Those of these articles that the index holds and `filters` let through (an
+        article the index does not hold, not yet committed, passes no filter)."""
+        ids = list(dict.fromkeys(article_ids))
+        where, args = _filter_sql(filters)
+        found: set[str] = set()
+        for start in range(0, len(ids), _ID_BATCH):
+            part = ids[start:start + _ID_BATCH]
+            clauses = [f"article_id IN ({','.join('?' * len(part))})", *where]
+            found.update(row[0] for row in self._reader().execute(
+                f"SELECT article_id FROM articles WHERE {' AND '.join(clauses)}",
+                [*part, *args]))
+        return found
 
     def counts(self) -> tuple[int, int]:
         """(articles, chunks) the index holds: what readers see."""
@@ -619,6 +635,24 @@ class KeywordIndex:
             os.close(self._owner)
             if self.private:
                 shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _filter_sql(filters: Filters | None) -> tuple[list[str], list[Any]]:
+    """`filters` as clauses on the catalog's `articles` rows (to be joined by AND) and their
+    arguments: what Chroma's `where` on the chunks' outlet and day lets through."""
+    where: list[str] = []
+    args: list[Any] = []
+    if filters is not None and filters.sources:
+        where.append(f"source IN ({','.join('?' * len(filters.sources))})")
+        args += list(filters.sources)
+    since, until = day_range(filters)
+    if since is not None:
+        where.append("day >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("day <= ?")
+        args.append(until)
+    return where, args
 
 
 def _key(version: Version | None) -> tuple[str, int] | None:

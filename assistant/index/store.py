@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import re
 import sqlite3
 import threading
 import time
 import uuid
+import weakref
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -50,7 +53,15 @@ from assistant.index.lexical import (
 )
 from assistant.index.store_calls import bounded
 from assistant.settings import Settings
-from assistant.types import ArticleRecord, Chunk, Filters, Outlet, Passage, chunk_id
+from assistant.types import (
+    ArticleRecord,
+    Chunk,
+    Filters,
+    Outlet,
+    Passage,
+    chunk_id,
+    split_chunk_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +77,34 @@ _LAYOUT = "layout"
 LAYOUT_VERSION = 2
 # Writes to a shared Chroma server pending for longer than this are taken as interrupted.
 REPAIR_GRACE_S = 600.0
+# The filter planner (`NewsStore._filtered_nearest`), chosen by `python -m bench.filtered`
+# (docs/benchmarks.md, 2026-12-07). A filtered dense query is an unfiltered one of
+# ceil(k * POST_FILTER_OVERSAMPLE / share) results, and at least POST_FILTER_DEPTH[0],
+# post-filtered on the keyword catalog, when that is within `post_filter_cap`; otherwise
+# a Chroma `where`. Questions and outlets cluster by topic, so a question's neighbours hold
+# far fewer of an outlet's chunks than its share says (at 100k chunks, the 50th Sporting
+# News chunk was 7,870 deep in the median, 28 times 50 / share): 8 gave the lowest mean
+# and p95 at 100k (4 at 10k, where everything is fast); the floor spares a large share's
+# unlucky questions a fallback (a 2,000-deep query costs 12 ms).
+POST_FILTER_OVERSAMPLE = 8.0
+POST_FILTER_DEPTH = (2_000, 20_000)
+# The cap, as a share of the collection: an unfiltered query costs ~5.6 us per result
+# (query and catalog), a `where` on outlets ~0.5-1 us per chunk of the collection (one of 210
+# chunks at 100k: 49 ms) and one with a day range ~4-10 us (400-1,000 ms at 100k), so a
+# deeper query is worth trying while it costs about what the `where` would; within
+# POST_FILTER_DEPTH, the depths measured.
+POST_FILTER_CAP_OUTLETS = 0.1
+POST_FILTER_CAP_DAYS = 1.0
+
+
+def post_filter_cap(chunks: int, filters: Filters | None) -> int:
+    """The deepest unfiltered query the filter planner makes for `filters` in a collection
+    of `chunks`."""
+    since, until = day_range(filters)
+    share = POST_FILTER_CAP_OUTLETS if since is None and until is None else POST_FILTER_CAP_DAYS
+    low, high = POST_FILTER_DEPTH
+    return min(max(int(chunks * share), low), high)
+
 
 __all__ = ["EmbeddingMismatchError", "NewsStore", "StoreError", "chunk_id", "open_client"]
 
@@ -96,16 +135,46 @@ def open_client(settings: Settings) -> chromadb.ClientAPI:
                          cause) from exc
 
 
-def forget_embedded_client(directory: Path) -> None:
-    """Make the next embedded client of `directory` in this process start a new Chroma core.
+def forget_embedded_client(directory: Path) -> Any | None:
+    """Make the next embedded client of `directory` in this process start a new Chroma core;
+    the old core (its `System`), if there was one.
 
-    The old core is not stopped: calls still running on it finish there (stopping it could
-    block on the very call that is stuck)."""
+    The old core is not stopped here: calls still running on it finish there (stopping it
+    could block on the very call that is stuck). See `retire_core`."""
     from chromadb.api.shared_system_client import SharedSystemClient
 
     with SharedSystemClient._refcount_lock:
-        SharedSystemClient._identifier_to_system.pop(str(directory), None)
+        old = SharedSystemClient._identifier_to_system.pop(str(directory), None)
         SharedSystemClient._identifier_to_refcount.pop(str(directory), None)
+    return old
+
+
+# The open stores of each embedded directory in this process: a replaced core is stopped only
+# when no other open store of its directory may still use it.
+_OPEN: dict[str, weakref.WeakSet[NewsStore]] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def _others_open(store: NewsStore) -> bool:
+    with _OPEN_LOCK:
+        return any(s is not store for s in _OPEN.get(str(store.settings.data_dir), ()))
+
+
+def retire_core(system: Any, after_s: float) -> None:
+    """Stop a forgotten Chroma core once every call on it has finished or been abandoned
+    (`after_s`, the store's time bound), on a daemon thread, so that a stop that blocks on a
+    stuck call blocks nothing else. Each core holds the collection's vector index in memory
+    (2.1 GB at 1M chunks): without this, every reopen kept one more."""
+
+    def stop() -> None:
+        try:
+            system.stop()
+        except Exception as exc:  # a core that cannot stop cleanly is left to the process
+            log.warning("could not stop a replaced Chroma core: %s", exc)
+
+    timer = threading.Timer(after_s, stop)
+    timer.daemon = True
+    timer.start()
 
 
 P = ParamSpec("P")
@@ -218,6 +287,12 @@ def _clean_metadata(values: dict[str, Any]) -> dict[str, Any]:
 class NewsStore:
     """Chunks and article records in two Chroma collections."""
 
+    # The filter planner's settings, which a benchmark or a test may pin on one store: the
+    # oversampling, and the deepest post-filtered query (None: `post_filter_cap`; 0: always
+    # a `where`).
+    post_filter_oversample: float = POST_FILTER_OVERSAMPLE
+    post_filter_depth: int | None = None
+
     def __init__(self, settings: Settings, embeddings: NewsEmbeddings,
                  client: chromadb.ClientAPI | None = None) -> None:
         self.settings = settings
@@ -232,6 +307,9 @@ class NewsStore:
         self._broken = False
         self._open_lock = threading.Lock()
         self._keyword: KeywordIndex | None = None  # opened on first use (readers only)
+        if client is None and not settings.chroma_host:
+            with _OPEN_LOCK:
+                _OPEN.setdefault(str(settings.data_dir), weakref.WeakSet()).add(self)
         try:
             self._open(client)
         except BaseException:
@@ -244,6 +322,9 @@ class NewsStore:
         self._vectors: LRU[str, np.ndarray] = LRU(_VECTOR_CACHE_SIZE)
         # The estimated size of the last write, while it has not completed (`write_problem`).
         self._unfinished = 0
+        # How filtered dense queries ran: "post_filter", "fallback" (post-filtered, too
+        # few kept, then `where`), "where", "empty" (nothing matches: no query).
+        self.plans: Counter[str] = Counter()
         try:
             self._check_model()
         except EmbeddingMismatchError:
@@ -312,10 +393,13 @@ class NewsStore:
             if not self._broken:
                 return
             # Chroma shares one core per directory inside a process: forget this one, so
-            # the next client starts a new core instead of getting the stuck one back.
-            forget_embedded_client(self.settings.data_dir)
+            # the next client starts a new core instead of getting the stuck one back, and
+            # stop it once no call can still be on it.
+            old = forget_embedded_client(self.settings.data_dir)
             self._open()
             self._broken = False
+            if old is not None and not _others_open(self):
+                retire_core(old, 2 * self.settings.store_timeout_s)
             log.warning("reopened the Chroma store at %s after a failed call",
                         self.settings.data_dir)
 
@@ -337,6 +421,8 @@ class NewsStore:
     def close(self) -> None:
         """Give up this store's hold on its directory (the last store of the process to close
         frees it for other processes). The store must not be used afterwards."""
+        with _OPEN_LOCK:
+            _OPEN.get(str(self.settings.data_dir), weakref.WeakSet()).discard(self)
         keyword, self._keyword = self._keyword, None
         if keyword is not None:
             release_index(self.keyword_dir())
@@ -462,14 +548,67 @@ class NewsStore:
         """Ids of the k chunks nearest to `vector`, best first, with cosine similarity: only
         ids and distances come back, which spares Chroma reading text and metadata for
         candidates that never make the answer. `filters` (outlets, published days) apply
-        inside Chroma's query as `where` clauses, so k still come back when that many
-        match."""
+        inside the search, so k still come back when that many match (`_filtered_nearest`
+        says how)."""
         n = self.chunks.count() if total is None else total
-        if n == 0:
+        if n == 0 or k <= 0:
             return {}
+        if chroma_where(filters) is None:
+            return self._query(vector, min(k, n))
+        return self._filtered_nearest(vector, k, n, filters)
+
+    def _filtered_nearest(self, vector: np.ndarray, k: int, n: int,
+                          filters: Filters | None) -> dict[str, float]:
+        """`nearest` inside `filters`, planned on the keyword index's catalog (caught up with
+        the commit log first, so a write just committed counts). Chroma resolves a `where`
+        over the whole collection before its vector search, at a cost that grows with the
+        collection and the chunks it lets through, while an unfiltered query costs what it
+        returns (`POST_FILTER_*`). So: nothing matches -> no query; the filters let through
+        a share large enough that `ceil(k * oversample / share)` unfiltered results (at
+        most `post_filter_cap`) will likely hold k matches -> that query, keeping the hits
+        of the articles the catalog passes; fewer than k kept, or a share too small -> the
+        `where` query. `plans` counts the paths taken."""
+        where = chroma_where(filters)
+        try:
+            found = self._post_filtered(vector, k, n, filters)
+        except sqlite3.Error as exc:  # the catalog's disk failed: Chroma can still filter
+            log.warning("the filter planner cannot read the keyword catalog: %s", exc)
+            found = None
+        if found is not None:
+            return found
+        return self._query(vector, min(k, n), where)
+
+    def _post_filtered(self, vector: np.ndarray, k: int, n: int,
+                       filters: Filters | None) -> dict[str, float] | None:
+        """The planner's answer without a `where` ({} when nothing matches), or None when
+        the `where` query must give it (`plans` counts which)."""
+        index = self.keywords()
+        matching = index.filtered_chunks(filters)
+        if matching == 0:
+            self.plans["empty"] += 1
+            return {}
+        needed = min(k, matching)
+        depth = math.ceil(needed * self.post_filter_oversample * index.counts()[1] / matching)
+        cap = (post_filter_cap(n, filters) if self.post_filter_depth is None
+               else self.post_filter_depth)
+        if depth > cap:
+            self.plans["where"] += 1
+            return None
+        depth = min(max(depth, POST_FILTER_DEPTH[0]), cap, n)
+        hits = self._query(vector, depth)
+        passing = index.passing((_article_of(cid) for cid in hits), filters)
+        kept = [(cid, sim) for cid, sim in hits.items() if _article_of(cid) in passing]
+        # Fewer hits than asked for: Chroma returned every chunk it holds.
+        if len(kept) < needed and len(hits) == depth:
+            self.plans["fallback"] += 1
+            return None
+        self.plans["post_filter"] += 1
+        return dict(kept[:k])
+
+    def _query(self, vector: np.ndarray, n: int,
+               where: dict[str, Any] | None = None) -> dict[str, float]:
         result = self.chunks.query(query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
-                                   n_results=min(k, n), include=["distances"],
-                                   where=chroma_where(filters))
+                                   n_results=n, include=["distances"], where=where)
         return {cid: 1.0 - float(dist)
                 for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)}
 
@@ -488,6 +627,19 @@ class NewsStore:
             self._vectors.put_many(fresh)
         query = _unit(vector)
         return {cid: float(found[cid] @ query) for cid in ids if cid in found}
+
+    @_chroma_errors
+    def chunk_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The unit vectors of these chunks (ids no longer stored are left out)."""
+        found = self._vectors.get_many(ids)
+        missing = [cid for cid in ids if cid not in found]
+        if missing:
+            got = self.chunks.get(ids=missing, include=["embeddings"])
+            fresh = {cid: _unit(emb) for cid, emb in zip(got["ids"], got["embeddings"],
+                                                          strict=True)}
+            found.update(fresh)
+            self._vectors.put_many(fresh)
+        return {cid: found[cid] for cid in ids if cid in found}
 
     @_chroma_errors
     def read(self, ids: Sequence[str], scores: Mapping[str, float]) -> list[Passage]:
@@ -622,6 +774,47 @@ class NewsStore:
         rows = list(zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True))
         return sorted(rows, key=lambda row: (row[2].get("content_hash", ""),
                                              int(row[2].get("chunk_index", 0))))
+
+    @_chroma_errors
+    def article_text(self, article_id: str) -> tuple[ArticleRecord, str] | None:
+        """The record and cleaned body of the version of an article readers see, or None.
+
+        The body is put back together from its chunks, which hold it at their exact offsets
+        (`body[start:end] == chunk text`). The whitespace between two chunks, which the
+        splitter strips, comes back as line breaks of the same length (the splitter cuts at
+        paragraphs first), so every offset a citation gives still points at the same text."""
+        raw = self._raw_records([article_id]).get(article_id)
+        version = _visible(article_id, raw or {})
+        if raw is None or version is None:
+            return None
+        ids = [chunk_id(article_id, version.content_hash, i) for i in range(version.n_chunks)]
+        got = self.chunks.get(ids=ids, include=["documents", "metadatas"])
+        pieces = sorted(((int(meta.get("start", 0)), text or "")
+                         for text, meta in zip(got["documents"] or [], got["metadatas"] or [],
+                                               strict=True) if meta), key=lambda p: p[0])
+        body: list[str] = []
+        length = 0
+        for start, text in pieces:
+            if start > length:
+                gap = start - length
+                body.append("\n" if gap == 1 else "\n\n" + " " * (gap - 2))
+                length = start
+            if start + len(text) > length:  # chunks overlap: add only what is new
+                body.append(text[length - start:])
+                length = start + len(text)
+        record = _record(article_id, raw)
+        if raw.get("status") != "committed":  # a new version is being written: the old one
+            record.content_hash, record.n_chunks = version.content_hash, version.n_chunks
+        return record, "".join(body)
+
+    @_chroma_errors
+    def records_at(self, path: str) -> list[tuple[ArticleRecord, str]]:
+        """(record, status) of every stored article read from the file recorded as `path`
+        (`ArticleRecord.path`), whatever its status: "committed", "pending" or "duplicate".
+        One `where` over the article records, not the chunks."""
+        got = self.articles.get(where={"path": path}, include=["metadatas"])
+        return [(_record(aid, meta or {}), str((meta or {}).get("status", "")))
+                for aid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)]
 
     # -- writing -------------------------------------------------------------------------
 
@@ -929,6 +1122,11 @@ def _visible(article_id: str, meta: dict[str, Any]) -> Version | None:
                        int(meta.get("previous_n_chunks", 0)), str(meta.get("source", "")),
                        str(meta.get("published_at", "")))
     return None
+
+
+def _article_of(chunk: str) -> str:
+    parsed = split_chunk_id(chunk)
+    return parsed[0] if parsed else chunk
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
