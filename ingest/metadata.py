@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from pathlib import Path
 
 import py3langid
 from courlan import normalize_url
@@ -45,7 +44,9 @@ def parse_date(value: str) -> str:
         return ""
     if parsed is None or not 1900 <= parsed.year <= 2200:
         return ""
-    if parsed.hour or parsed.minute or parsed.second or "T" in value or ":" in value:
+    # A time written (even midnight) is kept; the "T" of an ISO datetime, not of "Tuesday".
+    if parsed.hour or parsed.minute or parsed.second or re.search(r"\dT\d", value) \
+            or ":" in value:
         return parsed.isoformat()
     return parsed.date().isoformat()
 
@@ -102,7 +103,9 @@ def to_article(raw: RawArticle) -> Article:
         raise IngestError(raw.location, f"{NO_TEXT} (nothing is left after cleaning)")
     url = canonical_url(raw.url) or canonical_url(source_url)
     published = parse_date(raw.published_at) or date_in_text(body)
-    source = _one_line(raw.source) or _host(url) or Path(raw.location.split(":")[0]).parent.name
+    # No outlet named and no URL: none. The folder a file lies in (an upload's temporary
+    # directory, "articles") names no outlet.
+    source = _one_line(raw.source) or _host(url)
     return Article(
         location=raw.location,
         title=shorten(title, MAX_TITLE_CHARS),

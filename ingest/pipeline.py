@@ -3,16 +3,18 @@
 Articles are embedded in batches that span files (the model is fastest on full batches, and a
 large batch sorted by length pads little), and each batch is written with the store's commit
 protocol, so one bad file or a crash never leaves a half article behind. A reader thread reads,
-cleans and chunks the next articles while the model encodes the current batch.
+cleans and chunks the next articles while the model encodes the current batch. An edited
+one-article file replaces its earlier versions, deleted only after the new one is written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +36,7 @@ from assistant.types import (
     make_article_id,
 )
 from ingest.chunking import chunk_body, embedding_text, make_splitter
-from ingest.dedup import DuplicateIndex, changed_numbers, pack, signature, unpack
+from ingest.dedup import DuplicateIndex, Signature, changed_numbers, pack, signature, unpack
 from ingest.metadata import NO_TEXT, canonical_url, to_article
 from ingest.readers import ReadResult, from_record, read_file
 
@@ -106,6 +108,53 @@ def _walk(folder: Path, skip: Path | None) -> Iterator[Path | IngestError]:
             yield escapes(root / name) or root / name
 
 
+def _renamer(names: Mapping[Path | str, str]) -> Callable[[str], str]:
+    """The location of a file (or error) found under the paths given, as `Ingestor.ingest`'s
+    `names` renames it."""
+    given = [(printable_path(Path(path)), name) for path, name in names.items()]
+
+    def rename(location: str) -> str:
+        for path, name in given:
+            if location == path:
+                return name
+            if location.startswith(path.rstrip(os.sep) + os.sep):
+                return f"{name}/{Path(location[len(path.rstrip(os.sep)) + 1:]).as_posix()}"
+        return location
+
+    return rename
+
+
+# The formats whose file holds many articles. Any other file holds one, so a stored article
+# recorded under its path with another id is an earlier version of it (`_Replacement`).
+_MANY_ARTICLES = frozenset({".json", ".jsonl"})
+_ONE_ARTICLE_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm"})
+
+
+def _one_article_file(location: str) -> bool:
+    """Whether an article's location is a one-article file (a .txt, .md or .html path, not
+    a record of a .json/.jsonl file, a URL or an API record)."""
+    if "://" in location:
+        return False
+    suffix = Path(location).suffix.lower()
+    return suffix in _ONE_ARTICLE_SUFFIXES
+
+
+@dataclass(frozen=True)
+class _Replacement:
+    """Earlier versions of a one-article file: stored articles recorded under its path with
+    another id (a text-identified article gets a new id when its text is edited). They are
+    deleted only once the file's current article is stored, so a crash in between leaves
+    both, and the next ingest of the file deletes them again."""
+
+    old: tuple[str, ...]
+    article_id: str  # the file's current article
+    # The article retrieved for the file's text (the file's own, or the one it is a
+    # near-duplicate of): the old versions' near-duplicates are recorded as copies of it
+    # when they still are copies of the file's text (`signature`).
+    target: str
+    signature: Signature | None
+
+
 @dataclass
 class _Pending:
     article: Article
@@ -114,6 +163,7 @@ class _Pending:
     # Per chunk: its sentences' (start, end) in the article body, as the answerer splits them.
     sentences: list[list[tuple[int, int]]]
     minhash: str = ""
+    replaces: _Replacement | None = None
 
 
 @dataclass(frozen=True)
@@ -124,12 +174,24 @@ class _Duplicate:
     of: str  # the id of the article stored for retrieval
     minhash: str
     similarity: float
+    replaces: _Replacement | None = None
+
+
+@dataclass(frozen=True)
+class _Stale:
+    """A file's article already stored as it is, beside earlier versions of the file (an
+    ingest that stopped between writing it and deleting them, or the file's text seen
+    earlier in this run)."""
+
+    location: str
+    replaces: _Replacement
 
 
 # What preparing a group of articles decided before any model call: failures and unchanged
 # articles, reported in this order when the group is taken up.
-# An error, (location, id) of an unchanged article, or a near-duplicate.
-_Outcome = IngestError | tuple[str, str] | _Duplicate
+# An error, (location, id) of an unchanged article, a near-duplicate, or an unchanged
+# article whose file's earlier versions are to go.
+_Outcome = IngestError | tuple[str, str] | _Duplicate | _Stale
 
 # Articles prepared together (one store look-up for their hashes) and handed on as one piece.
 _GROUP = 16
@@ -198,36 +260,51 @@ class Ingestor:
 
     def ingest(self, paths: Sequence[Path | str],
                on_file: Callable[[Path | str], None] | None = None,
-               on_total: Callable[[int], None] | None = None) -> IngestReport:
-        """Ingest files and folders; `on_file` is called after each file (for progress bars)."""
+               on_total: Callable[[int], None] | None = None,
+               names: Mapping[Path | str, str] | None = None) -> IngestReport:
+        """Ingest files and folders; `on_file` is called after each file (for progress bars).
+
+        `names` maps a path of `paths` to the name its articles are recorded (`path`) and
+        reported under, e.g. an uploaded file's own name for its temporary path
+        (`{"/tmp/gradio/3f9.../notes.txt": "notes.txt"}`); a file inside a named folder is
+        `name/its/path/inside`. By default, each file's path.
+        """
         report = IngestReport()
         report.repaired = self.store.repair(self.store.repair_grace_s())
         self._sync_duplicates()
         exclude = None if self.settings.chroma_host else self.settings.data_dir
-        found = list(discover((Path(p) for p in paths), exclude=exclude))
+        rename = _renamer(names or {})
+        found = [IngestError(rename(item.location), item.reason)
+                 if isinstance(item, IngestError) else item
+                 for item in discover((Path(p) for p in paths), exclude=exclude)]
         if on_total:
             on_total(len(found))
         batch: list[_Pending] = []
         size = 0
-        for piece in self._read_ahead(found):
+        # Replacements of articles settled without the model: carried out after the next
+        # flush, which writes every article prepared before them (a near-duplicate's
+        # original among them).
+        replacing: list[_Replacement] = []
+        for piece in self._read_ahead(found, rename):
             if isinstance(piece, _FileDone):
                 if on_file:
                     on_file(piece.location)
                 continue
             pending, outcomes = piece
-            self._settle(report, outcomes)
+            self._settle(report, outcomes, replacing)
             for p in pending:
                 batch.append(p)
                 size += len(p.chunks)
                 # Flush inside large files too: memory stays flat and little is in flight.
                 if size >= self.batch_chunks:
-                    self._flush(batch, report)
+                    self._flush(batch, report, replacing)
                     batch, size = [], 0
-        self._flush(batch, report)
+        self._flush(batch, report, replacing)
         self._duplicates_at = self.store.generation()
         return report
 
-    def _read_ahead(self, found: list[Path | IngestError]) -> Iterator[
+    def _read_ahead(self, found: list[Path | IngestError],
+                    rename: Callable[[str], str]) -> Iterator[
             tuple[list[_Pending], list[_Outcome]] | _FileDone]:
         """Prepared groups of articles, and `_FileDone` after a file's last group, in order.
 
@@ -254,7 +331,7 @@ class Ingestor:
                         if not (put(([], [item])) and put(_FileDone(item.location))):
                             return
                         continue
-                    for group in self._read(item, seen_ids):
+                    for group in self._read(item, rename(printable_path(item)), seen_ids):
                         if not put(group):
                             return
                     if not put(_FileDone(item)):
@@ -307,10 +384,22 @@ class Ingestor:
             else:
                 result.articles.append(raw)
         batch: list[_Pending] = []
-        for pending, outcomes in self._prepare(result, set()):
-            self._settle(report, outcomes)
-            batch.extend(pending)
-        self._flush(batch, report)
+        replacing: list[_Replacement] = []
+        # An article that `newsdesk-ingest` read from a one-article file replaces that
+        # file's earlier versions, as an in-process ingest of the file does (`_read`).
+        singles = [raw for raw in result.articles if _one_article_file(raw.location)]
+        rest = ReadResult(articles=[raw for raw in result.articles
+                                    if not _one_article_file(raw.location)],
+                          errors=result.errors)
+        seen: set[str] = set()
+        groups = [self._prepare(rest, seen)] + [
+            self._prepare(ReadResult(articles=[raw]), seen, self._stored_at(raw.location))
+            for raw in singles]
+        for group in groups:
+            for pending, outcomes in group:
+                self._settle(report, outcomes, replacing)
+                batch.extend(pending)
+        self._flush(batch, report, replacing)
         self._duplicates_at = self.store.generation()
         return report
 
@@ -339,25 +428,51 @@ class Ingestor:
             self._duplicates_log.advance(fresh, read)
         self._duplicates_at = generation
 
-    def _read(self, path: Path,
+    def _read(self, path: Path, location: str,
               seen_ids: set[str]) -> Iterator[tuple[list[_Pending], list[_Outcome]]]:
         try:
-            result = read_file(path, self.settings.max_article_bytes)
+            result = read_file(path, self.settings.max_article_bytes, location)
         except IngestError as exc:
             yield [], [exc]
             return
-        yield from self._prepare(result, seen_ids)
+        at_path: dict[str, tuple[ArticleRecord, str]] = {}
+        if result.articles and path.suffix.lower() not in _MANY_ARTICLES:
+            at_path = self._stored_at(location)
+        yield from self._prepare(result, seen_ids, at_path)
 
-    def _prepare(self, result: ReadResult,
-                 seen_ids: set[str]) -> Iterator[tuple[list[_Pending], list[_Outcome]]]:
-        """The file's articles in groups: what to embed, and what was decided without it."""
+    def _stored_at(self, location: str) -> dict[str, tuple[ArticleRecord, str]]:
+        """The records stored under a one-article file's location, by id: its articles are
+        recorded there, so whatever else is stored there is an earlier version of it."""
+        return {rec.article_id: (rec, status) for rec, status in self.store.records_at(location)}
+
+    def _prepare(self, result: ReadResult, seen_ids: set[str],
+                 at_path: Mapping[str, tuple[ArticleRecord, str]] | None = None,
+                 ) -> Iterator[tuple[list[_Pending], list[_Outcome]]]:
+        """The file's articles in groups: what to embed, and what was decided without it.
+        `at_path`: the records stored under a one-article file's path, by id."""
         if result.errors:
             yield [], list(result.errors)
         for start in range(0, len(result.articles), _GROUP):
-            yield self._prepare_group(result.articles[start:start + _GROUP], seen_ids)
+            yield self._prepare_group(result.articles[start:start + _GROUP], seen_ids,
+                                      at_path or {})
 
-    def _prepare_group(self, raws: Sequence[RawArticle],
-                       seen_ids: set[str]) -> tuple[list[_Pending], list[_Outcome]]:
+    def _earlier_versions(self, article: Article, at_path: Mapping[str, tuple[ArticleRecord, str]],
+                          ) -> tuple[tuple[str, ...], bool]:
+        """The ids of a one-article file's earlier versions to delete once `article` is
+        stored (committed articles and near-duplicate records under its path with another
+        id; a pending write is left to `repair` and its writer), and whether `article` is
+        itself recorded as a near-duplicate of one of them (as ingest did before it knew
+        them for the file's own versions: it is judged again)."""
+        aid = article.article_id
+        old = tuple(sorted(rid for rid, (_, status) in at_path.items()
+                           if rid != aid and status in ("committed", "duplicate")))
+        own = at_path.get(aid)
+        refile = own is not None and own[1] == "duplicate" and own[0].duplicate_of in old
+        return old, refile
+
+    def _prepare_group(self, raws: Sequence[RawArticle], seen_ids: set[str],
+                       at_path: Mapping[str, tuple[ArticleRecord, str]],
+                       ) -> tuple[list[_Pending], list[_Outcome]]:
         outcomes: list[_Outcome] = []
         articles: list[Article] = []
         for raw in raws:
@@ -371,17 +486,29 @@ class Ingestor:
         pending = []
         for article in articles:
             aid = article.article_id
-            if aid in seen_ids:  # the same article twice in one run: the first one wins
-                outcomes.append((article.location, aid))
+            old, refile = self._earlier_versions(article, at_path)
+            for rid in at_path:
+                if rid != aid:
+                    # The file's own earlier version is not another outlet's copy of it.
+                    self.duplicates.remove(rid)
+            # The same article twice in one run (the first one wins), or stored as it is.
+            if aid in seen_ids or (self.version(article) in (known.get(aid),
+                                                             as_duplicate.get(aid))
+                                   and not refile):
+                seen_ids.add(aid)
+                if not old:
+                    outcomes.append((article.location, aid))
+                    continue
+                target = aid
+                if aid in as_duplicate and aid in at_path:
+                    target = at_path[aid][0].duplicate_of
+                outcomes.append(_Stale(article.location, _Replacement(
+                    old, aid, target, signature(article.body))))
                 continue
             seen_ids.add(aid)
-            version = self.version(article)
-            if version in (known.get(aid), as_duplicate.get(aid)):
-                outcomes.append((article.location, aid))
-                continue
-            found = signature(article.body) if self.settings.dedup else None
-            packed = pack(found) if found is not None else ""
-            if found is not None:
+            found = signature(article.body) if self.settings.dedup or old else None
+            packed = pack(found) if found is not None and self.settings.dedup else ""
+            if found is not None and self.settings.dedup:
                 # A stored article stays the one retrieved; a new one may be another outlet's
                 # copy of a stored story.
                 match = None if aid in known else self.duplicates.find(found, exclude=aid)
@@ -389,7 +516,9 @@ class Ingestor:
                 # version of the story: indexed on its own, so both versions can be shown.
                 if match is not None and not changed_numbers(self._body_of(match[0]),
                                                              article.body):
-                    outcomes.append(_Duplicate(article, match[0], packed, match[1]))
+                    outcomes.append(_Duplicate(
+                        article, match[0], packed, match[1],
+                        _Replacement(old, aid, match[0], found) if old else None))
                     continue
                 self.duplicates.add(aid, found)  # later articles of this run see it too
                 self._bodies.put_many({aid: article.body})
@@ -404,8 +533,10 @@ class Ingestor:
             spans = [[(start, end) for _, start, end in sentences.split(c.text, article.lang,
                                                                       c.start)]
                      for c in chunks]
-            status: Status = "updated" if aid in known or aid in as_duplicate else "added"
-            pending.append(_Pending(article, chunks, status, spans, packed))
+            status: Status = ("updated" if aid in known or aid in as_duplicate or old
+                              else "added")
+            pending.append(_Pending(article, chunks, status, spans, packed,
+                                    _Replacement(old, aid, aid, found) if old else None))
         return pending, outcomes
 
     def _body_of(self, article_id: str) -> str:
@@ -433,8 +564,10 @@ class Ingestor:
             duplicate_of=duplicate_of,
         )
 
-    def _settle(self, report: IngestReport, outcomes: list[_Outcome]) -> None:
-        """Report what was decided without the model; record near-duplicates."""
+    def _settle(self, report: IngestReport, outcomes: list[_Outcome],
+                replacing: list[_Replacement]) -> None:
+        """Report what was decided without the model; record near-duplicates. Earlier
+        versions they replace join `replacing`, for after the next flush."""
         for outcome in outcomes:
             if isinstance(outcome, IngestError):
                 report._fail(outcome)
@@ -443,11 +576,55 @@ class Ingestor:
                 self.store.write_duplicate(self._record(article, 0, outcome.minhash,
                                                         duplicate_of=outcome.of))
                 report._record(article.location, article.article_id, "duplicate")
+                if outcome.replaces is not None:
+                    replacing.append(outcome.replaces)
+            elif isinstance(outcome, _Stale):
+                report._record(outcome.location, outcome.replaces.article_id, "updated")
+                replacing.append(outcome.replaces)
             else:
                 report._record(outcome[0], outcome[1], "unchanged")
 
-    def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
+    def _replace(self, replacements: Sequence[_Replacement]) -> None:
+        """Delete one-article files' earlier versions once their current articles are stored
+        (committed, or recorded as a near-duplicate); while one is not (its write failed),
+        the old versions stay.
+
+        Each goes the way `delete` removes an article (chunks, record, and the records of
+        its near-duplicates: other outlets' copies of the old text). A copy that is still a
+        near-duplicate of the file's text is first recorded as a copy of the article
+        retrieved for it now, when that one is committed; any other copy goes with the old
+        version and comes back, judged again, when its own file is next ingested."""
+        if not replacements:
+            return
+        ids = [aid for r in replacements for aid in (r.article_id, r.target)]
+        committed = self.store.committed_hashes(ids)
+        stored = committed.keys() | self.store.duplicate_hashes(ids).keys()
+        for r in replacements:
+            if r.article_id not in stored:
+                continue
+            copies = self.store.reported_by(r.old)
+            for old in r.old:
+                for copy in copies.get(old, []):
+                    if (r.target in committed and copy.article_id not in (r.target, *r.old)
+                            and self._still_a_copy(copy, r.signature)):
+                        self.store.write_duplicate(dataclasses.replace(copy,
+                                                                       duplicate_of=r.target))
+                self.store.delete_article(old)
+                self.duplicates.remove(old)
+
+    def _still_a_copy(self, copy: ArticleRecord, text: Signature | None) -> bool:
+        """Whether a near-duplicate record is one of a text with this signature too."""
+        stored = unpack(copy.minhash) if copy.minhash else None
+        return (text is not None and stored is not None
+                and float(text.minhash.jaccard(stored.minhash)) >= self.duplicates.threshold)
+
+    def _flush(self, batch: list[_Pending], report: IngestReport,
+               replacing: list[_Replacement]) -> None:
+        """Embed and write a batch, then delete the earlier versions that its articles and
+        those settled before it replace (never before: a crash leaves both, not neither)."""
         if not batch:
+            self._replace(replacing)
+            replacing.clear()
             return
         texts, spans = [], []
         for p in batch:
@@ -474,4 +651,6 @@ class Ingestor:
         report.chunks_written += len(texts)
         for p in batch:
             report._record(p.article.location, p.article.article_id, p.status)
+        self._replace([p.replaces for p in batch if p.replaces is not None] + replacing)
+        replacing.clear()
 

@@ -13,10 +13,12 @@ from typing import Any
 
 import trafilatura
 
+from assistant.dates import find_dates, first_date
 from assistant.errors import IngestError
 from assistant.text import invalid_unicode, printable_path
 from assistant.types import RawArticle
-from ingest.metadata import NO_TEXT, parse_date
+from ingest.cleaning import normalise
+from ingest.metadata import NO_TEXT, canonical_url, looks_like_headline, parse_date
 
 BODY_FIELDS = ("body", "text", "content")
 DATE_FIELDS = ("published_at", "date", "published", "pubDate")
@@ -42,13 +44,14 @@ class ReadResult:
 CONTAINER_FACTOR = 1000
 
 
-def read_file(path: Path, max_bytes: int) -> ReadResult:
+def read_file(path: Path, max_bytes: int, location: str | None = None) -> ReadResult:
     """Read one file; raises `IngestError` when the whole file is unusable.
 
     `max_bytes` limits one article: a whole file of the single-article formats, each record of
-    a .json list or .jsonl file.
+    a .json list or .jsonl file. `location` is the name its articles and errors carry (an
+    upload's own file name rather than its temporary path); by default, the path.
     """
-    location = printable_path(path)
+    location = location or printable_path(path)
     suffix = path.suffix.lower()
     reader = _READERS.get(suffix)
     if reader is None:
@@ -101,32 +104,201 @@ def read_file(path: Path, max_bytes: int) -> ReadResult:
     return result
 
 
+# The plain-text layout of a .txt or .md article (docs/architecture.md, "Plain-text layout"):
+#
+#     Headline                      (.md: "# Headline")
+#     Source: The Dunmarrow Herald  metadata lines, any order, blank lines allowed between
+#     Date: March 3, 2026
+#     URL: https://dunmarrow-herald.example/harbour
+#     By Jane Doe
+#
+#     Body ...
+#
+# A metadata line is never body text. A line the layout cannot read (a label whose value is
+# no date or URL, a sentence) starts the body.
+_LABELS = {
+    "source": "source", "outlet": "source", "publisher": "source", "publication": "source",
+    "date": "published_at", "published": "published_at",
+    "url": "url", "link": "url", "source url": "url", "source link": "url",
+    "original source": "url",
+    "author": "author", "authors": "author", "by": "author", "byline": "author",
+}
+_LABEL = re.compile(
+    r"^(?P<label>" + "|".join(sorted((k.replace(" ", r"\s+") for k in _LABELS), key=len,
+                                      reverse=True))
+    + r")\s*[*_]*\s*[:：]\s*[*_]*\s*(?P<value>.*)$", re.IGNORECASE)
+# "By Jane Doe" (no colon): a capital B, as a byline is written; "by the river" is a sentence.
+_BY = re.compile(r"^(?:By|BY)\s+(?P<value>.+)$")
+_EMPHASIS = re.compile(r"^[*_]{1,3}\s*|\s*[*_]{1,3}$")
+# At most this many words beside the date on a line that is only a date ("Tuesday",
+# "10:15 a.m. ET", "Updated").
+_DATE_LINE_WORDS = 4
+# An outlet or author name: longer than this reads as a sentence.
+_NAME_WORDS = 12
+_NAME_CHARS = 120
+# An unlabelled outlet line (see `_names_an_outlet`).
+_OUTLET_WORDS = 6
+_OUTLET_CHARS = 60
+
+
+def _read_text(location: str, text: str, markdown: bool) -> ReadResult:
+    """A .txt or .md article in the plain-text layout above."""
+    lines = text.lstrip().splitlines()
+    article = RawArticle(location=location, body=text)
+    if not lines:
+        return ReadResult([article])
+    first = normalise(lines[0])
+    start = 0
+    if markdown and first.startswith("# "):
+        article.title, article.has_title, start = first[2:].strip(), True, 1
+    elif (_metadata(first) is None and looks_like_headline(first)
+          and any(line.strip() for line in lines[1:])):
+        article.title, article.has_title, start = first, True, 1
+    found: dict[str, str] = {}
+    end = start
+    outlet_may_follow = article.has_title
+    while end < len(lines):
+        line = normalise(lines[end])
+        if not line:
+            end += 1
+            continue
+        meta = _metadata(line)
+        if meta is None and outlet_may_follow and _ends_header_paragraph(lines, end) and \
+                _names_an_outlet(name := _EMPHASIS.sub("", line)):
+            meta = {"source": name}
+        outlet_may_follow = False
+        if meta is None:
+            break
+        for name, value in meta.items():
+            found.setdefault(name, value)
+        end += 1
+    if end:
+        article.body = "\n".join(lines[end:])
+    article.source = found.get("source") or found.get("byline_source", "")
+    article.url = found.get("url", "")
+    article.published_at = found.get("published_at", "")
+    article.author = found.get("author", "")
+    return ReadResult([article])
+
+
+def _ends_header_paragraph(lines: list[str], i: int) -> bool:
+    """Whether line `i` ends its paragraph (a blank line or a metadata line follows it) and
+    body text follows."""
+    rest = lines[i + 1:]
+    return any(line.strip() for line in rest) and (
+        not rest[0].strip() or _metadata(normalise(rest[0])) is not None)
+
+
 def _read_plain(location: str, text: str) -> ReadResult:
-    return ReadResult([RawArticle(location=location, body=text)])
-
-
-_BYLINE = re.compile(r"^[*_]{1,2}\s*By\s+(?P<byline>[^*_]+?)\s*[*_]{1,2}$", re.IGNORECASE)
+    return _read_text(location, text, markdown=False)
 
 
 def _read_markdown(location: str, text: str) -> ReadResult:
-    lines = text.lstrip().splitlines()
-    article = RawArticle(location=location, body=text)
-    if lines and lines[0].startswith("# "):
-        article.title, article.has_title = lines[0][2:].strip(), True
-        lines = lines[1:]
-        article.body = "\n".join(lines)
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    byline = _BYLINE.match(lines[first].strip()) if first is not None else None
-    if byline:
-        # "*By Jane Doe, Valley Courier, 2026-02-14*": author, then outlet and date if given.
-        parts = [p.strip() for p in byline.group("byline").split(",")]
-        article.author = parts[0]
-        if len(parts) > 1 and any(ch.isdigit() for ch in parts[-1]):
-            article.published_at = parts.pop()
-        if len(parts) > 1:
-            article.source = parts[1]
-        article.body = "\n".join(lines[first + 1:])
-    return ReadResult([article])
+    return _read_text(location, text, markdown=True)
+
+
+def _metadata(line: str) -> dict[str, str] | None:
+    """The fields a metadata line of the plain-text layout gives, or None for any other
+    line."""
+    line = _EMPHASIS.sub("", line)
+    if labelled := _LABEL.match(line):
+        field_name = _LABELS[" ".join(labelled["label"].lower().split())]
+        value = _EMPHASIS.sub("", labelled["value"].strip())
+        if field_name == "author":
+            return _byline(value)
+        if field_name == "published_at":
+            date = _date_of(value)
+            return {"published_at": date} if date else None
+        url = _url_of(value)
+        if url:  # "Source: https://..." names the article's address
+            return {"url": url}
+        if field_name == "source" and _is_name(value):
+            return {"source": value}
+        return None
+    if by := _BY.match(line):
+        return _byline(by["value"])
+    if url := _url_of(line):
+        return {"url": url}
+    if date := _date_line(line):
+        return {"published_at": date}
+    return None
+
+
+def _is_name(value: str) -> bool:
+    """A name (an outlet, an author) rather than a sentence: short, one line, not ending as a
+    sentence ends."""
+    return (0 < len(value.split()) <= _NAME_WORDS and len(value) <= _NAME_CHARS
+            and not value.endswith((".", "!", "?", ";", ":")))
+
+
+def _url_of(value: str) -> str:
+    """`value` when it is one http(s) URL (also as `<URL>`), else ''."""
+    value = value.strip().removeprefix("<").removesuffix(">")
+    if " " in value or not canonical_url(value):
+        return ""
+    return value
+
+
+def _date_of(value: str) -> str:
+    """The date of a `Date:` line: any form dateutil reads when it names a year (a time kept),
+    else the first written date in it."""
+    if re.search(r"\b\d{4}\b", value) and (date := parse_date(value)):
+        return date
+    return first_date(value)
+
+
+def _date_line(line: str) -> str:
+    """The date of a line that is only a date ("March 3, 2026", "Tuesday, 3 March 2026,
+    10:15 GMT", "Updated 2026-03-03"), else ''."""
+    dates = find_dates(line, need_year=True)
+    if len(dates) != 1 or len(line) > _OUTLET_CHARS:
+        return ""
+    rest = (line[:dates[0].start] + " " + line[dates[0].end:]).split()
+    words = [w for w in rest if any(ch.isalnum() for ch in w)]
+    if len(words) > _DATE_LINE_WORDS or any(w.endswith(":") for w in rest):
+        return ""  # a sentence that names a date, or a label this layout does not know
+    return _date_of(line) or dates[0].iso
+
+
+def _byline(value: str) -> dict[str, str] | None:
+    """The author of a byline; with a date at its end, "Author, Outlet, Date" also gives the
+    outlet ("Jane Doe, Valley Courier, 2026-02-14"). Without a date, commas separate authors
+    ("Ann Lee, Tom Roe and Kim Sato"), so no outlet is read from it."""
+    dates = find_dates(value, need_year=True)
+    found: dict[str, str] = {}
+    if dates:
+        found["published_at"] = dates[-1].iso
+        value = value[:dates[-1].start] + value[dates[-1].end:]
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if not parts or not parts[0][0].isupper() or not all(_is_name(p) for p in parts) or \
+            len(value.split()) > _NAME_WORDS or re.search(r'[!?;"“”]|\w:\s', value):
+        return None
+    if dates and len(parts) == 2:
+        found["author"], found["byline_source"] = parts
+    else:
+        found["author"] = ", ".join(parts)
+    return found
+
+
+def _names_an_outlet(line: str) -> bool:
+    """Whether an unlabelled line under the headline reads as an outlet's name ("The Dunmarrow
+    Herald"): at most six words and 60 characters, starting with a letter or digit, in title
+    case (each word with letters begins with a capital; words of up to three letters after
+    the first may be lower case: "of", "de"), not all capitals (a dateline, a section
+    kicker), and with no sentence punctuation (no `: ; ! ?` or quotes; no final `.` or `,`).
+    The caller also asks that the line ends its paragraph. A name that fails this is
+    recognised only with a label: `Source: ...`."""
+    words = line.split()
+    if not (0 < len(words) <= _OUTLET_WORDS and len(line) <= _OUTLET_CHARS
+            and line[0].isalnum() and any(ch.islower() for ch in line)):
+        return False
+    if re.search(r'[:;!?"“”]', line) or line.endswith((".", ",")):
+        return False
+    for i, word in enumerate(words):
+        letters = [ch for ch in word if ch.isalpha()]
+        if letters and not letters[0].isupper() and (i == 0 or len(letters) > 3):
+            return False
+    return True
 
 
 def read_html(location: str, text: str) -> ReadResult:

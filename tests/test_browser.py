@@ -4,6 +4,7 @@ cited answers with working source links, and hostile article text never runs or 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,35 +116,111 @@ def test_each_chat_question_costs_one_request_and_the_limit_says_so(
         assert "try again in" in page.content()
 
 
-def test_second_tab_adds_urls_lists_searches_and_deletes(page, server_url: str,
-                                                          news_site) -> None:
+KILN = {"title": "Potters fire the last coal kiln in Stoke Ferry",
+        "source": "Kiln Gazette", "url": "https://kiln-gazette.test/last-coal-kiln",
+        "published_at": "2026-03-20",
+        "body": "Potters in Stoke Ferry fired the town's last coal-burning bottle kiln on "
+                "Sunday before it becomes a museum. The firing took three days."}
+
+
+def _indexed(page) -> int:
+    """The article count in the page's status line."""
+    found = re.search(r"(\d+) articles indexed", page.locator("body").inner_text())
+    assert found, "the status line shows no article count"
+    return int(found.group(1))
+
+
+def _wait_indexed(page, count: int) -> None:
+    page.wait_for_function("n => document.body.innerText.includes(`${n} articles indexed`)",
+                           arg=count, timeout=30_000)
+
+
+def test_second_tab_adds_lists_reads_and_deletes_after_a_confirm(
+        page, server_url: str, news_site, tmp_path: Path) -> None:
+    story = tmp_path / "kiln.json"
+    story.write_text(json.dumps(KILN))
     page.goto(server_url, wait_until="domcontentloaded")
     page.get_by_role("tab", name="Add and manage news").click()
+    articles = page.get_by_label("Articles", exact=True)
+    articles.get_by_text("Rail workers in Carrow County").first.wait_for(timeout=60_000)
+    before = _indexed(page)
+    page.locator("#library-files input[type=file]").set_input_files(str(story))
+    page.locator("#library-files").get_by_text("kiln.json").first.wait_for(timeout=30_000)
     page.get_by_label("URLs of pages or feeds").fill(
         f"{news_site.base}/story/ferry\n{news_site.base}/missing\nnot-a-url")
     page.get_by_role("button", name="Add to the news").click()
-    page.get_by_text("1 added", exact=False).first.wait_for(timeout=120_000)
-    results = page.get_by_label("Per item").inner_text()
-    assert "added" in results and "HTTP 404 Not Found" in results
-    assert "not an http(s) URL" in results
-    articles = page.get_by_label("Articles", exact=True)
+    page.get_by_text("2 added", exact=False).first.wait_for(timeout=120_000)
+    _wait_indexed(page, before + 2)  # the header counts without a reload
+    results = page.get_by_label("Per item", exact=False)
+    assert "HTTP 404 Not Found" in results.inner_text()
+    assert "not an http(s) URL" in results.inner_text()
     assert "Island ferry to run every twenty minutes" in articles.inner_text()
+
+    # An added item's row opens its article in the reader.
+    reader = page.locator("#library-reader")
+    results.locator(".virtual-body .body-cell", has_text="kiln.json").first.click()
+    reader.get_by_text(KILN["title"]).wait_for(timeout=30_000)
+    assert "fired the town's last coal-burning bottle kiln" in reader.inner_text()
 
     page.get_by_label("Search by title or outlet").fill("harbor times")
     page.wait_for_timeout(1500)
     listed = articles.inner_text()
     assert "Island ferry" in listed and "Carrow" not in listed
 
-    # Picking a row fills in its id; the id is what the delete removes.
+    # Picking a row fills in its id (for the delete) and opens the article.
     articles.locator(".virtual-body .body-cell", has_text="Island ferry").first.click()
     chosen = page.get_by_label("Article id or URL (pick a row)")
     page.wait_for_function(
         "el => el.value !== ''", arg=chosen.element_handle(), timeout=30_000)
-    assert chosen.input_value() in listed and chosen.input_value() != ""
+    reader.get_by_text("Island ferry to run every twenty minutes").wait_for(timeout=30_000)
+
+    # Delete asks first: cancelled, nothing goes; confirmed, the article and its count go.
+    confirm = page.locator("#library-confirm")
     page.get_by_role("button", name="Delete article").click()
+    confirm.get_by_text("Really delete").wait_for(timeout=30_000)
+    assert "Island ferry" in confirm.inner_text()
+    confirm.get_by_role("button", name="Cancel").click()
+    page.get_by_text("Not deleted.").wait_for(timeout=30_000)
+    assert not confirm.is_visible()
+    assert "Island ferry" in articles.inner_text() and _indexed(page) == before + 2
+    page.get_by_role("button", name="Delete article").click()
+    confirm.get_by_role("button", name="Yes, delete it").click()
     page.get_by_text("Deleted ", exact=False).first.wait_for(timeout=60_000)
+    _wait_indexed(page, before + 1)
     page.wait_for_timeout(500)
     assert "Island ferry" not in articles.inner_text()
+
+
+# A header cell taller than this has wrapped onto a second line.
+_ONE_LINE_PX = 48
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)])
+def test_second_tab_fits_the_window(page, server_url: str, width: int, height: int) -> None:
+    """The tables' columns are readable (none under 80 px, headers on one line) and
+    nothing is wider than the window; a picked row's article comes into view."""
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(server_url, wait_until="domcontentloaded")
+    page.get_by_role("tab", name="Add and manage news").click()
+    articles = page.locator("#library-articles")
+    articles.get_by_text("Rail workers in Carrow County").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(500)  # the table sizes its columns after its rows arrive
+    for table in ("#library-articles", "#library-results"):
+        cells = page.locator(f"{table} th.header-cell").evaluate_all(
+            "cells => cells.map(c => [c.innerText.trim(), c.getBoundingClientRect().width, "
+            "c.getBoundingClientRect().height])")
+        assert len(cells) == 3, cells
+        for name, cell_width, cell_height in cells:
+            assert cell_width >= 80 and cell_height < _ONE_LINE_PX, (table, name, cells)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+    articles.locator(".virtual-body .body-cell", has_text="Rail workers in Carrow").first.click()
+    reader = page.locator("#library-reader")
+    reader.get_by_text("Rail workers in Carrow County").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+    box = reader.bounding_box()
+    assert box is not None and 0 <= box["y"] < height, box  # in view, even on a phone
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
 
 
 def test_filter_row_narrows_the_answer_to_dates_and_outlets(page, server_url: str) -> None:

@@ -168,7 +168,7 @@ def test_the_second_tab_refuses_internal_addresses(tmp_path: Path, embeddings: A
     demo = build_chat(assistant, writing=app.state.writing, add_urls=app.state.add_urls)
     add = demo.library_fns[0]
     internal["hits"].clear()
-    summary, rows, _ = add(None, f"{internal['url']}/secret\nnot-a-url", "",
+    summary, rows, *_ = add(None, f"{internal['url']}/secret\nnot-a-url", "",
                            progress=lambda *a, **k: None)
     assert "2 failed" in summary
     reasons = {row[0]: row[2] for row in rows}

@@ -58,6 +58,20 @@ def test_stream_sends_deltas_then_the_full_answer(client: TestClient) -> None:
     assert "".join(data["text"] for kind, data in events[:-1]) == final.answer
 
 
+def test_answer_text_is_plain_without_markdown_escapes(client: TestClient) -> None:
+    question = {"question": "What wage increase are the striking Carrow signal staff seeking?"}
+    body = client.post("/answer", json=question).json()
+    events = _events(client.post("/answer/stream", json=question).text)
+    streamed = "".join(data["text"] for kind, data in events if kind == "delta")
+    assert "72-hour strike" in body["answer"] and streamed == body["answer"]
+    cited = body["citations"][0]
+    assert (cited["title"], cited["published_at"]) == (
+        "Rail workers in Carrow County begin 72-hour strike over pay", "2026-01-19")
+    texts = [body["answer"]] + [c[field] for c in body["citations"]
+                                for field in ("title", "passage", "published_at")]
+    assert not [text for text in texts if "\\" in text or "&lt;" in text]
+
+
 @pytest.mark.parametrize("body", [
     {"question": "x" * 2001},
     {"question": ""},

@@ -1,6 +1,6 @@
 """The OpenAI-compatible endpoint, driven by the real `openai` client against a live server:
-answers with markers and a Sources list, citations in an extra field, streaming, the key, and
-errors in OpenAI's shape."""
+answers with markers and a plain-text Sources list, citations in an extra field, streaming, the
+key, and errors in OpenAI's shape."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from conftest import live_server
 from pydantic import SecretStr
 
+from assistant.server.openai_api import ChatTurn, conversation
 from assistant.service import Assistant
 from assistant.settings import Settings
 from wiring import create_app
@@ -47,17 +48,32 @@ def test_completion_carries_markers_sources_and_citations(client: openai.OpenAI)
     content = completion.choices[0].message.content
     assert completion.choices[0].finish_reason == "stop"
     assert "7.5 percent" in content and "[1]" in content
-    answer, sources = content.split("\n\n**Sources**\n\n")
+    answer, sources = content.split("\n\nSources:\n")
     citations = completion.model_extra["citations"]
     assert [c["n"] for c in citations] == list(range(1, len(citations) + 1))
-    assert sources.splitlines()[0].startswith("1. [Rail workers in Carrow County")
-    assert "(https://midland-ledger.test/2026/01/carrow-rail-strike)" in sources
-    assert len(sources.splitlines()) == len(citations)
+    # One line per article, its markers first: the three passages are of one article.
+    assert {c["article_id"] for c in citations} == {citations[0]["article_id"]}
+    markers = "".join(f"[{c['n']}]" for c in citations)
+    assert sources.splitlines() == [
+        f"- {markers} Rail workers in Carrow County begin 72-hour strike over pay — The Midland "
+        "Ledger · 2026-01-19 — https://midland-ledger.test/2026/01/carrow-rail-strike"]
     assert {"title", "url", "source", "published_at", "passage", "start", "end"} <= set(
         citations[0])
     assert completion.model_extra["refused"] is False
     assert completion.model_extra["conflict"] == []  # the sources agree here
     assert completion.usage.total_tokens > 0
+
+
+def test_content_is_plain_text_without_markdown_escapes(client: openai.OpenAI) -> None:
+    messages = [{"role": "user", "content": QUESTION}]
+    whole = client.chat.completions.create(model="newsdesk", messages=messages).choices[0]
+    streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="newsdesk", messages=messages, stream=True) if c.choices)
+    for content in (whole.message.content, streamed):
+        # The answer says "72-hour"; the Sources line the title's "72-hour" and the date.
+        assert "72-hour strike that has halted" in content
+        assert "· 2026-01-19 —" in content
+        assert "\\" not in content and "**" not in content and "](" not in content
 
 
 def test_stream_joins_to_the_completion_and_ends_with_citations(client: openai.OpenAI) -> None:
@@ -88,6 +104,18 @@ def test_earlier_turns_are_the_history(client: openai.OpenAI) -> None:
     assert follow.model_extra["citations"]
 
 
+def test_an_earlier_reply_is_history_without_its_sources_and_marks() -> None:
+    reply = ("Fares rose 5-10% [1]. A stadium opens [1]. ⚠ unverified\n\nCitation check:\n"
+             "- sentence 2: ⚠ unverified, no retrieved passage supports it\n\nSources:\n"
+             "- [1] Fares — Coast Daily · 2026-01-19 — https://coast.test/fares")
+    question, history = conversation([ChatTurn(role="user", content="Fares?"),
+                                      ChatTurn(role="assistant", content=reply),
+                                      ChatTurn(role="user", content="Why?")])
+    assert question == "Why?"
+    assert [m.content for m in history] == ["Fares?",
+                                            "Fares rose 5-10% [1]. A stadium opens [1]."]
+
+
 def test_filters_travel_in_extra_body(client: openai.OpenAI) -> None:
     completion = client.chat.completions.create(
         model="newsdesk", messages=[{"role": "user", "content": QUESTION}],
@@ -104,7 +132,7 @@ def test_unanswerable_question_is_refused_without_sources(client: openai.OpenAI)
     completion = client.chat.completions.create(model="newsdesk", messages=[
         {"role": "user", "content": "What is the boiling point of liquid nitrogen on Mars?"}])
     assert completion.model_extra["refused"] is True
-    assert "**Sources**" not in completion.choices[0].message.content
+    assert "Sources" not in completion.choices[0].message.content
     assert completion.model_extra["citations"] == []
 
 

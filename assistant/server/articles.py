@@ -13,7 +13,7 @@ from assistant.server.auth import require_owner_token
 from assistant.server.validation import JsonBody
 from assistant.server.writer import IngestResult, Writer
 from assistant.service import Assistant
-from assistant.types import RawArticle, ReportedBy
+from assistant.types import ArticleText, RawArticle, ReportedBy
 
 # The counts of an ingest result that add up when one request both posts and fetches.
 _COUNTS = ("added", "updated", "unchanged", "duplicate", "failed", "chunks_written", "repaired")
@@ -130,6 +130,19 @@ def articles_router(assistant: Assistant, writer: Writer, guarded: list[Any]) ->
         if not deleted:
             raise HTTPException(404, f"no article has the id {article_id!r}")
         return Deleted(deleted=deleted)
+
+    @router.get("/articles/{article_id}", response_model=ArticleText,
+                responses={404: {"description": "No article has this id."}})
+    def read_article(article_id: str) -> ArticleText:
+        """One article with its cleaned body: a citation's `start` and `end` are offsets
+        into `body`, so `body[start:end]` is the cited passage."""
+        if "://" in article_id or not 0 < len(article_id) <= 200:
+            raise HTTPException(422, "expected an article id (from GET /articles or a "
+                                     "citation's article_id)")
+        found = assistant.article(article_id)
+        if found is None:
+            raise HTTPException(404, f"no article has the id {article_id!r}")
+        return found
 
     @router.get("/sources", response_model=SourceList)
     def sources() -> SourceList:

@@ -3,12 +3,14 @@ same `Assistant`: any OpenAI client (the `openai` package, Open WebUI, LibreChat
 
 The messages are the conversation: the last user message is the question, the earlier user and
 assistant turns its history (system and tool messages are not used). The reply's content is the
-answer with its `[n]` markers and a Markdown "Sources" list; the structured citations travel in
-the extra field `citations` of the completion and of the stream's last chunk, beside `refused`,
-`conflict` and `unsupported` (see `Answer`). In LLM mode the citation check may change the
-answer after it streamed: a completion shows the checked text, each unsupported sentence marked
-unverified; a stream, which cannot take text back, ends with a "Citation check" note saying
-which markers were re-pointed and which sentences are unverified. Errors have OpenAI's shape,
+answer with its `[n]` markers and a "Sources:" list, one line per article, all plain text (no
+Markdown escapes: API clients show the text as it is or render it themselves); the structured
+citations travel in the extra field `citations` of the completion and of the stream's last
+chunk, beside `refused`, `conflict` and `unsupported` (see `Answer`). In LLM mode the citation
+check may change the answer after it streamed: a completion shows the checked text, each
+unsupported sentence marked unverified; a stream, which cannot take text back, ends with a
+"Citation check:" note saying which markers were re-pointed and which sentences are
+unverified. Errors have OpenAI's shape,
 `{"error": {"message", "type", "param", "code"}}` (`openai_error`). Completions, chunks, usage,
 model cards and errors are built with the `openai` package's own types, dumped with the fields
 set only.
@@ -30,13 +32,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from assistant.errors import NewsdeskError, QuestionError
 from assistant.present import (
     CITATION_CHECK_HEADING,
+    PLAIN_CITATION_CHECK_HEADING,
+    PLAIN_SOURCES_HEADING,
+    PLAIN_UNVERIFIED,
     SOURCES_HEADING,
     UNVERIFIED,
     citation_note,
-    format_sources,
-    mark_unverified,
+    plain_answer,
+    plain_sources,
 )
 from assistant.server.streaming import DONE, event_stream, sse, started
+from assistant.text import strip_bidi
 from assistant.types import Answer, Citation, FilterFields, Message
 
 if TYPE_CHECKING:
@@ -156,9 +162,14 @@ def conversation(messages: list[ChatTurn]) -> tuple[str, list[Message]]:
         if turn.role not in ("user", "assistant"):
             continue
         # An earlier reply of ours carries its Sources list (and maybe the citation check's
-        # note and marks); the answer is the part before them.
-        text = text_of(turn.content).split("\n\n" + SOURCES_HEADING)[0]
-        text = text.split("\n\n" + CITATION_CHECK_HEADING)[0].replace(f" {UNVERIFIED}", "")
+        # note and marks); the answer is the part before them. Replies of servers before
+        # the plain-text content had the Markdown headings and mark.
+        text = text_of(turn.content)
+        for heading in (PLAIN_SOURCES_HEADING, PLAIN_CITATION_CHECK_HEADING, SOURCES_HEADING,
+                        CITATION_CHECK_HEADING):
+            text = text.split("\n\n" + heading)[0]
+        for mark in (PLAIN_UNVERIFIED, UNVERIFIED):
+            text = text.replace(f" {mark}", "")
         text = text.strip()
         if text:
             history.append(Message(role=turn.role, content=text[:_MAX_TURN_CHARS]))
@@ -167,23 +178,24 @@ def conversation(messages: list[ChatTurn]) -> tuple[str, list[Message]]:
 
 def reply_text(answer: Answer) -> str:
     """The answer with its `[n]` markers and unverified sentences marked, then the Sources
-    list (none for a refusal)."""
-    text = mark_unverified(answer, escape=False)
+    list (none for a refusal); plain text."""
+    text = plain_answer(answer)
     if not answer.citations:
         return text
     return f"{text}\n\n{sources_block(answer.citations)}"
 
 
 def sources_block(citations: list[Citation]) -> str:
-    return format_sources(citations, quotes=False)
+    return plain_sources(citations)
 
 
 def _extra(answer: Answer) -> dict[str, Any]:
     """The fields newsdesk adds to OpenAI's: the citations, the refusal, the disagreeing
-    versions, the unsupported sentences (see `Answer`)."""
+    versions, the unsupported sentences, the timeline (see `Answer`)."""
     return {"citations": [c.model_dump() for c in answer.citations], "refused": answer.refused,
             "conflict": [v.model_dump() for v in answer.conflict],
-            "unsupported": answer.unsupported}
+            "unsupported": answer.unsupported,
+            "timeline": [e.model_dump() for e in answer.timeline]}
 
 
 def _usage(prompt: str, completion: str) -> CompletionUsage:
@@ -239,7 +251,7 @@ class _Reply:
             for event in events:
                 if isinstance(event, str):
                     written += event
-                    yield self.chunk(ChoiceDelta(content=event))
+                    yield self.chunk(ChoiceDelta(content=strip_bidi(event)))
                     continue
                 if tail := _tail(written, event):
                     yield self.chunk(ChoiceDelta(content=tail))
@@ -302,10 +314,10 @@ def _tail(streamed: str, answer: Answer) -> str:
     streamed, then the Sources list."""
     if streamed == answer.answer or not answer.answer.startswith(streamed) or \
             answer.unsupported:
-        note = citation_note(streamed, answer)
+        note = citation_note(streamed, answer, plain=True)
         rest = f"\n\n{note}" if note else ""
     else:
-        rest = answer.answer[len(streamed):]
+        rest = strip_bidi(answer.answer[len(streamed):])
     if answer.citations:
         rest += f"\n\n{sources_block(answer.citations)}"
     return rest
