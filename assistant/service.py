@@ -11,6 +11,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, replace
+from functools import cached_property
 from typing import Any
 
 from langchain_core.runnables import (
@@ -25,13 +26,24 @@ from assistant.answer.llm import LLMAnswerer
 from assistant.answer.local_model import LocalModel
 from assistant.answer.outlets import missing_outlets
 from assistant.answer.retrieval import NewsRetriever
+from assistant.answer.timeline import TIMELINE_PASSAGES, WIDE_CANDIDATES, resolve, spread
+from assistant.answer.timeline_ask import TimelineAsk, timeline_question
 from assistant.answer.when import TimeAsk, asks_for_news, dated, narrow, read_time, without_time
 from assistant.errors import QuestionError, StoreError
+from assistant.follows import OPEN_OWNER, Follow, FollowBook, follow_book
 from assistant.index.embeddings import get_embeddings
 from assistant.index.store import NewsStore
 from assistant.settings import Settings, get_settings
 from assistant.text import invalid_unicode
-from assistant.types import Answer, ArticleRecord, Filters, Message, Outlet, ReportedBy
+from assistant.types import (
+    Answer,
+    ArticleRecord,
+    ArticleText,
+    Filters,
+    Message,
+    Outlet,
+    ReportedBy,
+)
 
 
 class Assistant:
@@ -120,6 +132,33 @@ class Assistant:
     def articles(self, offset: int = 0, limit: int = 50) -> list[ArticleRecord]:
         return self.store.list_articles(offset=offset, limit=limit)
 
+    def article(self, article_id: str) -> ArticleText | None:
+        """The article readers see under this id, with its cleaned body; None when there is
+        none (never stored, deleted, or a write that has not committed)."""
+        found = self.store.article_text(article_id)
+        if found is None:
+            return None
+        record, body = found
+        copies = self.store.reported_by([article_id]).get(article_id, [])
+        return ArticleText(
+            article_id=record.article_id, title=record.title, url=record.url,
+            source=record.source, author=record.author, published_at=record.published_at,
+            lang=record.lang, body=body, also_reported_by=[ReportedBy.of(r) for r in copies])
+
+    @cached_property
+    def follow_book(self) -> FollowBook:
+        """The follows of this store (`follows.sqlite` in its data dir)."""
+        return follow_book(self.settings.data_dir)
+
+    def follow(self, question: str, filters: Filters | None = None, owner: str = OPEN_OWNER,
+               webhook: str | None = None) -> Follow:
+        """Follow a story: answer `question` now and keep it, so that articles committed
+        later which add to the answer become updates (`assistant.follows.FollowWatcher`)."""
+        answer = self.ask(question, filters=filters)
+        vector = self.embeddings.embed([question.strip()])[0]
+        return self.follow_book.create(owner, question.strip(), filters, webhook, vector,
+                                       answer)
+
     def sources(self) -> list[Outlet]:
         """The outlets of the ingested news, with article counts and date ranges (what
         `filters.sources` takes); most articles first."""
@@ -140,6 +179,21 @@ class Assistant:
         ask = self._time_ask(query, filters)
         k = inputs["k"]
         narrowed = narrow(filters, ask) if ask is not None else filters
+        # "What has happened today?" asks for the news of a day, not for a story.
+        timeline = None if asks_for_news(without_time(query, ask) if ask is not None
+                                         else query) else timeline_question(query)
+        if timeline is not None:
+            ask, timeline = self._timeline_days(timeline, ask, filters)
+            narrowed = narrow(filters, ask) if ask is not None else filters
+            # How a story developed: wider, and spread over articles (so over days and
+            # outlets); the oldest reports count as much as the newest.
+            search = without_time(timeline.search, ask) if ask is not None else timeline.search
+            found, vector = self.retriever.retrieve(search, max(k, WIDE_CANDIDATES), narrowed)
+            if ask is not None and not found and not ask.strict:
+                found, vector = self.retriever.retrieve(timeline.search,
+                                                        max(k, WIDE_CANDIDATES), filters)
+            return {**inputs, "query": query, "when": ask, "timeline": timeline,
+                    "retrieved": (spread(found, max(k, TIMELINE_PASSAGES)), vector)}
         search = without_time(query, ask) if ask is not None else query
         if asks_for_news(search):
             # "What happened today?", "Any news?": the newest articles, not a subject.
@@ -152,7 +206,24 @@ class Assistant:
             # "in 1998" or "before the vote" may be about the events, not the reports: when no
             # article of those days matches, ask the whole news.
             retrieved = self.retriever.retrieve(query, k, filters, recent=ask.recent)
-        return {**inputs, "query": query, "retrieved": retrieved, "when": ask}
+        return {**inputs, "query": query, "retrieved": retrieved, "when": ask, "timeline": None}
+
+    def _timeline_days(self, timeline: TimelineAsk, ask: TimeAsk | None,
+                       filters: Filters | None) -> tuple[TimeAsk | None, TimelineAsk]:
+        """The days a timeline covers: those the question's time words name, or from the day
+        it names ("since January 20", read against the client's today or the newest
+        article's day) on; only articles of those days count, and only entries of them are
+        shown."""
+        if timeline.since_date is not None and (ask is None or not ask.ranged):
+            today = (filters.today if filters is not None else None) or dated(
+                self.retriever.newest_day())
+            since = resolve(timeline.since_date, today) if today else None
+            if since is not None:
+                ask = TimeAsk(phrase=timeline.since_phrase, since=since,
+                              recent=ask.recent if ask else False, strict=True)
+        if ask is not None and ask.ranged:
+            timeline = replace(timeline, since=ask.since, until=ask.until)
+        return ask, timeline
 
     def _time_ask(self, query: str, filters: Filters | None) -> TimeAsk | None:
         """What `query` says about time, read against the client's today or the newest
@@ -207,6 +278,12 @@ class Assistant:
                     "say what they reported.")
             yield text
             yield Answer(answer=text, citations=[], refused=True, mode=self.mode)
+            return
+        if state["timeline"] is not None and passages:
+            copies = self.store.reported_by([p.article_id for p in passages])
+            for event in self.answerer.timeline(state["query"], state["timeline"], passages,
+                                                vector, copies):
+                yield self._with_other_outlets(event) if isinstance(event, Answer) else event
             return
         for event in self.answerer.stream(state["query"], passages, vector):
             if isinstance(event, Answer):

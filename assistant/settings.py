@@ -172,6 +172,13 @@ class Settings(BaseSettings):
         None, description="When set, the API needs `Authorization: Bearer <key>` and the chat "
         "asks for it once per session. Required to listen on a non-loopback address.",
     )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="More keys, comma-separated, each with the rights "
+        "of NEWSDESK_API_KEY: one per person or client. Follows belong to the key that made "
+        "them; no key reads another's.")
+    follow_every_s: float = Field(
+        1.0, gt=0, le=60, description="How often the server reads the store's commit log for "
+        "new articles that add to a followed story.")
     rate_limit: str = Field(
         "60/minute", description="Costly requests per client address (answers, ingests, article "
         "pages, chat submissions, logins), API and chat together; failed ones count too.")
@@ -217,7 +224,7 @@ class Settings(BaseSettings):
                 raise ValueError(str(exc)) from None
         return None if value == "" else value
 
-    @field_validator("trusted_proxies", "watch", "fetch_allow", mode="before")
+    @field_validator("trusted_proxies", "watch", "fetch_allow", "api_keys", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -229,6 +236,13 @@ class Settings(BaseSettings):
         """True when answering should go through an OpenAI-compatible server (a remote one, or
         the local model newsdesk serves)."""
         return bool(self.openai_api_key or self.openai_base_url or self.llm_gguf)
+
+    @property
+    def keys(self) -> list[str]:
+        """Every API key the server takes (none: the API is open, on loopback only)."""
+        keys = [self.api_key] if self.api_key else []
+        return [k.get_secret_value() for k in keys + list(self.api_keys)
+                if k.get_secret_value()]
 
     @property
     def loopback_only(self) -> bool:

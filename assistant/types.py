@@ -239,6 +239,22 @@ class ReportedBy(BaseModel):
                    source=record.source, published_at=record.published_at)
 
 
+class ArticleText(BaseModel):
+    """One stored article as a reader shows it: its details and cleaned body, on which every
+    citation's `start`/`end` offsets point."""
+
+    article_id: str
+    title: str
+    url: str
+    source: str = Field(description="The outlet; empty when the article did not give one.")
+    author: str
+    published_at: str
+    lang: str
+    body: str = Field(description="The cleaned text that was chunked and indexed.")
+    also_reported_by: list[ReportedBy] = Field(
+        default_factory=list, description="Other outlets that ran the same story.")
+
+
 class Citation(BaseModel):
     """The passage a `[n]` marker stands for, with its exact place in the article body."""
 
@@ -280,6 +296,24 @@ class ConflictVersion(BaseModel):
     citations: list[int]
 
 
+class TimelineEntry(BaseModel):
+    """One development of a story: the day it happened or was first reported, one sentence
+    that states it and the markers of the passages that report it, and every outlet that did
+    (near-duplicates stored once included)."""
+
+    day: str | None = Field(description="YYYY-MM-DD: the date the sentence itself gives for "
+                                        "the event, else the day of the first report; null "
+                                        "when no article gives one (never guessed).")
+    text: str = Field(description="One sentence stating the development.")
+    citations: list[int] = Field(description="The `[n]` markers of the passages that report "
+                                             "it (`Answer.citations`).")
+    outlets: list[str] = Field(default_factory=list,
+                               description="Every outlet that reported it, the first "
+                                           "report's first.")
+    unsupported: bool = Field(False, description="LLM answers: no retrieved passage supports "
+                                                 "the sentence (the citation check).")
+
+
 class Answer(BaseModel):
     """The one answer shape of the Python API, the HTTP API and the UI."""
 
@@ -298,6 +332,12 @@ class Answer(BaseModel):
                     "passage supports; show them as unverified. Markers that pointed to the "
                     "wrong passage were already re-pointed. Always empty offline: those answers "
                     "quote passage sentences verbatim.")
+    timeline: list[TimelineEntry] = Field(
+        default_factory=list,
+        description="For a question about how a story developed (\"How has X developed?\", "
+                    "\"Timeline of X\"): one entry per development, oldest first, undated "
+                    "ones last; `answer` then lists the same entries one a line. Empty for "
+                    "other questions.")
 
 
 # "duplicate": a near-duplicate of a stored article, recorded as another outlet of it.

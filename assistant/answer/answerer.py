@@ -8,12 +8,15 @@ refusal texts live here, the one place that knows them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Literal, Protocol
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
-from assistant.types import Answer, Message, Passage
+from assistant.types import Answer, ArticleRecord, Message, Passage
+
+if TYPE_CHECKING:
+    from assistant.answer.timeline_ask import TimelineAsk
 
 EXTRACTIVE_REFUSAL = "The ingested news does not say anything that answers this question."
 LLM_REFUSAL = "The ingested news does not say."
@@ -39,4 +42,12 @@ class Answerer(Protocol):
                vector: np.ndarray) -> Iterator[str | Answer]:
         """Text deltas as the answer is written, then the complete `Answer` (whose text the
         deltas join to). `vector` is the question's embedding."""
+        ...
+
+    def timeline(self, question: str, ask: TimelineAsk, passages: list[Passage],
+                 vector: np.ndarray, copies: Mapping[str, Sequence[ArticleRecord]]
+                 ) -> Iterator[str | Answer]:
+        """A timeline answer (`assistant.answer.timeline`) to a question that asks how a story
+        developed: text deltas, then the `Answer` with its `timeline`. `copies`: per article
+        id, its near-duplicates stored once (other outlets)."""
         ...

@@ -9,8 +9,8 @@ question (threshold calibrated on RGB en; see docs/evaluation.md).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from typing import Literal
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -24,12 +24,19 @@ from assistant.answer.entities import (
     which_noun,
 )
 from assistant.answer.followup import split_query, standalone_query
+from assistant.answer.quoting import quote, split_sentences, terms
+from assistant.answer.timeline import TimelineBuilder, stream_text
 from assistant.answer.when import news_question
 from assistant.cache import LRU
 from assistant.index import sentences
 from assistant.index.embeddings import NewsEmbeddings
-from assistant.text import CJK_CHARS, STOPWORDS, stem
-from assistant.types import Answer, Citation, ConflictVersion, Message, Passage
+from assistant.types import Answer, ArticleRecord, Citation, ConflictVersion, Message, Passage
+
+if TYPE_CHECKING:
+    from assistant.answer.timeline_ask import TimelineAsk
+
+__all__ = ["ExtractiveAnswerer", "conflict_answer", "disagreement", "quote", "split_sentences",
+           "terms"]
 
 REFUSAL = EXTRACTIVE_REFUSAL
 # A sentence joins the answer only if it scores this close to the best one.
@@ -61,39 +68,8 @@ SENTENCE_CACHE_SIZE = 50_000
 SPLIT_CACHE_SIZE = 20_000  # chunks
 
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_CJK = re.compile(f"[{CJK_CHARS}]")
-
-
-def terms(text: str) -> set[str]:
-    """Content terms: Snowball stems of the words that are no stopwords, or CJK character
-    bigrams."""
-    found: set[str] = set()
-    for word in _WORD.findall(text.lower()):
-        if _CJK.search(word):
-            chars = [c for c in word if _CJK.match(c)]
-            found.update(a + b for a, b in zip(chars, chars[1:], strict=False))
-            found.update(chars if len(chars) == 1 else [])
-        elif word not in STOPWORDS and (len(word) > 2 or word.isdigit()):
-            found.add(stem(word))
-    return found
-
-
 # Where an answer's pieces meet: after a citation marker (or the lead's period).
 _PIECE_END = re.compile(r"(?<=\]|\.) (?=\S)")
-_BRACKETED_NUMBER = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
-
-
-def quote(text: str) -> str:
-    """A sentence as the answer quotes it: bracketed numbers in the article ("[99]") become
-    "(99)", so every `[n]` in an answer is one of ours. The citation keeps the exact text."""
-    return _BRACKETED_NUMBER.sub(r"(\1)", text)
-
-
-def split_sentences(passage: Passage) -> list[Sentence]:
-    """Sentences of a passage with their offsets in the article body."""
-    return [Sentence(passage, text, start, end)
-            for text, start, end in sentences.split(passage.text, passage.lang, passage.start)]
 
 
 class ExtractiveAnswerer:
@@ -113,6 +89,7 @@ class ExtractiveAnswerer:
         self._splits: LRU[str, list[tuple[str, int, int]]] = LRU(SPLIT_CACHE_SIZE)
         self._person_nouns: LRU[str, bool] = LRU(1024)
         self._kind_vectors: np.ndarray | None = None
+        self._timelines: TimelineBuilder | None = None
 
     def standalone(self, question: str, history: Sequence[Message]) -> str:
         """Follow-ups resolved by rules (no model): see `assistant.answer.followup`."""
@@ -125,6 +102,15 @@ class ExtractiveAnswerer:
         for i, piece in enumerate(_PIECE_END.split(answer.answer)):
             yield ("" if i == 0 else " ") + piece
         yield answer
+
+    def timeline(self, question: str, ask: TimelineAsk, passages: list[Passage],
+                 vector: np.ndarray, copies: Mapping[str, Sequence[ArticleRecord]]
+                 ) -> Iterator[str | Answer]:
+        """The timeline built from the passages' sentences and days, line by line, then the
+        `Answer` (`assistant.answer.timeline.TimelineBuilder`)."""
+        if self._timelines is None:
+            self._timelines = TimelineBuilder(self.embeddings, threshold=self.threshold)
+        yield from stream_text(self._timelines.build(ask, passages, vector, copies))
 
     def _sentences(self, passage: Passage) -> list[Sentence]:
         # A chunk's sentences never change (its id names its content), so split it once.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -23,13 +23,15 @@ from assistant.answer.citecheck import CitationChecker, answer_sentences
 from assistant.answer.conflicts import Version, find_conflict
 from assistant.answer.extractive import disagreement, split_sentences
 from assistant.answer.followup import split_query, with_condensed
+from assistant.answer.timeline import TIMELINE_PROMPT, by_day, write_timeline
 from assistant.errors import LLMError
 from assistant.index.embeddings import LOCAL_MODEL_NAME, NewsEmbeddings, get_embeddings
 from assistant.settings import Settings
-from assistant.types import Answer, Citation, ConflictVersion, Message, Passage
+from assistant.types import Answer, ArticleRecord, Citation, ConflictVersion, Message, Passage
 
 if TYPE_CHECKING:
     from assistant.answer.local_model import Endpoint, LocalModel
+    from assistant.answer.timeline_ask import TimelineAsk
 
 REFUSAL = LLM_REFUSAL
 SYSTEM_PROMPT = f"""You answer questions about news using only the numbered passages in the \
@@ -266,6 +268,23 @@ class LLMAnswerer:
         citations = [Citation.of(n, passages[n - 1]) for n in numbers]
         yield Answer(answer=text, citations=citations, refused=False, mode="llm",
                      unsupported=unsupported, conflict=conflict)
+
+    def timeline(self, question: str, ask: TimelineAsk, passages: list[Passage],
+                 vector: np.ndarray | None, copies: Mapping[str, Sequence[ArticleRecord]]
+                 ) -> Iterator[str | Answer]:
+        """The model writes the timeline from the passages in date order; every line's
+        sentence goes through the citation check (`assistant.answer.timeline.write_timeline`).
+        """
+        if not passages:
+            yield REFUSAL
+            yield Answer(answer=REFUSAL, citations=[], refused=True, mode="llm")
+            return
+        question, _ = split_query(question)
+        ordered = by_day(passages)
+        messages = [SystemMessage(TIMELINE_PROMPT),
+                    HumanMessage(passages_message(question, ordered))]
+        yield from write_timeline(self.chat, self.checker, messages, ordered, copies,
+                                  failure=self._failure)
 
     def _failure(self, exc: Exception) -> LLMError:
         """The error to raise for a failed call: it names a timeout, and a local model server

@@ -20,6 +20,7 @@ from assistant.server.answers import answers_router
 from assistant.server.api_docs import add_api_docs
 from assistant.server.articles import articles_router, local_router
 from assistant.server.auth import require_key
+from assistant.server.follows import WebhookCheck, follows_router
 from assistant.server.health import health_router
 from assistant.server.openai_api import is_openai_path, openai_error, openai_router
 from assistant.server.validation import short_validation_errors
@@ -37,15 +38,17 @@ ERROR_STATUS: tuple[tuple[type[NewsdeskError], int], ...] = (
 
 
 def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | None = None,
-              chat_fns: Collection[int] = (), read_urls: UrlReader | None = None) -> FastAPI:
+              chat_fns: Collection[int] = (), read_urls: UrlReader | None = None,
+              check_webhook: WebhookCheck | None = None) -> FastAPI:
     """The HTTP API over one `Assistant`: /answer, /answer/stream, /health, /articles,
     /sources, /docs, and the OpenAI-compatible /v1/chat/completions and /v1/models.
 
     `ingestor` builds what takes articles on the first POST (without it the server takes
     none: 503); `read_urls` fetches the URLs a user gives (without it, URLs get 503).
-    `chat_fns`: ids of the answering functions of a Gradio chat to be mounted on
-    the app, charged to the client's budget like /answer (see `assistant.server.access`).
-    The top-level `wiring.create_app` wires the ingest pipeline in.
+    `check_webhook` checks a follow's webhook URL against the fetch policy (without it
+    follows take no webhook). `chat_fns`: ids of the answering functions of a Gradio chat to
+    be mounted on the app, charged to the client's budget like /answer (see
+    `assistant.server.access`). The top-level `wiring.create_app` wires the ingest pipeline in.
     """
     settings = assistant.settings
     app = FastAPI(
@@ -75,6 +78,7 @@ def build_app(assistant: Assistant, ingestor: Callable[[], ArticleIngestor] | No
     app.include_router(articles_router(assistant, writer, guarded))
     app.include_router(local_router(assistant, writer))
     app.include_router(openai_router(assistant, guarded))
+    app.include_router(follows_router(assistant, guarded, check_webhook))
     return app
 
 
