@@ -73,6 +73,16 @@ def test_clicking_a_citation_opens_the_passage_in_its_article(server_url: str,
             page.wait_for_function(
                 "p => document.querySelector('#reader mark')?.innerText === p",
                 arg=expected[0]["passage"], timeout=30_000)
+            # The light/dark switch overrides the system's choice, and the page remembers it.
+            dark = page.evaluate("document.body.classList.contains('dark')")
+            page.locator("#theme-switch").click()
+            assert page.evaluate("document.body.classList.contains('dark')") is not dark
+            page.reload(wait_until="domcontentloaded")
+            page.locator("textarea").first.wait_for(timeout=60_000)
+            page.wait_for_function("d => document.body.classList.contains('dark') === d",
+                                   arg=not dark, timeout=10_000)
+            if device == "phone":  # the filters fold into one line on a phone
+                assert page.locator("#filter-since").is_hidden()
             # The second tab, for the screenshots in docs/.
             page.get_by_role("tab", name="Add and manage news").click()
             page.locator("#library-articles").wait_for(timeout=30_000)
