@@ -189,6 +189,29 @@ def test_questions_about_how_a_story_developed_ask_for_a_timeline(question: str)
     assert timeline_question(question) is not None
 
 
+@pytest.mark.parametrize(("question", "search"), [
+    ("Catch me up on the harbour tunnel row.", "the harbour tunnel row"),
+    ("Bring me up to speed on the nurses' walkout", "the nurses' walkout"),
+    ("Can you recap the bridge collapse for me?", "the bridge collapse"),
+    ("How did it come to this for the ferry company?", "the ferry company"),
+    ("How did the chain go from record sales to administration?", "the chain"),
+    ("What has changed since the dam burst?", "since the dam burst"),
+    ("What's the backstory of the fishing quota dispute?", "the fishing quota dispute"),
+    ("What led up to the mayor's resignation?", "the mayor's resignation"),
+    ("Give me a blow-by-blow account of the recount.", "the recount"),
+    ("The cable car accident as it happened", "The cable car accident as it happened"),
+    ("History of the dispute over the harbour lease", "the dispute over the harbour lease"),
+    ("I missed the whole stadium saga, what happened?", "the whole stadium saga"),
+    ("Where are we now with the tram plan, and how did we get here?", "the tram plan"),
+    ("Take me through the mine rescue from day one", "the mine rescue from day one"),
+    ("How did the border protests escalate?", "the border protests"),
+])
+def test_requests_to_be_caught_up_on_a_story_ask_for_a_timeline(question: str,
+                                                                 search: str) -> None:
+    found = timeline_question(question)
+    assert found is not None and found.search == search
+
+
 @pytest.mark.parametrize("question", [
     "How did the engineers develop the new vaccine?",
     "How much has the price of cocoa changed?",
@@ -199,6 +222,20 @@ def test_questions_about_how_a_story_developed_ask_for_a_timeline(question: str)
     "Since when has the museum been closed?",
     "Did the company change its logo?",
     "Who won the final?",
+    # Close to the wider forms: a schedule, one number, a method, a procedure, a record.
+    "What's the construction timeline for the tram line?",
+    "How many votes has the candidate received so far?",
+    "How much have rents risen over the past year?",
+    "Walk me through how to file a claim against the airline.",
+    "What is the step-by-step process for renewing a permit?",
+    "Give me the day-by-day forecast for the weekend.",
+    "What caused the refinery explosion?",
+    "Does the new chief executive have a history of fraud?",
+    "What's the latest price of cocoa?",
+    "Who heads the history department at the university?",
+    "How did the vineyard's harvest go this year?",
+    "Where does the party stand on taxes?",
+    "What documents do I need in order to apply?",
 ])
 def test_other_questions_ask_for_no_timeline(question: str) -> None:
     assert timeline_question(question) is None
