@@ -99,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if urls:
                 report.merge(ingestor.ingest_raw(web.raws()))
+            store = getattr(ingestor, "store", None)  # a local ingestor's (not a server's)
+            if store is not None and (report.chunks_written or deleted):
+                # This process wrote the store: bring the keyword index beside it up to
+                # date now (in proportion to what was written), so the server that opens
+                # the store next starts without rebuilding it from the whole archive.
+                progress.update(task, description="Indexing keywords", current="")
+                store.keywords()
     except (StoreError, EmbeddingError) as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return 2

@@ -38,3 +38,29 @@ def test_cli_ingests_reports_and_sets_exit_codes(tmp_path: Path, seed_path: Path
 def test_cli_usage_error_exits_2(tmp_path: Path) -> None:
     result = _run(cwd=tmp_path)
     assert result.returncode == 2 and "usage: newsdesk-ingest" in result.stderr
+
+
+def test_a_server_opening_a_store_the_cli_wrote_reads_no_archive(tmp_path: Path,
+                                                                 seed_path: Path) -> None:
+    """The CLI that wrote the store brings the keyword index up to date in proportion to its
+    write, so the server that opens the store next neither rebuilds it nor re-reads what
+    was written."""
+    from conftest import SAMPLES, make_settings
+
+    from assistant.service import Assistant
+
+    store = tmp_path / "store"
+    for paths in ([seed_path], [SAMPLES]):
+        done = _run(*paths, "--data-dir", store, "--quiet", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    assistant = Assistant(make_settings(store))
+    try:
+        health = assistant.health()
+        assert health["articles"] == 8
+        cost = health["keyword_index"]
+        assert cost["rebuilds"] == 0 and cost["chunks_read"] == 0, cost
+        assert assistant.ask("What wage increase are the striking Carrow signal staff "
+                             "seeking?").citations
+    finally:
+        assistant.close()
+        assistant.store.close()
