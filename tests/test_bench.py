@@ -1,4 +1,5 @@
-"""The benchmark suite runs (`python -m bench --quick`) and writes every figure it promises.
+"""The benchmark suite runs (`python -m bench --quick`) and writes every figure it promises;
+the follow benchmark (`python -m bench.follows`), in small, times real writes.
 
 Timings are never checked here: speed goals live in the benchmark's own report.
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import follows as follows_bench
 from tests.conftest import ROOT
 
 REQUIRED = (
@@ -55,3 +57,22 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     assert results["http"]["answers"] > 0 and not results["http"]["errors"]
     assert set(results["goals"]) >= {"ingest_vs_ceiling", "ingest_vs_langchain", "startup_s"}
     assert "| ingest / ceiling" in run.stdout  # the printed table
+
+
+@pytest.mark.slow
+def test_follows_benchmark_times_real_writes_against_every_follow(tmp_path: Path) -> None:
+    """`python -m bench.follows` in small: every timed write stored chunks and its check
+    compared them with every follow (or, in the copy without follows, with none)."""
+    result = follows_bench.measure(base=3, n_follows=20, writes=3, workdir=tmp_path,
+                                   log=lambda _: None)
+    assert result["follows"] == 20 and result["writes"] == 3
+    assert result["base_chunks"] > 0
+    for row in result["per_write"]:
+        assert row["follows"]["chunks"] > 0 and row["follows"]["follows"] == 20
+        assert row["none"]["chunks_written"] > 0 and row["none"]["follows"] == 0
+        assert row["follows"]["chunks"] == row["follows"]["chunks_written"]
+        assert row["follows"]["match_ms"] > 0 and row["none"]["check_ms"] > 0
+    for key in ("extra_ms", "extra_match_ms"):
+        assert result[key]["p95_ms"] >= result[key]["p50_ms"], key
+    assert result["ratio"] > 0
+    assert "extra with the follows" in follows_bench.table(result)

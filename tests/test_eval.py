@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, SHARED_DATA
+from conftest import ROOT, SHARED_DATA, make_settings
 from openai_stub import REFUSAL, OpenAIStub, last_user_text
 
 from assistant.types import Passage
+from evals import follows as follow_eval
 from evals.metrics import (
     METRIC_KEYS,
+    EvalQuestion,
     EvidenceItem,
     QuestionResult,
     answer_correct,
@@ -456,3 +458,73 @@ def test_multihop_dev_slice_meets_floors(tmp_path: Path) -> None:
     for key, floor in SLICE_FLOORS.items():
         assert report[key] >= floor, f"{key} {report[key]} is under its floor {floor}"
     assert report["false_rejection_rate"] <= SLICE_MAX_FALSE_REJECTION
+
+
+# -- following a story (evals.follows) ---------------------------------------------------
+
+
+def test_follow_recall_counts_evidence_articles_and_precision_counts_updates() -> None:
+    results = [
+        # Two of three evidence articles cited; one update of three cites only other articles.
+        follow_eval.FollowResult("q1", "inference", ["a", "b", "c"],
+                     updates=[["a"], ["x", "b"], ["y"]], latency_s=[1.0, 2.0, 3.0]),
+        # No update: recall 0, and it adds nothing to precision.
+        follow_eval.FollowResult("q2", "temporal", ["d", "e"]),
+        follow_eval.FollowResult("q3", "temporal", ["f"], updates=[["f"], ["f", "z"]],
+                                 latency_s=[4.0, 5.0]),
+    ]
+    assert results[0].found == ["a", "b"] and results[0].good_updates == 2
+    figures = follow_eval.summarise(results)
+    assert figures["found"] == 3 and figures["evidence_articles"] == 6
+    assert figures["recall"] == 0.5  # pooled: 3 of 6 evidence articles
+    assert figures["good_updates"] == 4 and figures["updates"] == 5
+    assert figures["precision"] == 0.8  # pooled: an update is good when it cites any evidence
+    assert figures["recall_mean"] == pytest.approx((2 / 3 + 0 + 1) / 3, abs=1e-3)
+    assert figures["precision_mean"] == pytest.approx((2 / 3 + 1) / 2, abs=1e-3)
+    assert figures["follows_without_updates"] == 1
+    assert (figures["latency_p50_s"], figures["latency_p95_s"], figures["latency_max_s"]) == (
+        3.0, 5.0, 5.0)
+    assert follow_eval.summarise([follow_eval.FollowResult("q", "temporal", ["a"])])[
+        "precision"] is None
+    # The estimate for "a follow naming outlets is updated by their articles only".
+    sources = {"a": "Wired", "b": "TechCrunch", "x": "Wired", "y": "BBC"}
+    narrowed = follow_eval.named_outlets_only(results[0], {"TechCrunch"}, sources)
+    assert narrowed.updates == [["x", "b"]] and narrowed.found == ["b"]
+    assert follow_eval.named_outlets_only(results[0], set(), sources) is results[0]
+
+
+def test_follow_splits_halve_the_file_keeping_temporal_and_inference_questions() -> None:
+    kinds = ["inference", "comparison", "temporal", "null", "temporal", "inference"]
+    questions = [EvalQuestion(str(i), "?", kind, (), kind != "null")
+                 for i, kind in enumerate(kinds)]
+    dev = follow_eval.split_questions(questions, "dev")
+    test = follow_eval.split_questions(questions, "test")
+    assert [q.id for q in dev] == ["0", "2", "4"] and [q.id for q in test] == ["5"]
+    assert [q.id for q in follow_eval.split_questions(questions, "all")] == ["0", "2", "4", "5"]
+
+
+def test_the_replay_ingests_a_day_at_a_time_in_published_order() -> None:
+    batches = follow_eval.day_batches(load_articles(DATA / "multihop_articles.jsonl"))
+    assert [[e.dataset_id for e in b] for b in batches] == [
+        ["mh-a-ferry"], ["mh-a-bakery"], ["mh-a-council"], ["mh-a-match"]]
+
+
+def test_follow_replay_end_to_end(tmp_path: Path) -> None:
+    report = follow_eval.evaluate(
+        "all", DATA / "multihop_questions.jsonl", DATA / "multihop_articles.jsonl",
+        settings=make_settings(tmp_path / "unused"), every_s=0.2, quiet=True)
+    # The inference and temporal questions are followed; comparison and null ones are not.
+    per = {f["id"]: f for f in report["per_follow"]}
+    assert set(per) == {"mh-q1", "mh-q3"} and report["ingest"]["added"] == 4
+    # The ferry article adds to the ferry question when it arrives, and nothing else does.
+    assert per["mh-q1"]["found"] == ["mh-a-ferry"]
+    assert per["mh-q1"]["updates"] and per["mh-q1"]["good_updates"] == len(
+        per["mh-q1"]["updates"])
+    assert report["by_type"]["inference"]["recall"] == 1.0
+    assert report["by_type"]["inference"]["precision"] == 1.0
+    # Every update was timed from its article's commit to its being in the book.
+    assert report["updates"] == sum(len(f["latency_s"]) for f in per.values())
+    assert all(s > 0 for f in per.values() for s in f["latency_s"])
+    assert report["looks"]["checks"] >= 1 and report["looks"]["chunks"] >= 4
+    assert report["reach"]["0.45"]["evidence_near"] is not None
+    assert "| all | 2 |" in follow_eval.report_text(report)
