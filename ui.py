@@ -646,9 +646,9 @@ def make_following(assistant: Assistant, logins: ChatLogins) -> SimpleNamespace:
         if before is None:
             return FOLLOW_HINT, *refresh(request)
         read_upto = max((u.n for u in before.updates), default=0) - before.unread
-        book.get(who, before.id, mark_read=True)
+        now = assistant.read_follow(before.id, who, mark_read=True) or before
         label, choices = refresh(request)
-        return follow_markdown(before, read_upto), label, choices
+        return follow_markdown(now, read_upto), label, choices
 
     def stop(follow_id: str | None, request: gr.Request) -> tuple[str, Any, Any]:
         who = owner(request)

@@ -105,7 +105,8 @@ class FollowBook:
                 CREATE TABLE IF NOT EXISTS follows (
                     id TEXT PRIMARY KEY, owner TEXT NOT NULL, question TEXT NOT NULL,
                     filters TEXT, webhook TEXT, created_at TEXT NOT NULL,
-                    vector BLOB NOT NULL, answer TEXT, read_upto INTEGER NOT NULL DEFAULT 0);
+                    vector BLOB NOT NULL, answer TEXT, read_upto INTEGER NOT NULL DEFAULT 0,
+                    stale INTEGER NOT NULL DEFAULT 0);
                 CREATE INDEX IF NOT EXISTS follows_owner ON follows (owner);
                 CREATE TABLE IF NOT EXISTS updates (
                     follow_id TEXT NOT NULL, n INTEGER NOT NULL, at TEXT NOT NULL,
@@ -142,6 +143,7 @@ class FollowBook:
                         filters.model_dump_json() if filters is not None else None, webhook,
                         created, np.asarray(vector, dtype=np.float32).tobytes(),
                         answer.model_dump_json()))
+            _bump(db)
         return Follow(id=follow_id, question=question, filters=filters, webhook=webhook,
                       created_at=created, answer=answer)
 
@@ -196,6 +198,7 @@ class FollowBook:
                               (follow_id, owner)).rowcount
             if gone:
                 db.execute("DELETE FROM updates WHERE follow_id = ?", (follow_id,))
+                _bump(db)
         return bool(gone)
 
     # -- what the watcher uses ----------------------------------------------------------------
@@ -222,9 +225,9 @@ class FollowBook:
         return found
 
     def add_update(self, follow_id: str, text: str, citations: list[Citation],
-                   article_ids: list[str], answer: Answer | None) -> FollowUpdate | None:
-        """Record an update (and the follow's refreshed answer); None when the follow was
-        deleted meanwhile."""
+                   article_ids: list[str]) -> FollowUpdate | None:
+        """Record an update (the follow's answer is then out of date: `stale`); None when
+        the follow was deleted meanwhile."""
         with self._db() as db:
             if db.execute("SELECT 1 FROM follows WHERE id = ?", (follow_id,)).fetchone() is None:
                 return None
@@ -234,10 +237,27 @@ class FollowBook:
                                   article_ids=article_ids)
             db.execute("INSERT INTO updates (follow_id, n, at, body) VALUES (?, ?, ?, ?)",
                        (follow_id, update.n, update.at, update.model_dump_json()))
-            if answer is not None:
-                db.execute("UPDATE follows SET answer = ? WHERE id = ?",
-                           (answer.model_dump_json(), follow_id))
+            db.execute("UPDATE follows SET stale = 1 WHERE id = ?", (follow_id,))
         return update
+
+    def stale(self, owner: str) -> list[tuple[str, str, Filters | None]]:
+        """(id, question, filters) of the owner's follows whose answer predates an update."""
+        with self._db() as db:
+            rows = db.execute("SELECT id, question, filters FROM follows "
+                              "WHERE owner = ? AND stale = 1", (owner,)).fetchall()
+        return [(fid, q, Filters.model_validate_json(f) if f else None) for fid, q, f in rows]
+
+    def set_answer(self, follow_id: str, answer: Answer) -> None:
+        """The follow's answer as of now (no longer stale)."""
+        with self._db() as db:
+            db.execute("UPDATE follows SET answer = ?, stale = 0 WHERE id = ?",
+                       (answer.model_dump_json(), follow_id))
+
+    def version(self) -> int:
+        """A number that changes whenever a follow is made or deleted."""
+        with self._db() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        return int(row[0]) if row else 0
 
     def webhook(self, follow_id: str) -> str | None:
         with self._db() as db:
@@ -255,6 +275,11 @@ class FollowBook:
         with self._db() as db:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('log_seq', ?)",
                        (str(int(seq)),))
+
+
+def _bump(db: sqlite3.Connection) -> None:
+    db.execute("INSERT INTO meta (key, value) VALUES ('version', '1') ON CONFLICT(key) "
+               "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
 
 
 def passes(filters: Filters | None, meta: dict[str, Any]) -> bool:
@@ -305,6 +330,21 @@ class FollowWatcher:
         self.notify = notify
         self.every_s = every_s
         self._lock = threading.Lock()
+        # The follows as the watcher matches them, read again only when one is made or
+        # deleted (its own updates change them in place): a look costs no parsing.
+        self._targets: list[_Target] = []
+        self._questions = np.zeros((0, 0), dtype=np.float32)
+        self._version: int | None = None
+
+    def _current_targets(self) -> tuple[list[_Target], np.ndarray]:
+        version = self.book.version()
+        if version != self._version:
+            self._targets = self.book.targets()
+            self._questions = (np.stack([t.vector / (float(np.linalg.norm(t.vector)) or 1.0)
+                                         for t in self._targets])
+                               if self._targets else np.zeros((0, 0), dtype=np.float32))
+            self._version = version
+        return self._targets, self._questions
 
     def run(self, stop: threading.Event) -> None:
         """Look at the commit log every `every_s` until `stop` is set."""
@@ -336,7 +376,7 @@ class FollowWatcher:
         """Updates from these (newly committed) articles for every follow they add to."""
         done = Matched(articles=len(article_ids))
         started = time.perf_counter()
-        targets = self.book.targets()
+        targets, questions = self._current_targets()
         store = self.assistant.store
         versions = store.visible_versions(article_ids)
         ids = [chunk_id(aid, v.content_hash, i) for aid, v in versions.items()
@@ -350,8 +390,6 @@ class FollowWatcher:
         if not ids:
             return done
         chunks = np.stack([vectors[cid] for cid in ids])
-        questions = np.stack([t.vector / (float(np.linalg.norm(t.vector)) or 1.0)
-                              for t in targets])
         similarity = questions @ chunks.T  # follows x new chunks
         near = [(t, row) for t, row in zip(targets, similarity, strict=True)
                 if float(row.max()) >= MATCH_MIN]
@@ -382,10 +420,9 @@ class FollowWatcher:
         fresh = [c for c in answer.citations if _norm(c.passage) not in target.shown]
         if not fresh:  # nothing the follow has not shown already
             return False
-        current = self.assistant.ask(target.question, filters=target.filters)
+        # The follow's own answer is brought up to date when it is next read, not here.
         update = self.book.add_update(target.id, answer.answer, answer.citations,
-                                      list(dict.fromkeys(c.article_id for c in fresh)),
-                                      None if current.refused else current)
+                                      list(dict.fromkeys(c.article_id for c in fresh)))
         if update is None:
             return False
         target.shown |= {_norm(c.passage) for c in answer.citations}

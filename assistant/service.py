@@ -159,6 +159,28 @@ class Assistant:
         return self.follow_book.create(owner, question.strip(), filters, webhook, vector,
                                        answer)
 
+    def follows(self, owner: str = OPEN_OWNER) -> list[Follow]:
+        """The owner's follows, oldest first, each answer brought up to date with its
+        updates."""
+        self._refresh_follows(owner)
+        return self.follow_book.list(owner)
+
+    def read_follow(self, follow_id: str, owner: str = OPEN_OWNER,
+                    mark_read: bool = True) -> Follow | None:
+        """One of the owner's follows (None for another's), its answer brought up to date;
+        `mark_read` clears its unread count (as of the state returned)."""
+        self._refresh_follows(owner, follow_id)
+        return self.follow_book.get(owner, follow_id, mark_read=mark_read)
+
+    def _refresh_follows(self, owner: str, only: str | None = None) -> None:
+        # An update leaves the follow's answer out of date; it is asked again when read, so
+        # the watcher's work per write stays with the update itself.
+        for follow_id, question, filters in self.follow_book.stale(owner):
+            if only is None or follow_id == only:
+                answer = self.ask(question, filters=filters)
+                if not answer.refused:
+                    self.follow_book.set_answer(follow_id, answer)
+
     def sources(self) -> list[Outlet]:
         """The outlets of the ingested news, with article counts and date ranges (what
         `filters.sources` takes); most articles first."""

@@ -178,8 +178,8 @@ class _TimedBook(FollowBook):
         self.written: dict[tuple[str, int], float] = {}
 
     def add_update(self, follow_id: str, text: str, citations: list[Citation],
-                   article_ids: list[str], answer: Any) -> FollowUpdate | None:
-        update = super().add_update(follow_id, text, citations, article_ids, answer)
+                   article_ids: list[str]) -> FollowUpdate | None:
+        update = super().add_update(follow_id, text, citations, article_ids)
         if update is not None:
             self.written[(follow_id, update.n)] = time.time()
         return update

@@ -79,7 +79,7 @@ def follows_router(assistant: Assistant, guarded: list[Any],
     @router.get("/follows", response_model=FollowList)
     def follows(owner: Owner) -> FollowList:
         """The key's follows, oldest first, each with its answer, updates and unread count."""
-        found = assistant.follow_book.list(owner)
+        found = assistant.follows(owner)
         return FollowList(follows=found, total=len(found))
 
     @router.get("/follows/{follow_id}", response_model=Follow,
@@ -87,7 +87,7 @@ def follows_router(assistant: Assistant, guarded: list[Any],
     def read_follow(follow_id: str, owner: Owner) -> Follow:
         """One follow: the current answer and every update, oldest first; reading it marks
         its updates read."""
-        found = assistant.follow_book.get(owner, follow_id, mark_read=True)
+        found = assistant.read_follow(follow_id, owner, mark_read=True)
         if found is None:
             raise HTTPException(404, f"no follow has the id {follow_id!r}")
         return found
