@@ -382,14 +382,7 @@ def make_library(assistant: Assistant, writing: Callable[[Callable[[Any], Any]],
     def read(article_id: str) -> str:
         if not article_id:
             return reader_placeholder("This item has no article: it was not added.")
-        try:
-            article = assistant.article(article_id)
-        except StoreError as exc:
-            return reader_placeholder(f"The article cannot be read right now: {exc.plain}.")
-        if article is None:
-            return reader_placeholder("This article is no longer in the news: it was deleted "
-                                      "or replaced.")
-        return reader_html(article)
+        return article_reader(assistant, article_id)
 
     return Library(listing, add, ask_delete, delete, read, after_write)
 
@@ -543,13 +536,20 @@ def read_passage(assistant: Assistant, href: str) -> str:
     if found is None:
         return reader_placeholder("That link does not point at a passage.")
     article_id, start, end = found
+    return article_reader(assistant, article_id, start, end)
+
+
+def article_reader(assistant: Assistant, article_id: str, start: int | None = None,
+                   end: int | None = None) -> str:
+    """The reader's HTML for a stored article (`body[start:end]` marked when given), or a
+    line saying why it cannot be shown."""
     try:
         article = assistant.article(article_id)
     except StoreError as exc:
         return reader_placeholder(f"The article cannot be read right now: {exc.plain}.")
     if article is None:
         return reader_placeholder("This article is no longer in the news: it was deleted or "
-                                  "replaced after the answer was given.")
+                                  "replaced.")
     return reader_html(article, start, end)
 
 
