@@ -144,6 +144,10 @@ def _rebuilt(store: NewsStore, where: Path) -> KeywordIndex:
 def _same(index: KeywordIndex, clean: KeywordIndex, words: list[str]) -> None:
     assert sorted(index.chunk_ids()) == sorted(clean.chunk_ids())
     assert index.counts() == clean.counts() and index.num_docs == clean.num_docs
+    # The terms kept for exact BM25 are those of the indexed chunks, no more.
+    terms = "SELECT chunk_id, terms FROM terms ORDER BY chunk_id"
+    assert index._db.execute(terms).fetchall() == clean._db.execute(terms).fetchall()
+    assert sorted(cid for cid, _ in index._db.execute(terms)) == sorted(index.chunk_ids())
     # The same chunks match each word (scores may differ by deleted documents that tantivy
     # drops only when it merges segments).
     for word in words:
@@ -214,3 +218,37 @@ def test_the_cli_rebuilds_the_index_on_demand(ingestor: Ingestor) -> None:
     assert done.returncode == 0, done.stderr
     assert f"Keyword index rebuilt: {held[0]} articles, {held[1]} chunks" in done.stdout
     assert KeywordIndex(where).counts() == held
+
+
+def test_keyword_scores_are_exact_bm25_whatever_the_chunk_lengths(tmp_path: Path) -> None:
+    """tantivy ranks with each chunk's length rounded to one byte; the index's scores are
+    BM25 over the exact lengths, the same as bm25s computes over the same terms."""
+    import bm25s
+
+    from assistant.index.lexical import IndexedArticle, Version, tokenize
+
+    rng = np.random.default_rng(7)
+    vocabulary = tokenize("harbour ferry budget council lantern pier tide storm bridge "
+                          "vote engineer museum strike wage signal rail river flood school")
+    # Lengths past 40 terms, where tantivy's one-byte length buckets are coarse.
+    lengths = [5, 41, 57, 83, 97, 131, 160, 211, 257, 299, 333, 401]
+    docs = [list(rng.choice(vocabulary, size=n)) for n in lengths]
+    index = KeywordIndex(tmp_path / "index")
+    try:
+        index.add_indexed([IndexedArticle(
+            Version(f"a{i}", f"{i:024d}", 1, "Outlet", "2026-01-01"),
+            [(chunk_id(f"a{i}", f"{i:024d}", 0), terms)]) for i, terms in enumerate(docs)])
+        exact = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+        exact.index([list(d) for d in docs], show_progress=False)
+        for question in ("harbour ferry storm", "wage strike signal rail", "flood flood river"):
+            # bm25s's Lucene variant leaves out the constant factor k1 + 1.
+            expected = exact.get_scores(tokenize(question)) * (1.2 + 1.0)
+            found = index.search(question, len(docs))
+            assert found
+            for i in range(len(docs)):
+                cid = chunk_id(f"a{i}", f"{i:024d}", 0)
+                assert found.get(cid, 0.0) == pytest.approx(float(expected[i]), rel=1e-4)
+            # and in the order of the exact scores
+            assert list(found) == sorted(found, key=lambda c: -found[c])
+    finally:
+        index.close()

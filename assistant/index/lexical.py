@@ -19,6 +19,7 @@ import fcntl
 import gc
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -45,13 +46,35 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _STOP = STOPWORDS | frozenset(STOPWORDS_CHINESE)
 
 # Bump when the schema or the terms change: an index of another format is rebuilt.
-INDEX_FORMAT = "2"
+INDEX_FORMAT = "5"
 # A log entry may land up to this long after entries with later stamps (several writers on
 # one Chroma server, their clocks apart): readers look back this far and skip what they saw.
 LOOKBACK_NS = 120 * 10**9
 _WRITER_HEAP = 32_000_000
 # Article ids per catalog statement (SQLite's limit is 32,766 values).
 _ID_BATCH = 10_000
+_CATALOG = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    article_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL,
+    n_chunks INTEGER NOT NULL, source TEXT NOT NULL, day INTEGER,
+    n_terms INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS articles_day ON articles (day);
+CREATE INDEX IF NOT EXISTS articles_source ON articles (source, day);
+-- Each chunk's terms, for BM25 over exact lengths (`_scored`). In the catalog,
+-- not tantivy's document store: SQLite reads pages into the kernel's cache, a
+-- memory map would count each page read in the server's own memory.
+CREATE TABLE IF NOT EXISTS terms (
+    chunk_id TEXT PRIMARY KEY, n INTEGER NOT NULL, terms TEXT NOT NULL)
+    WITHOUT ROWID;
+"""
+# Chunks per store read when indexing.
+_READ_SLICE = 2_000
+# BM25's constants, tantivy's own. tantivy ranks with each chunk's length rounded to one
+# byte (coarse for long chunks), which reorders near-ties; its hits are scored again with
+# the exact lengths, from this many times the hits asked for.
+_K1, _B = 1.2, 0.75
+_RESCORE_POOL = 1.2
 
 
 def tokenize(text: str) -> list[str]:
@@ -225,24 +248,26 @@ class KeywordIndex:
         # WAL mode sees the last committed catalog, never a write half done.
         self._db = self._connect()
         self._local = threading.local()
-        self._db.executescript("""
-            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS articles (
-                article_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL,
-                n_chunks INTEGER NOT NULL, source TEXT NOT NULL, day INTEGER);
-            CREATE INDEX IF NOT EXISTS articles_day ON articles (day);
-            CREATE INDEX IF NOT EXISTS articles_source ON articles (source, day);
-        """)
+        self._db.executescript(_CATALOG)
+        if "n_terms" not in self._columns("articles") or "n" not in self._columns("terms"):
+            # A catalog of an older format: emptied here, rebuilt at the first look.
+            self._db.executescript(f"""
+                DROP TABLE articles; DROP TABLE terms; {_CATALOG}""")
+            self._set_meta(format="")
         self._schema = _schema()
         self._index = self._open_index()
         self._searcher = self._index.searcher()
         self._stamp: str | None = None
         self._sources: frozenset[str] | None = None
         self._counts: tuple[int, int] | None = None
+        self._mean_terms: float | None = None
         self._checked = False
         self.private = False  # a temporary directory of this process's own
         self._writer_handle: tantivy.IndexWriter | None = None
         self.cost = WriteCost()
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.directory / "catalog.sqlite3", check_same_thread=False,
@@ -293,6 +318,7 @@ class KeywordIndex:
             with self._batch() as writer:
                 writer.delete_all_documents()
                 self._db.execute("DELETE FROM articles")
+                self._db.execute("DELETE FROM terms")
                 for page in store.all_visible_versions():
                     self._add(writer, self._read(store, page))
                 self._set_meta(format=INDEX_FORMAT, identity=identity, position=str(head),
@@ -307,6 +333,7 @@ class KeywordIndex:
         with self._lock, self._batch() as writer:
             for article in articles:
                 writer.delete_documents_by_term("article_id", article.version.article_id)
+            self._forget_terms([a.version.article_id for a in articles])
             self._add(writer, articles)
 
     def mark_current(self, store: ChunkSource) -> None:
@@ -336,6 +363,7 @@ class KeywordIndex:
         with self._batch() as writer:
             for aid in changed:
                 writer.delete_documents_by_term("article_id", aid)
+            self._forget_terms(changed)
             self._db.executemany("DELETE FROM articles WHERE article_id = ?",
                                  [(aid,) for aid in changed if aid not in wanted])
             self._add(writer, fresh)
@@ -344,7 +372,12 @@ class KeywordIndex:
     def _read(self, store: ChunkSource, versions: Sequence[Version]) -> list[IndexedArticle]:
         ids = [chunk_id(v.article_id, v.content_hash, i) for v in versions
                for i in range(v.n_chunks)]
-        rows = {cid: (text, meta) for cid, text, meta in store.get_chunks(ids)}
+        rows: dict[str, tuple[str, dict[str, Any]]] = {}
+        # One store call per slice: each is bounded in time, and a rebuild reads a page of
+        # thousands of articles (a 1M-chunk store took over 20 s for one page's chunks).
+        for start in range(0, len(ids), _READ_SLICE):
+            rows.update((cid, (text, meta))
+                        for cid, text, meta in store.get_chunks(ids[start:start + _READ_SLICE]))
         self.cost.chunks_read += len(rows)
         found = []
         for v in versions:
@@ -360,8 +393,14 @@ class KeywordIndex:
                                                 v.source, v.published_at), chunks))
         return found
 
+    def _forget_terms(self, article_ids: Sequence[str]) -> None:
+        # A chunk id starts with its article's id and ":" (";" is the next character).
+        self._db.executemany("DELETE FROM terms WHERE chunk_id >= ? AND chunk_id < ?",
+                             [(f"{aid}:", f"{aid};") for aid in article_ids])
+
     def _add(self, writer: tantivy.IndexWriter, articles: Iterable[IndexedArticle]) -> None:
         rows = []
+        terms_rows = []
         for article in articles:
             v = article.version
             day = day_number(v.published_at)
@@ -372,10 +411,16 @@ class KeywordIndex:
                 doc.add_text("source", v.source)
                 if day is not None:
                     doc.add_integer("day", day)
-                doc.add_text("text", " ".join(terms))
+                joined = " ".join(terms)
+                doc.add_text("text", joined)
                 writer.add_document(doc)
-            rows.append((v.article_id, v.content_hash, len(article.chunks), v.source, day))
-        self._db.executemany("INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?)", rows)
+                terms_rows.append((cid, len(terms), joined))
+            rows.append((v.article_id, v.content_hash, len(article.chunks), v.source, day,
+                         sum(len(terms) for _, terms in article.chunks)))
+        self._db.executemany(
+            "INSERT OR REPLACE INTO articles (article_id, content_hash, n_chunks, source, day, "
+            "n_terms) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        self._db.executemany("INSERT OR REPLACE INTO terms VALUES (?, ?, ?)", terms_rows)
 
     @contextlib.contextmanager
     def _batch(self) -> Iterator[tantivy.IndexWriter]:
@@ -399,6 +444,7 @@ class KeywordIndex:
         self._searcher = self._index.searcher()
         self._sources = None
         self._counts = None
+        self._mean_terms = None
 
     def _writer(self) -> tantivy.IndexWriter:
         # One writer for the index's life in this process (the directory is this process's
@@ -458,52 +504,75 @@ class KeywordIndex:
                ) -> dict[str, float]:
         """The k best chunks for `text` by BM25 (plus `also_weight` times the BM25 of
         `also`), inside `filters` and `outlet`; only chunks that score above zero."""
-        query = self._terms_query(text, also, also_weight)
-        if query is None or k <= 0:
+        weights = _weights(text, also, also_weight)
+        if not weights or k <= 0:
             return {}
-        return self._hits(self._restricted(query, filters, outlet), k)
+        query = self._restricted(self._terms_query(weights), filters, outlet)
+        found = self._scored(query, math.ceil(k * _RESCORE_POOL), weights)
+        return dict(sorted(found.items(), key=lambda item: (-item[1], item[0]))[:k])
 
     def scores(self, text: str, chunk_ids: Sequence[str], also: str = "",
                also_weight: float = 0.0) -> dict[str, float]:
         """The BM25 score of these chunks for `text` (as `search` scores them); chunks that
         do not match are left out."""
-        query = self._terms_query(text, also, also_weight)
-        if query is None or not chunk_ids:
+        weights = _weights(text, also, also_weight)
+        if not weights or not chunk_ids:
             return {}
         only = tantivy.Query.const_score_query(
             tantivy.Query.term_set_query(self._schema, "chunk_id", list(chunk_ids)), 0.0)
-        both = tantivy.Query.boolean_query([(tantivy.Occur.Must, query),
+        both = tantivy.Query.boolean_query([(tantivy.Occur.Must, self._terms_query(weights)),
                                             (tantivy.Occur.Must, only)])
-        return self._hits(both, len(chunk_ids))
+        return self._scored(both, len(chunk_ids), weights)
 
-    def _hits(self, query: tantivy.Query, k: int) -> dict[str, float]:
+    def _scored(self, query: tantivy.Query, k: int,
+                weights: dict[str, float]) -> dict[str, float]:
+        """tantivy's k best hits of `query`, each scored by exact BM25 over `weights` (the
+        catalog's terms of each hit: their count is the exact length)."""
         searcher = self._searcher
         hits = searcher.search(query, k, count=False).hits
-        return {searcher.doc(address)["chunk_id"][0]: float(score)
-                for score, address in hits if score > 0}
+        ids = [searcher.doc(address)["chunk_id"][0] for score, address in hits if score > 0]
+        if not ids:
+            return {}
+        n_docs = max(int(searcher.num_docs), 1)
+        idf = {}
+        for term in weights:
+            df = int(searcher.doc_freq("text", term))
+            idf[term] = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+        mean = self._mean_length()
+        factor = {t: weights[t] * idf[t] * (_K1 + 1.0) for t in weights}
+        found: dict[str, float] = {}
+        for cid, length, joined in self._terms_of(ids):
+            norm = _K1 * (1.0 - _B + _B * length / mean)
+            terms = joined.split()
+            score = 0.0
+            for term in sorted(factor.keys() & set(terms)):  # one order: the same sums
+                f = terms.count(term)
+                score += factor[term] * f / (f + norm)
+            found[cid] = score
+        return found
 
-    def _terms_query(self, text: str, also: str, also_weight: float) -> tantivy.Query | None:
-        main = self._bag(_query_terms(text))
-        extra = self._bag(_query_terms(also)) if also and also_weight > 0 else None
-        if extra is not None:
-            extra = tantivy.Query.boost_query(extra, also_weight)
-        parts = [q for q in (main, extra) if q is not None]
-        if not parts:
-            return None
-        if len(parts) == 1:
-            return parts[0]
-        return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in parts])
+    def _terms_of(self, chunk_ids: Sequence[str]) -> list[tuple[str, int, str]]:
+        marks = ",".join("?" * len(chunk_ids))
+        return self._reader().execute(
+            f"SELECT chunk_id, n, terms FROM terms WHERE chunk_id IN ({marks})",
+            list(chunk_ids)).fetchall()
 
-    def _bag(self, terms: tuple[str, ...]) -> tantivy.Query | None:
-        # A term written twice counts twice, as BM25 over the query's term list scores it.
-        counts = Counter(terms)
-        if not counts:
-            return None
+    def _mean_length(self) -> float:
+        """The mean number of terms per indexed chunk (BM25's average length)."""
+        mean = self._mean_terms
+        if mean is None:
+            terms, chunks = self._reader().execute(
+                "SELECT COALESCE(SUM(n_terms), 0), COALESCE(SUM(n_chunks), 0) "
+                "FROM articles").fetchone()
+            mean = self._mean_terms = max(int(terms) / max(int(chunks), 1), 1.0)
+        return mean
+
+    def _terms_query(self, weights: dict[str, float]) -> tantivy.Query:
         clauses = []
-        for term, n in counts.items():
+        for term, weight in weights.items():
             query = tantivy.Query.term_query(self._schema, "text", term)
             clauses.append((tantivy.Occur.Should,
-                            tantivy.Query.boost_query(query, float(n)) if n > 1 else query))
+                            query if weight == 1.0 else tantivy.Query.boost_query(query, weight)))
         return tantivy.Query.boolean_query(clauses)
 
     def _restricted(self, query: tantivy.Query, filters: Filters | None,
@@ -653,6 +722,16 @@ def _filter_sql(filters: Filters | None) -> tuple[list[str], list[Any]]:
         where.append("day <= ?")
         args.append(until)
     return where, args
+
+
+def _weights(text: str, also: str, also_weight: float) -> dict[str, float]:
+    """Each query term's weight: how often `text` writes it, plus `also_weight` times how
+    often `also` does (a term written twice counts twice, as BM25 over a term list does)."""
+    weights: dict[str, float] = dict(Counter(_query_terms(text)))
+    if also and also_weight > 0:
+        for term, n in Counter(_query_terms(also)).items():
+            weights[term] = weights.get(term, 0.0) + also_weight * n
+    return weights
 
 
 def _key(version: Version | None) -> tuple[str, int] | None:
