@@ -1,11 +1,12 @@
 """Near-duplicates: one wire story run by several outlets is one article.
 
 An article's body becomes word 3-gram shingles (a CJK character counts as a word) and a
-128-permutation MinHash (datasketch); an LSH index finds the stored articles that may share
-most shingles with it, and the estimated Jaccard similarity decides, unless the new article is
-much longer (a fuller version of a stored excerpt is indexed on its own). `THRESHOLD` is
-measured with `python -m evals.dedup` (docs/evaluation.md). The signature is stored with the
-article record, so the index is rebuilt from the store and never drifts from it.
+128-permutation MinHash (datasketch); an LSH index (numpy arrays) finds the stored articles
+that may share most shingles with it, and the estimated Jaccard similarity decides, unless
+the new article is much longer (a fuller version of a stored excerpt is indexed on its own).
+`THRESHOLD` is measured with `python -m evals.dedup` (docs/evaluation.md). The signature is
+stored with the article record, so the index is rebuilt from the store and never drifts from
+it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import regex
-from datasketch import MinHash, MinHashLSH
+from datasketch import MinHash
+from datasketch.lsh import _optimal_param
 
 NUM_PERM = 128
 SHINGLE_WORDS = 3
@@ -29,6 +31,8 @@ MIN_WORDS = 40
 # then the whole page), not a copy: it is indexed on its own, so nothing it adds is lost.
 LONGER = 1.5
 _SEED = 1
+# Signatures added after the last sort of the LSH bands that are scanned before sorting again.
+_MERGE_EVERY = 2048
 # A CJK character is a word of its own (those scripts do not space their words).
 _WORD = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]|[\p{L}\p{N}]+")
 # Hash functions are the same for every signature: built once (datasketch builds them per
@@ -107,50 +111,122 @@ def changed_numbers(original: str, copy: str) -> list[tuple[str, str]]:
 
 
 class DuplicateIndex:
-    """The signatures of stored articles, for finding the one a new article duplicates."""
+    """The signatures of stored articles, for finding the one a new article duplicates.
+
+    LSH over numpy arrays, not datasketch's `MinHashLSH`: that keeps a Python dict entry per
+    band per article (51 bands here), about 1 GB for 60,000 articles, in every writer.
+    Here each article is one row of 128 values, and each band's keys are a sorted array
+    searched by bisection (about 70 MB for 60,000 articles): rows added since the last
+    sort are scanned until `_MERGE_EVERY` of them are waiting. The bands are datasketch's own
+    (`_optimal_param`), so an article finds the same candidates."""
 
     def __init__(self, threshold: float = THRESHOLD) -> None:
         self.threshold = threshold
         # LSH bands tuned a little below the threshold: the Jaccard estimate decides.
-        self._lsh_threshold = max(threshold - 0.15, 0.1)
-        self._lsh = MinHashLSH(threshold=self._lsh_threshold, num_perm=NUM_PERM)
-        self._signatures: dict[str, Signature] = {}
+        self._bands, self._rows_per_band = _optimal_param(max(threshold - 0.15, 0.1), NUM_PERM,
+                                                          0.5, 0.5)
         self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._ids: list[str] = []  # row -> article id ("" once removed)
+        self._row_of: dict[str, int] = {}
+        self._values = np.zeros((0, NUM_PERM), dtype=np.uint32)
+        self._words = np.zeros(0, dtype=np.int64)
+        self._used = 0  # rows in use (the arrays grow by doubling)
+        self._sorted_keys = np.zeros((self._bands, 0), dtype=np.uint64)
+        self._sorted_rows = np.zeros((self._bands, 0), dtype=np.int64)
+        self._merged = 0  # rows [0, _merged) are in the sorted arrays
 
     def __len__(self) -> int:
-        return len(self._signatures)
+        return len(self._row_of)
 
     def load(self, stored: Iterable[tuple[str, str]]) -> None:
         """Replace the contents with (article id, packed signature) pairs."""
-        self._lsh = MinHashLSH(threshold=self._lsh_threshold, num_perm=NUM_PERM)
-        self._signatures = {}
-        for key, packed in stored:
-            if packed and (found := unpack(packed)) is not None:
-                self.add(key, found)
+        with self._lock:
+            self._reset()
+            for key, packed in stored:
+                if packed and (found := unpack(packed)) is not None:
+                    self._append(key, found)
+            self._merge()
 
     def add(self, key: str, found: Signature) -> None:
         with self._lock:
-            if key in self._signatures:
-                self._lsh.remove(key)
-            self._signatures[key] = found
-            self._lsh.insert(key, found.minhash)
+            self._drop(key)
+            self._append(key, found)
+            if self._used - self._merged >= _MERGE_EVERY:
+                self._merge()
 
     def remove(self, key: str) -> None:
         with self._lock:
-            if self._signatures.pop(key, None) is not None:
-                self._lsh.remove(key)
+            self._drop(key)
 
     def find(self, found: Signature, exclude: str = "") -> tuple[str, float] | None:
         """The stored article this one is a copy of: the most similar at or above the
         threshold, unless this one is `LONGER` times as long (a fuller version)."""
+        values = found.minhash.hashvalues.astype(np.uint32)
         with self._lock:
             best: tuple[str, float] | None = None
-            for key in self._lsh.query(found.minhash):
-                stored = self._signatures[key]
-                if key == exclude or found.words > LONGER * stored.words:
+            for row in self._candidates(values):
+                key = self._ids[row]
+                if not key or key == exclude or found.words > LONGER * self._words[row]:
                     continue
-                similarity = float(found.minhash.jaccard(stored.minhash))
+                # datasketch's estimate: the share of equal hash values.
+                similarity = float(np.count_nonzero(self._values[row] == values)) / NUM_PERM
                 if similarity >= self.threshold and (best is None or similarity > best[1]
                                                      or (similarity == best[1] and key < best[0])):
                     best = (key, similarity)
             return best
+
+    def _band_keys(self, values: np.ndarray) -> np.ndarray:
+        """Each band's key (rows x bands, uint64) of signature rows (rows x NUM_PERM)."""
+        r = self._rows_per_band
+        bands = values[:, :self._bands * r].reshape(len(values), self._bands, r)
+        keys = np.zeros((len(values), self._bands), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for i in range(r):  # FNV-style folding; a collision only adds a candidate
+                keys = (keys * np.uint64(0x100000001B3)) ^ bands[:, :, i].astype(np.uint64)
+        return keys
+
+    def _candidates(self, values: np.ndarray) -> list[int]:
+        wanted = self._band_keys(values[None, :])[0]
+        rows: set[int] = set()
+        for band in range(self._bands):
+            keys = self._sorted_keys[band]
+            low = int(np.searchsorted(keys, wanted[band], side="left"))
+            high = int(np.searchsorted(keys, wanted[band], side="right"))
+            rows.update(self._sorted_rows[band, low:high].tolist())
+        if self._used > self._merged:  # rows not sorted yet: scanned
+            recent = self._band_keys(self._values[self._merged:self._used])
+            rows.update((np.flatnonzero((recent == wanted).any(axis=1)) + self._merged).tolist())
+        return sorted(rows)
+
+    def _append(self, key: str, found: Signature) -> None:
+        if self._used == len(self._values):
+            size = max(2 * len(self._values), 1024)
+            self._values = np.resize(self._values, (size, NUM_PERM))
+            self._words = np.resize(self._words, size)
+        row = self._used
+        self._values[row] = found.minhash.hashvalues.astype(np.uint32)
+        self._words[row] = found.words
+        self._ids.append(key)
+        self._row_of[key] = row
+        self._used += 1
+
+    def _drop(self, key: str) -> None:
+        row = self._row_of.pop(key, None)
+        if row is not None:
+            self._ids[row] = ""
+
+    def _merge(self) -> None:
+        """Sort every row into the band arrays, leaving out removed rows."""
+        live = np.array([i for i in range(self._used) if self._ids[i]], dtype=np.int64)
+        self._ids = [self._ids[i] for i in live.tolist()]
+        self._values = self._values[live]
+        self._words = self._words[live]
+        self._row_of = {key: i for i, key in enumerate(self._ids)}
+        self._used = self._merged = len(self._ids)
+        keys = self._band_keys(self._values).T  # bands x rows
+        order = np.argsort(keys, axis=1, kind="stable")
+        self._sorted_keys = np.take_along_axis(keys, order, axis=1)
+        self._sorted_rows = order
