@@ -793,6 +793,9 @@ def local_url(settings: Settings) -> str:
 def main() -> None:
     import uvicorn
 
+    from assistant.malloc import limit_arenas
+
+    limit_arenas(2)  # before the server's threads allocate (assistant/malloc.py says why)
     try:
         settings = get_settings()
     except ValidationError as exc:  # a setting out of range: one line per field, no traceback

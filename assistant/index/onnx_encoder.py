@@ -31,6 +31,10 @@ _PROBES = ("Shares fell 3% on Tuesday after the central bank raised rates.",
            "Who won the election?", "央行周二宣布加息。")
 
 
+# A run over more tokens than this (texts x padded length) returns its memory afterwards.
+_SHRINK_TOKENS = 1024
+
+
 class OnnxEncoder:
     """Mean-pooled, unit-normalised sentence vectors from an ONNX export of a BERT encoder."""
 
@@ -43,6 +47,8 @@ class OnnxEncoder:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._shrink = ort.RunOptions()
+        self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         # `run` is thread-safe: concurrent questions need no lock.
         self._session = ort.InferenceSession(str(path), options,
                                              providers=["CPUExecutionProvider"])
@@ -65,7 +71,12 @@ class OnnxEncoder:
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
-        hidden = self._session.run(None, feed)[0]
+        shape = feed["input_ids"].shape
+        # ONNX Runtime keeps its arena at the largest run's size: an article's batch of
+        # chunks would leave ~350 MB held for good. Runs that large give theirs back; the
+        # small ones (questions, candidate sentences) keep the arena warm.
+        hidden = self._session.run(None, feed, self._shrink if shape[0] * shape[1] >
+                                   _SHRINK_TOKENS else None)[0]
         mask = feed["attention_mask"][..., None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
         norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)

@@ -11,6 +11,7 @@ from fastapi import HTTPException
 from pydantic import BaseModel, Field
 
 from assistant.errors import IngestError
+from assistant.malloc import give_back
 from assistant.types import IngestReport, RawArticle
 
 T = TypeVar("T")
@@ -140,7 +141,10 @@ class Writer:
         with self._lock:
             if self._built is None:
                 self._built = self._make()
-            return work(self._built)
+            try:
+                return work(self._built)
+            finally:
+                give_back()  # what the write read and let go (assistant/malloc.py)
 
     def ingest(self, work: Callable[[ArticleIngestor], IngestReport]) -> IngestResult:
         """Run an ingest and report it as the API shows it."""
