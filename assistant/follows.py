@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,8 @@ log = logging.getLogger("newsdesk.follows")
 MATCH_MIN = 0.43
 # At most this many of the new chunks nearest a follow are passages for its update.
 PASSAGES_PER_UPDATE = 6
+# Threads that POST updates to webhooks.
+WEBHOOK_THREADS = 4
 MAX_FOLLOWS_PER_OWNER = 1000
 # Whose a follow is when the server has no API key (it listens on loopback only).
 OPEN_OWNER = "local"
@@ -330,6 +333,9 @@ class FollowWatcher:
         self.notify = notify
         self.every_s = every_s
         self._lock = threading.Lock()
+        # Webhook deliveries run beside the watcher on a few threads, however many updates
+        # a write makes or however slow the receivers are (the rest wait their turn).
+        self._deliveries = ThreadPoolExecutor(WEBHOOK_THREADS, "follow-webhook")
         # The follows as the watcher matches them, read again only when one is made or
         # deleted (its own updates change them in place): a look costs no parsing.
         self._targets: list[_Target] = []
@@ -429,7 +435,7 @@ class FollowWatcher:
         if self.notify is not None and (url := self.book.webhook(target.id)):
             payload = {"follow_id": target.id, "question": target.question,
                        **update.model_dump(mode="json")}
-            threading.Thread(target=self._notify, args=(url, payload), daemon=True).start()
+            self._deliveries.submit(self._notify, url, payload)
         return True
 
     def _notify(self, url: str, payload: dict[str, Any]) -> None:

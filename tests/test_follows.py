@@ -304,3 +304,42 @@ def test_chat_logins_keep_each_user_name_with_one_key(tmp_path: Path) -> None:
     assert logins.owner("nobody") == ""
     assert settings.keys == ["first-key-0123456789", "second-key-0123456789",
                              "third-key-0123456789"]
+
+
+def test_webhooks_are_sent_on_a_few_threads_however_many_updates(tmp_path: Path,
+                                                                 embeddings) -> None:
+    from assistant import follows
+
+    settings = make_settings(tmp_path / "store")
+    ingestor = Ingestor(settings, embeddings=embeddings)
+    assert ingestor.ingest([_write(tmp_path, "first", FIRST)]).ok
+    ingestor.close()
+    assistant = Assistant(settings)
+    running, most, sent = [0], [0], []
+    lock, release = threading.Lock(), threading.Event()
+
+    def slow_receiver(url: str, payload: dict) -> None:  # a receiver that hangs
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        release.wait(30)
+        with lock:
+            running[0] -= 1
+            sent.append(url)
+
+    watcher = FollowWatcher(assistant, assistant.follow_book, notify=slow_receiver)
+    watcher.check()
+    n = follows.WEBHOOK_THREADS * 3
+    for i in range(n):
+        assistant.follow(QUESTION, webhook=f"https://hooks.test/{i}")
+    _ingest(assistant, _write(tmp_path, "storm", STORM))
+    done = watcher.check()  # returns while every receiver still hangs
+    assert done.updates == n and not sent
+    time.sleep(0.5)
+    assert most[0] == follows.WEBHOOK_THREADS
+    release.set()
+    deadline = time.monotonic() + 20
+    while len(sent) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(sent) == sorted(f"https://hooks.test/{i}" for i in range(n))
+    assistant.close()
