@@ -200,6 +200,7 @@ class Asked:
     def figures(self) -> dict[str, Any]:
         return {"questions": len(self.ms), "p50_ms": round(percentile(self.ms, 0.50), 1),
                 "p95_ms": round(percentile(self.ms, 0.95), 1), "uncited": len(self.uncited),
+                "uncited_questions": sorted(set(self.uncited)),
                 "errors": len(self.errors)}
 
 
@@ -420,8 +421,9 @@ def _serve_and_measure(server: http_load.Server, client: httpx.Client, out: dict
     for name, asked in (("first", first), ("no writes", quiet), ("no writes, again", warm),
                         ("under ingest", loaded)):
         if asked.uncited:
-            failures.append(f"{name}: {len(asked.uncited)} answer(s) without a citation, "
-                            f"e.g. {asked.uncited[0]!r}")
+            distinct = list(dict.fromkeys(asked.uncited))
+            failures.append(f"{name}: {len(asked.uncited)} answer(s) without a citation, to "
+                            f"{len(distinct)} distinct question(s), e.g. {distinct[0]!r}")
         if asked.errors:
             failures.append(f"{name}: {len(asked.errors)} failed request(s), e.g. "
                             f"{asked.errors[0]}")
