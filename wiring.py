@@ -90,6 +90,7 @@ def _follow(app: FastAPI, assistant: Assistant) -> None:
 
     app.router.on_startup.append(start)
     app.router.on_shutdown.append(stop.set)
+    app.router.on_shutdown.append(watcher.close)
 
 
 def _ingestor(assistant: Assistant) -> Ingestor:

@@ -342,6 +342,11 @@ class FollowWatcher:
         self._questions = np.zeros((0, 0), dtype=np.float32)
         self._version: int | None = None
 
+    def close(self) -> None:
+        """Drop the webhook deliveries still waiting (the updates are stored; a receiver that
+        is down must not hold the server's exit for a timeout per update)."""
+        self._deliveries.shutdown(wait=False, cancel_futures=True)
+
     def _current_targets(self) -> tuple[list[_Target], np.ndarray]:
         version = self.book.version()
         if version != self._version:

@@ -342,4 +342,20 @@ def test_webhooks_are_sent_on_a_few_threads_however_many_updates(tmp_path: Path,
     while len(sent) < n and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sorted(sent) == sorted(f"https://hooks.test/{i}" for i in range(n))
+    # At shutdown, deliveries still waiting are dropped (running ones finish).
+    release.clear()
+    sent.clear()
+    fares = {"title": "Orrin Island ferry fares to rise in spring",
+             "body": "Westerly Ferries will raise night ferry fares to Orrin Island by 8% from "
+                     "April, the operator said on Monday, citing fuel costs after the refit. "
+                     "Island councillors asked for a discount for residents who commute.",
+             "source": "Island Courier", "published_at": "2026-02-20",
+             "url": "https://courier.test/ferry-fares"}
+    _ingest(assistant, _write(tmp_path, "fares", fares))
+    assert watcher.check().updates == n
+    time.sleep(0.5)
+    watcher.close()
+    release.set()
+    time.sleep(1.0)
+    assert len(sent) == follows.WEBHOOK_THREADS  # the ones already running, no more
     assistant.close()
