@@ -70,7 +70,9 @@ class Follow(BaseModel):
     filters: Filters | None = None
     webhook: str | None = Field(None, description="Where each update is POSTed as JSON.")
     created_at: str
-    answer: Answer | None = Field(None, description="The answer as of the latest update.")
+    answer: Answer | None = Field(None, description="The answer when it was last asked.")
+    answer_stale: bool = Field(False, description="The answer predates the newest update; "
+                                                  "`GET /follows/{id}` asks it again.")
     updates: list[FollowUpdate] = Field(default_factory=list)
     unread: int = Field(0, description="Updates since the follow was last read "
                                        "(`GET /follows/{id}` reads it).")
@@ -161,8 +163,8 @@ class FollowBook:
         """One of the owner's follows (None for another key's); `mark_read` clears its
         unread count."""
         with self._db() as db:
-            row = db.execute("SELECT question, filters, webhook, created_at, answer, read_upto"
-                             " FROM follows WHERE id = ? AND owner = ?",
+            row = db.execute("SELECT question, filters, webhook, created_at, answer, read_upto,"
+                             " stale FROM follows WHERE id = ? AND owner = ?",
                              (follow_id, owner)).fetchone()
             if row is None:
                 return None
@@ -171,11 +173,12 @@ class FollowBook:
             if mark_read and updates:
                 db.execute("UPDATE follows SET read_upto = ? WHERE id = ?",
                            (updates[-1].n, follow_id))
-        question, filters, webhook, created, answer, read_upto = row
+        question, filters, webhook, created, answer, read_upto, stale = row
         return Follow(id=follow_id, question=question,
                       filters=Filters.model_validate_json(filters) if filters else None,
                       webhook=webhook, created_at=created,
                       answer=Answer.model_validate_json(answer) if answer else None,
+                      answer_stale=bool(stale),
                       updates=updates,
                       unread=0 if mark_read else sum(u.n > read_upto for u in updates))
 
@@ -243,18 +246,26 @@ class FollowBook:
             db.execute("UPDATE follows SET stale = 1 WHERE id = ?", (follow_id,))
         return update
 
-    def stale(self, owner: str) -> list[tuple[str, str, Filters | None]]:
-        """(id, question, filters) of the owner's follows whose answer predates an update."""
+    def stale(self, owner: str, follow_id: str | None = None
+              ) -> list[tuple[str, str, Filters | None]]:
+        """(id, question, filters) of the owner's follows (or of its `follow_id` only) whose
+        answer predates an update."""
+        query = "SELECT id, question, filters FROM follows WHERE owner = ? AND stale = 1"
+        args: tuple[str, ...] = (owner,)
+        if follow_id is not None:
+            query, args = query + " AND id = ?", (owner, follow_id)
         with self._db() as db:
-            rows = db.execute("SELECT id, question, filters FROM follows "
-                              "WHERE owner = ? AND stale = 1", (owner,)).fetchall()
+            rows = db.execute(query, args).fetchall()
         return [(fid, q, Filters.model_validate_json(f) if f else None) for fid, q, f in rows]
 
-    def set_answer(self, follow_id: str, answer: Answer) -> None:
-        """The follow's answer as of now (no longer stale)."""
+    def set_answer(self, follow_id: str, answer: Answer | None) -> None:
+        """The follow's answer as of now (no longer stale); None keeps the stored one."""
         with self._db() as db:
-            db.execute("UPDATE follows SET answer = ?, stale = 0 WHERE id = ?",
-                       (answer.model_dump_json(), follow_id))
+            if answer is None:
+                db.execute("UPDATE follows SET stale = 0 WHERE id = ?", (follow_id,))
+            else:
+                db.execute("UPDATE follows SET answer = ?, stale = 0 WHERE id = ?",
+                           (answer.model_dump_json(), follow_id))
 
     def version(self) -> int:
         """A number that changes whenever a follow is made or deleted."""

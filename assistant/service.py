@@ -32,6 +32,7 @@ from assistant.answer.when import TimeAsk, asks_for_news, dated, narrow, read_ti
 from assistant.errors import QuestionError, StoreError
 from assistant.follows import OPEN_OWNER, Follow, FollowBook, follow_book
 from assistant.index.embeddings import get_embeddings
+from assistant.index.lexical import KeywordIndex
 from assistant.index.store import NewsStore
 from assistant.settings import Settings, get_settings
 from assistant.text import invalid_unicode
@@ -160,26 +161,23 @@ class Assistant:
                                        answer)
 
     def follows(self, owner: str = OPEN_OWNER) -> list[Follow]:
-        """The owner's follows, oldest first, each answer brought up to date with its
-        updates."""
-        self._refresh_follows(owner)
+        """The owner's follows, oldest first, as stored: a follow whose answer predates its
+        newest update says so (`answer_stale`); reading it (`read_follow`) asks it again.
+        Listing asks nothing, so it costs the same however many follows have news."""
         return self.follow_book.list(owner)
 
     def read_follow(self, follow_id: str, owner: str = OPEN_OWNER,
                     mark_read: bool = True) -> Follow | None:
-        """One of the owner's follows (None for another's), its answer brought up to date;
-        `mark_read` clears its unread count (as of the state returned)."""
-        self._refresh_follows(owner, follow_id)
-        return self.follow_book.get(owner, follow_id, mark_read=mark_read)
-
-    def _refresh_follows(self, owner: str, only: str | None = None) -> None:
+        """One of the owner's follows (None for another's), its answer asked again when an
+        update has made it stale; `mark_read` clears its unread count (as of the state
+        returned)."""
         # An update leaves the follow's answer out of date; it is asked again when read, so
         # the watcher's work per write stays with the update itself.
-        for follow_id, question, filters in self.follow_book.stale(owner):
-            if only is None or follow_id == only:
-                answer = self.ask(question, filters=filters)
-                if not answer.refused:
-                    self.follow_book.set_answer(follow_id, answer)
+        for stale_id, question, filters in self.follow_book.stale(owner, follow_id):
+            answer = self.ask(question, filters=filters)
+            # A refusal now (the store busy, a filter's days gone) keeps the last answer.
+            self.follow_book.set_answer(stale_id, None if answer.refused else answer)
+        return self.follow_book.get(owner, follow_id, mark_read=mark_read)
 
     def sources(self) -> list[Outlet]:
         """The outlets of the ingested news, with article counts and date ranges (what
@@ -198,47 +196,57 @@ class Assistant:
         passages retrieved for it."""
         query = self.answerer.standalone(inputs["question"], inputs["history"])
         filters: Filters | None = inputs["filters"]
-        ask = self._time_ask(query, filters)
+        # One look at the commit log per question: every step below sees the same store.
+        index = self.store.keywords()
+        ask = self._time_ask(query, filters, index)
         k = inputs["k"]
         narrowed = narrow(filters, ask) if ask is not None else filters
         # "What has happened today?" asks for the news of a day, not for a story.
         timeline = None if asks_for_news(without_time(query, ask) if ask is not None
                                          else query) else timeline_question(query)
         if timeline is not None:
-            ask, timeline = self._timeline_days(timeline, ask, filters)
+            ask, timeline = self._timeline_days(timeline, ask, filters, index)
             narrowed = narrow(filters, ask) if ask is not None else filters
             # How a story developed: wider, and spread over articles (so over days and
             # outlets); the oldest reports count as much as the newest.
             search = without_time(timeline.search, ask) if ask is not None else timeline.search
-            found, vector = self.retriever.retrieve(search, max(k, WIDE_CANDIDATES), narrowed)
+            found, vector = self.retriever.retrieve(search, max(k, WIDE_CANDIDATES), narrowed,
+                                                    index=index)
             if ask is not None and not found and not ask.strict:
                 found, vector = self.retriever.retrieve(timeline.search,
-                                                        max(k, WIDE_CANDIDATES), filters)
+                                                        max(k, WIDE_CANDIDATES), filters,
+                                                        index=index)
             return {**inputs, "query": query, "when": ask, "timeline": timeline,
+                    "index": index,
                     "retrieved": (spread(found, max(k, TIMELINE_PASSAGES)), vector)}
         search = without_time(query, ask) if ask is not None else query
         if asks_for_news(search):
             # "What happened today?", "Any news?": the newest articles, not a subject.
-            retrieved = (self.retriever.latest(k, narrowed), self.embeddings.embed([query])[0])
+            retrieved = (self.retriever.latest(k, narrowed, index),
+                         self.embeddings.embed([query])[0])
             ask = ask or TimeAsk(recent=True)
         else:
             retrieved = self.retriever.retrieve(search, k, narrowed,
-                                                recent=ask is not None and ask.recent)
+                                                recent=ask is not None and ask.recent,
+                                                index=index)
         if ask is not None and not retrieved[0] and not ask.strict:
             # "in 1998" or "before the vote" may be about the events, not the reports: when no
             # article of those days matches, ask the whole news.
-            retrieved = self.retriever.retrieve(query, k, filters, recent=ask.recent)
-        return {**inputs, "query": query, "retrieved": retrieved, "when": ask, "timeline": None}
+            retrieved = self.retriever.retrieve(query, k, filters, recent=ask.recent,
+                                                index=index)
+        return {**inputs, "query": query, "retrieved": retrieved, "when": ask, "timeline": None,
+                "index": index}
 
     def _timeline_days(self, timeline: TimelineAsk, ask: TimeAsk | None,
-                       filters: Filters | None) -> tuple[TimeAsk | None, TimelineAsk]:
+                       filters: Filters | None,
+                       index: KeywordIndex) -> tuple[TimeAsk | None, TimelineAsk]:
         """The days a timeline covers: those the question's time words name, or from the day
         it names ("since January 20", read against the client's today or the newest
         article's day) on; only articles of those days count, and only entries of them are
         shown."""
         if timeline.since_date is not None and (ask is None or not ask.ranged):
             today = (filters.today if filters is not None else None) or dated(
-                self.retriever.newest_day())
+                self.retriever.newest_day(index))
             since = resolve(timeline.since_date, today) if today else None
             if since is not None:
                 ask = TimeAsk(phrase=timeline.since_phrase, since=since,
@@ -247,20 +255,21 @@ class Assistant:
             timeline = replace(timeline, since=ask.since, until=ask.until)
         return ask, timeline
 
-    def _time_ask(self, query: str, filters: Filters | None) -> TimeAsk | None:
+    def _time_ask(self, query: str, filters: Filters | None,
+                  index: KeywordIndex) -> TimeAsk | None:
         """What `query` says about time, read against the client's today or the newest
         article's day; an event ("before the vote") placed on the day the news reports it
         most."""
         today = filters.today if filters is not None else None
         if today is None:
-            newest = dated(self.retriever.newest_day())
+            newest = dated(self.retriever.newest_day(index))
             if newest is None:
                 return None
             today = newest
         ask = read_time(query, today)
         if ask is None or not ask.event:
             return ask
-        passages, _ = self.retriever.retrieve(ask.event, 10, filters)
+        passages, _ = self.retriever.retrieve(ask.event, 10, filters, index=index)
         head = ask.event.split()[-1].lower()
         days = Counter(day for p in passages
                        if head in p.text.lower() and (day := dated(p.published_at)))
@@ -281,7 +290,7 @@ class Assistant:
         passages, vector = state["retrieved"]
         ask: TimeAsk | None = state["when"]
         if ask is not None and ask.strict and not passages:
-            newest = self.retriever.newest_day()
+            newest = self.retriever.newest_day(state["index"])
             text = (f"No ingested article was {ask.describe()} that answers this"
                     + (f"; the newest is from {newest}." if newest else "."))
             yield text
@@ -293,7 +302,7 @@ class Assistant:
             yield text
             yield Answer(answer=text, citations=[], refused=True, mode=self.mode)
             return
-        missing = missing_outlets(state["query"], self.store.sources())
+        missing = missing_outlets(state["query"], state["index"].sources())
         if missing:
             # The question is about what these outlets reported; no passage can stand in.
             text = (f"The ingested news holds no articles from {_join(missing)}, so it cannot "
@@ -302,10 +311,11 @@ class Assistant:
             yield Answer(answer=text, citations=[], refused=True, mode=self.mode)
             return
         if state["timeline"] is not None and passages:
-            copies = self.store.reported_by([p.article_id for p in passages])
+            copies = self.store.reported_by([p.article_id for p in passages], state["index"])
             for event in self.answerer.timeline(state["query"], state["timeline"], passages,
                                                 vector, copies):
-                yield self._with_other_outlets(event) if isinstance(event, Answer) else event
+                yield (self._with_other_outlets(event, state["index"])
+                       if isinstance(event, Answer) else event)
             return
         for event in self.answerer.stream(state["query"], passages, vector):
             if isinstance(event, Answer):
@@ -313,16 +323,16 @@ class Assistant:
                     # A question about time is answered with the day its facts are from.
                     yield " " + line
                     event = event.model_copy(update={"answer": f"{event.answer} {line}"})
-                yield self._with_other_outlets(event)
+                yield self._with_other_outlets(event, state["index"])
             else:
                 yield event
 
-    def _with_other_outlets(self, answer: Answer) -> Answer:
+    def _with_other_outlets(self, answer: Answer, index: KeywordIndex) -> Answer:
         """Each citation with the other outlets that ran its story (near-duplicates stored
-        once, `ingest.dedup`)."""
+        once, `ingest.dedup`), as of the question's look at the store (`index`)."""
         if not answer.citations:
             return answer
-        copies = self.store.reported_by([c.article_id for c in answer.citations])
+        copies = self.store.reported_by([c.article_id for c in answer.citations], index)
         if not copies:
             return answer
         return answer.model_copy(update={"citations": [

@@ -87,13 +87,15 @@ def test_an_article_that_adds_to_the_story_is_an_update(followed, tmp_path: Path
     assert {c.url for c in update.citations} == {STORM["url"]}
     assert update.article_ids == [update.citations[0].article_id]
     assert follow.unread == 1
-    # The watcher leaves the follow's answer to be asked again when it is read, and
-    # reading it clears the badge.
+    # The watcher leaves the follow's answer to be asked again when it is read (listing
+    # shows it stale and asks nothing), and reading it clears the badge.
     assert STORM["url"] not in {c.url for c in follow.answer.citations}
+    (listed,) = assistant.follows()
+    assert listed.answer_stale and listed.answer == follow.answer
     read = assistant.read_follow(follow_id)
     assert STORM["url"] in {c.url for c in read.answer.citations}
     assert read.unread == 0 and assistant.follow_book.get("local", follow_id).unread == 0
-    assert assistant.follow_book.stale("local") == []
+    assert assistant.follow_book.stale("local") == [] and not read.answer_stale
 
 
 def test_unrelated_and_already_told_articles_make_no_update(followed, tmp_path: Path) -> None:
@@ -222,7 +224,11 @@ def test_follow_over_http_with_the_cli_writing(tmp_path: Path, embeddings) -> No
             assert update["n"] == 1 and STORM["url"] in {c["url"] for c in update["citations"]}
             stop.set()
             listed = httpx.get(f"{url}/follows", headers=one).json()
+            # Listing asks nothing again: the stored answer, marked stale.
             assert listed["follows"][0]["unread"] == 1
+            assert listed["follows"][0]["answer_stale"] is True
+            assert STORM["url"] not in {c["url"] for c in
+                                        listed["follows"][0]["answer"]["citations"]}
             deadline = time.monotonic() + 10
             while not received and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -234,6 +240,9 @@ def test_follow_over_http_with_the_cli_writing(tmp_path: Path, embeddings) -> No
             assert kept.status_code == 200
             assert [u["n"] for u in kept.json()["updates"]] == [1]
             assert kept.json()["unread"] == 0  # reading it marked it read
+            # ... and asked it again, with the new report.
+            assert kept.json()["answer_stale"] is False
+            assert STORM["url"] in {c["url"] for c in kept.json()["answer"]["citations"]}
             assert httpx.get(f"{url}/follows/{follow['id']}", headers=two).status_code == 404
             assert httpx.delete(f"{url}/follows/{follow['id']}", headers=one).status_code == 200
             assert httpx.get(f"{url}/follows", headers=one).json()["total"] == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import keyword_hits
 
 from assistant.answer.outlets import missing_outlets, named_outlets
@@ -13,6 +14,8 @@ from assistant.answer.retrieval import NewsRetriever, dates_named
 from assistant.index.embeddings import NewsEmbeddings
 from assistant.index.lexical import tokenize
 from assistant.index.store import NewsStore
+from assistant.service import Assistant
+from assistant.settings import Settings
 from ingest.pipeline import Ingestor
 
 ARTICLES = [
@@ -161,3 +164,18 @@ def test_fetched_chunks_are_reused_and_never_stale(ingestor: Ingestor,
     after, _ = retriever.retrieve(question)
     titles = {p.title for p in after if p.external_id == "ferry"}
     assert titles == {"Ferry timetable doubles, board says"}
+
+
+def test_a_question_looks_at_the_commit_log_once(news_store: Settings,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every step of an answer (time words, retrieval, outlets, other outlets' copies) sees
+    # the store as of one look: the stamp is read once per question, whatever it asks.
+    assistant = Assistant(news_store)
+    looks = []
+    real = assistant.store.generation
+    monkeypatch.setattr(assistant.store, "generation", lambda: looks.append(1) or real())
+    for question in ("How many people were injured?", "What happened last week?",
+                     "What did the Harbor Times report about the port?"):
+        looks.clear()
+        assistant.ask(question)
+        assert len(looks) == 1, question

@@ -248,6 +248,30 @@ def test_near_duplicates_are_stored_once_and_keep_every_outlet(
 
 
 @pytest.mark.slow
+def test_a_copy_recorded_after_a_question_is_named_at_the_next(
+        news_site: NewsSite, settings_factory: Callable[..., Settings],
+        embeddings: NewsEmbeddings) -> None:
+    # An answer's "also reported by" is remembered per look at the commit log; a copy
+    # written since (by another writer) must show at the next question.
+    settings = settings_factory()
+    story, copy = _urls(news_site, "/story/port-strike", "/wire/port-strike")
+    first = Ingestor(settings, embeddings=embeddings)
+    assert first.ingest_raw(read_urls([story], settings, trusted=True).raws()).ok
+    first.close()
+    assistant = Assistant(settings)
+    question = "Why did the dock workers in Valmere walk off the job?"
+    strike = make_article_id(url=story)
+    before = [c for c in assistant.ask(question).citations if c.article_id == strike]
+    assert before and before[0].also_reported_by == []
+    later = Ingestor(settings, embeddings=embeddings)
+    assert later.ingest_raw(read_urls([copy], settings, trusted=True).raws()).counts[
+        "duplicate"] == 1
+    later.close()
+    after = [c for c in assistant.ask(question).citations if c.article_id == strike]
+    assert [r.source for r in after[0].also_reported_by] == ["Coast Daily"]
+
+
+@pytest.mark.slow
 def test_watching_polls_conditionally_and_ingests_only_new_items(
         news_site: NewsSite, settings_factory: Callable[..., Settings],
         embeddings: NewsEmbeddings) -> None:

@@ -88,21 +88,24 @@ class NewsRetriever(BaseRetriever):
     per_outlet: int = 3
 
     def retrieve(self, query: str, k: int | None = None, filters: Filters | None = None,
-                 recent: bool = False) -> tuple[list[Passage], np.ndarray]:
+                 recent: bool = False, index: KeywordIndex | None = None
+                 ) -> tuple[list[Passage], np.ndarray]:
         """The top passages for `query`, best first, and the query's vector. `filters`
         (published dates, outlets) apply inside both the keyword search and the dense query,
         so k passages come back whenever k chunks match them. `recent`: newer candidates
-        rank higher (a question about the latest news)."""
+        rank higher (a question about the latest news). `index`: the keyword index as the
+        caller caught it up for this question (default: caught up now)."""
         k = k or self.k
         vector = self.embeddings.embed([query])[0]
-        index = self.store.keywords()
+        index = index or self.store.keywords()
         _, held = index.counts()
         if not held:
             return [], vector
         filters = filters if filters is not None and filters.active else None
         # Candidates are ranked by ids, keyword scores and similarities alone; only the k
         # chosen are read in full (text and metadata).
-        found = self.store.nearest(vector, self.candidates, total=held, filters=filters)
+        found = self.store.nearest(vector, self.candidates, total=held, filters=filters,
+                                   index=index)
         # Only chunks of the versions readers see (a write in progress is not cited).
         visible = index.visible(found)
         dense = {cid: sim for cid, sim in found.items() if cid in visible}
@@ -138,14 +141,15 @@ class NewsRetriever(BaseRetriever):
                                max(own_top.values(), default=0.0), outlet, words))
         return parts
 
-    def newest_day(self) -> str:
+    def newest_day(self, index: KeywordIndex | None = None) -> str:
         """The day of the newest article (YYYY-MM-DD); "" when no article is dated."""
-        return self.store.keywords().newest_day()
+        return (index or self.store.keywords()).newest_day()
 
-    def latest(self, k: int, filters: Filters | None = None) -> list[Passage]:
+    def latest(self, k: int, filters: Filters | None = None,
+               index: KeywordIndex | None = None) -> list[Passage]:
         """The opening passage of each of the `k` newest articles that `filters` let through,
         newest first: what a question like "what happened today?" is about."""
-        chosen = self.store.keywords().latest(k, filters)
+        chosen = (index or self.store.keywords()).latest(k, filters)
         return self.store.read(chosen, dict.fromkeys(chosen, 1.0))
 
     def _rank(self, part: _Part, known: dict[str, tuple[str, str]], named: set[str],

@@ -284,6 +284,12 @@ class KeywordIndex:
 
     # -- keeping up with the store -------------------------------------------------------
 
+    @property
+    def stamp(self) -> str | None:
+        """The store generation the index last caught up with (None before its first look,
+        and after a rebuild until the next)."""
+        return self._stamp
+
     def follow(self, store: ChunkSource) -> None:
         """Bring the index up to date with the store: the log entries since the last look,
         each article they name re-read by id (nothing else is listed or read)."""

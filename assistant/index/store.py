@@ -320,6 +320,10 @@ class NewsStore:
         # changes; an updated or deleted article's old ids simply stop being asked for.
         self._rows: LRU[str, tuple[str, dict[str, Any]]] = LRU(_ROW_CACHE_SIZE)
         self._vectors: LRU[str, np.ndarray] = LRU(_VECTOR_CACHE_SIZE)
+        # Near-duplicates per article as of one look at the commit log (`reported_by`).
+        self._copies: LRU[str, list[ArticleRecord]] = LRU(_ROW_CACHE_SIZE)
+        self._copies_stamp: str | None = None
+        self._copies_lock = threading.Lock()
         # The estimated size of the last write, while it has not completed (`write_problem`).
         self._unfinished = 0
         # How filtered dense queries ran: "post_filter", "fallback" (post-filtered, too
@@ -544,21 +548,23 @@ class NewsStore:
 
     @_chroma_errors
     def nearest(self, vector: np.ndarray, k: int, total: int | None = None,
-                filters: Filters | None = None) -> dict[str, float]:
+                filters: Filters | None = None,
+                index: KeywordIndex | None = None) -> dict[str, float]:
         """Ids of the k chunks nearest to `vector`, best first, with cosine similarity: only
         ids and distances come back, which spares Chroma reading text and metadata for
         candidates that never make the answer. `filters` (outlets, published days) apply
         inside the search, so k still come back when that many match (`_filtered_nearest`
-        says how)."""
+        says how). `index`: the keyword index as the caller caught it up (default: caught
+        up now)."""
         n = self.chunks.count() if total is None else total
         if n == 0 or k <= 0:
             return {}
         if chroma_where(filters) is None:
             return self._query(vector, min(k, n))
-        return self._filtered_nearest(vector, k, n, filters)
+        return self._filtered_nearest(vector, k, n, filters, index)
 
-    def _filtered_nearest(self, vector: np.ndarray, k: int, n: int,
-                          filters: Filters | None) -> dict[str, float]:
+    def _filtered_nearest(self, vector: np.ndarray, k: int, n: int, filters: Filters | None,
+                          index: KeywordIndex | None = None) -> dict[str, float]:
         """`nearest` inside `filters`, planned on the keyword index's catalog (caught up with
         the commit log first, so a write just committed counts). Chroma resolves a `where`
         over the whole collection before its vector search, at a cost that grows with the
@@ -570,7 +576,7 @@ class NewsStore:
         `where` query. `plans` counts the paths taken."""
         where = chroma_where(filters)
         try:
-            found = self._post_filtered(vector, k, n, filters)
+            found = self._post_filtered(vector, k, n, filters, index)
         except sqlite3.Error as exc:  # the catalog's disk failed: Chroma can still filter
             log.warning("the filter planner cannot read the keyword catalog: %s", exc)
             found = None
@@ -578,11 +584,11 @@ class NewsStore:
             return found
         return self._query(vector, min(k, n), where)
 
-    def _post_filtered(self, vector: np.ndarray, k: int, n: int,
-                       filters: Filters | None) -> dict[str, float] | None:
+    def _post_filtered(self, vector: np.ndarray, k: int, n: int, filters: Filters | None,
+                       index: KeywordIndex | None = None) -> dict[str, float] | None:
         """The planner's answer without a `where` ({} when nothing matches), or None when
         the `where` query must give it (`plans` counts which)."""
-        index = self.keywords()
+        index = index or self.keywords()
         matching = index.filtered_chunks(filters)
         if matching == 0:
             self.plans["empty"] += 1
@@ -936,12 +942,32 @@ class NewsStore:
                 zip(got["ids"], got.get("metadatas") or [], strict=True)
                 if meta and meta.get("status") == "duplicate"}
 
-    @_chroma_errors
-    def reported_by(self, article_ids: Sequence[str]) -> dict[str, list[ArticleRecord]]:
-        """Per article, the near-duplicates recorded for it (other outlets), oldest first."""
+    def reported_by(self, article_ids: Sequence[str], seen: KeywordIndex | None = None
+                    ) -> dict[str, list[ArticleRecord]]:
+        """Per article, the near-duplicates recorded for it (other outlets), oldest first.
+
+        `seen`: the keyword index as a question caught it up; the answer may then come from
+        what was read since that look at the commit log (a write after it changes the
+        stamp and empties the memory), which spares a store call per answer."""
         ids = list(dict.fromkeys(article_ids))
-        if not ids:
-            return {}
+        stamp = seen.stamp if seen is not None else None
+        if not ids or stamp is None:
+            return self._reported_by(ids) if ids else {}
+        with self._copies_lock:
+            if stamp != self._copies_stamp:
+                self._copies, self._copies_stamp = LRU(_ROW_CACHE_SIZE), stamp
+            copies = self._copies
+        found = copies.get_many(ids)
+        missing = [aid for aid in ids if aid not in found]
+        if missing:
+            fresh = self._reported_by(missing)
+            fresh = {aid: fresh.get(aid, []) for aid in missing}
+            copies.put_many(fresh)
+            found.update(fresh)
+        return {aid: found[aid] for aid in ids if found[aid]}
+
+    @_chroma_errors
+    def _reported_by(self, ids: list[str]) -> dict[str, list[ArticleRecord]]:
         got = self.articles.get(where={"duplicate_of": {"$in": ids}}, include=["metadatas"])
         found: dict[str, list[ArticleRecord]] = {}
         for aid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
