@@ -528,3 +528,39 @@ def test_follow_replay_end_to_end(tmp_path: Path) -> None:
     assert report["looks"]["checks"] >= 1 and report["looks"]["chunks"] >= 4
     assert report["reach"]["0.45"]["evidence_near"] is not None
     assert "| all | 2 |" in follow_eval.report_text(report)
+
+
+def test_the_relevance_ceiling_scores_what_each_rule_takes(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from assistant.index.embeddings import get_embeddings
+    from evals import relevance_ceiling
+    from evals.run import build_store
+
+    # Per article: recall over evidence articles, precision over articles taken.
+    figures = relevance_ceiling.score_rule({"q1": {"a", "x"}, "q2": set()},
+                                        {"q1": {"a", "b"}, "q2": {"c"}})
+    assert figures == {"recall": 0.333, "precision": 0.5, "taken_per_question": 1.0}
+    assert relevance_ceiling.score_rule({"q": set()}, {"q": {"a"}})["precision"] is None
+
+    settings = make_settings(tmp_path / "store")
+    articles_path = DATA / "multihop_articles.jsonl"
+    articles = load_articles(articles_path)
+    embeddings = get_embeddings(settings)
+    built = build_store(settings, articles_path, articles, embeddings, Console(quiet=True),
+                        quiet=True)
+    questions = [(q.id, q.question, set(q.evidence_articles)) for q in
+                 follow_eval.split_questions(
+                     load_questions(DATA / "multihop_questions.jsonl", articles), "all")]
+    found = relevance_ceiling.ceiling(questions, built.ingestor.store, embeddings,
+                                   Console(quiet=True))
+    built.ingestor.close()
+    assert (found["questions"], found["evidence_articles"]) == (2, 3)
+    rules = found["rules"]
+    # Each question's best article by its words is one of its own: the ferry question's is
+    # the ferry report, the council question's the council or ferry report.
+    assert rules["keyword top 1"] == {"recall": 0.667, "precision": 1.0,
+                                      "taken_per_question": 1.0}
+    # Taking all four articles finds every evidence article, at 3 of 8 taken.
+    assert rules["hybrid top 10"] == {"recall": 1.0, "precision": 0.375,
+                                      "taken_per_question": 4.0}

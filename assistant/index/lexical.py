@@ -557,6 +557,14 @@ class KeywordIndex:
             found[cid] = score
         return found
 
+    def chunk_terms(self, chunk_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The index terms of these chunks, as the catalog keeps them (unknown ids left out)."""
+        found: dict[str, list[str]] = {}
+        for start in range(0, len(chunk_ids), _READ_SLICE):
+            found.update((cid, joined.split()) for cid, _, joined in
+                         self._terms_of(chunk_ids[start:start + _READ_SLICE]))
+        return found
+
     def _terms_of(self, chunk_ids: Sequence[str]) -> list[tuple[str, int, str]]:
         marks = ",".join("?" * len(chunk_ids))
         return self._reader().execute(
