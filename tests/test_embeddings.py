@@ -25,8 +25,13 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> LocalEmbeddings:
-    return LocalEmbeddings(onnx_cache_dir=tmp_path_factory.mktemp("cache"), onnx_threads=2)
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def onnx_model(onnx_cache: Path) -> LocalEmbeddings:
+    return LocalEmbeddings(onnx_cache_dir=onnx_cache, onnx_threads=2)
 
 
 def test_onnx_vectors_equal_pytorch(onnx_model: LocalEmbeddings) -> None:
@@ -39,6 +44,24 @@ def test_onnx_vectors_equal_pytorch(onnx_model: LocalEmbeddings) -> None:
     np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
     # Alone (no padding) and in a batch (padded to the longest) give the same vector.
     np.testing.assert_allclose(onnx_model.embed(TEXTS[:1])[0], fast[0], atol=1e-5)
+
+
+def test_the_export_is_fused_and_ingest_keeps_its_attention(onnx_model: LocalEmbeddings,
+                                                             onnx_cache: Path) -> None:
+    import onnx
+
+    assert onnx_model.onnx
+    (exported,) = onnx_cache.glob("*.onnx")
+    ops = {node.op_type for node in onnx.load(str(exported)).graph.node}
+    # One fused attention op per layer, not the dozen small ops of the traced attention.
+    assert {"Attention", "SkipLayerNormalization"} <= ops and "Softmax" not in ops
+    # PyTorch, which ingest uses, keeps the attention it loaded with (the export switched it
+    # to the traced form only while exporting).
+    model = onnx_model._torch_model()[0].auto_model
+    assert model.config._attn_implementation != "eager"
+    fresh = LocalEmbeddings(onnx_cache_dir=None)
+    assert (fresh._torch_model()[0].auto_model.config._attn_implementation
+            == model.config._attn_implementation)
 
 
 def test_large_calls_match_too(onnx_model: LocalEmbeddings) -> None:

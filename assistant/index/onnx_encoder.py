@@ -31,6 +31,8 @@ _PROBES = ("Shares fell 3% on Tuesday after the central bank raised rates.",
            "Who won the election?", "央行周二宣布加息。")
 
 
+# How the export is made: a new recipe makes a new file (exported once per machine).
+_RECIPE = "eager-attention, fused"
 # A run over more tokens than this (texts x padded length) returns its memory afterwards.
 _SHRINK_TOKENS = 1024
 
@@ -84,13 +86,14 @@ class OnnxEncoder:
 
 
 def export_path(model_dir: Path, cache_dir: Path) -> Path:
-    """Where the export of the model in `model_dir` lives: keyed by its weights and torch
-    (read from the installed package's metadata: importing torch takes seconds)."""
+    """Where the export of the model in `model_dir` lives: keyed by its weights, how it is
+    exported, torch and ONNX Runtime (which fuses it); versions read from the installed
+    packages' metadata (importing torch takes seconds)."""
     weights = model_dir / "model.safetensors"
     stat = weights.stat()
-    torch_version = importlib.metadata.version("torch")
+    versions = ":".join(importlib.metadata.version(p) for p in ("torch", "onnxruntime"))
     key = hashlib.sha256(
-        f"{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{torch_version}".encode()
+        f"{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{_RECIPE}:{versions}".encode()
     ).hexdigest()[:16]
     return cache_dir / f"minilm-{key}.onnx"
 
@@ -112,7 +115,8 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def export(transformer: Any, path: Path) -> None:
-    """Export a Hugging Face BERT encoder to `path` (atomically: a crash leaves no half file)."""
+    """Export a Hugging Face BERT encoder to `path` (atomically: a crash leaves no half file),
+    its attention and layer norms fused (`_fuse`)."""
     import torch
 
     class _Encoder(torch.nn.Module):
@@ -129,6 +133,10 @@ def export(transformer: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
     os.close(fd)
+    # Traced with the plain ("eager") attention, whose pattern the fusion recognises (not
+    # PyTorch's fused SDPA call); the model PyTorch keeps using for ingest is set back.
+    previous = transformer.config._attn_implementation
+    transformer.set_attn_implementation("eager")
     try:
         with torch.no_grad():
             torch.onnx.export(
@@ -137,10 +145,28 @@ def export(transformer: Any, path: Path) -> None:
                 dynamic_axes={name: dims for name in (*_INPUTS, "last_hidden_state")},
                 opset_version=17, dynamo=False,
             )
+        _fuse(tmp, transformer.config)
         os.replace(tmp, path)
     finally:
+        transformer.set_attn_implementation(previous)
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _fuse(path: str, config: Any) -> None:
+    """Rewrite the export at `path` with ONNX Runtime's BERT fusions (one Attention,
+    SkipLayerNormalization and BiasGelu op per layer instead of a dozen small ones): ~8% less
+    time per question's model calls on this machine, the same vectors (to ~2e-7). Left as
+    exported when the fusions do not apply."""
+    from onnxruntime.transformers import optimizer
+
+    try:
+        fused = optimizer.optimize_model(path, model_type="bert",
+                                         num_heads=config.num_attention_heads,
+                                         hidden_size=config.hidden_size)
+        fused.save_model_to_file(path)
+    except Exception as exc:  # the optimizer raises many types; the plain export still works
+        log.warning("ONNX export left unfused: %s: %s", type(exc).__name__, exc)
 
 
 def load(model_dir: Path, tokenizer: Any, max_tokens: int, cache_dir: Path, threads: int,
