@@ -328,7 +328,7 @@ class Matched:
     articles: int = 0
     chunks: int = 0
     follows: int = 0
-    near: int = 0  # follows some new chunk came near
+    near: int = 0  # follows some new chunk came near (inside their filters)
     updates: int = 0
     match_s: float = 0.0  # reading the new chunks and comparing them with every follow
     answer_s: float = 0.0  # answering the follows they came near
@@ -338,11 +338,16 @@ class FollowWatcher:
     """Turns newly committed articles into follow updates (`check` once; `run` polls)."""
 
     def __init__(self, assistant: Any, book: FollowBook, notify: Notify | None = None,
-                 every_s: float = 1.0) -> None:
+                 every_s: float = 1.0, match_min: float = MATCH_MIN,
+                 passages: int = PASSAGES_PER_UPDATE) -> None:
+        """`match_min`, `passages`: the cosine a new chunk needs to a follow's question, and
+        how many such chunks one update is answered from (the evaluation sweeps them)."""
         self.assistant = assistant
         self.book = book
         self.notify = notify
         self.every_s = every_s
+        self.match_min = match_min
+        self.passages = passages
         self._lock = threading.Lock()
         # Webhook deliveries run beside the watcher on a few threads, however many updates
         # a write makes or however slow the receivers are (the rest wait their turn).
@@ -414,16 +419,20 @@ class FollowWatcher:
         chunks = np.stack([vectors[cid] for cid in ids])
         similarity = questions @ chunks.T  # follows x new chunks
         near = [(t, row) for t, row in zip(targets, similarity, strict=True)
-                if float(row.max()) >= MATCH_MIN]
+                if float(row.max()) >= self.match_min]
         metas = ({cid: meta for cid, _, meta in store.get_chunks(ids)} if near else {})
-        done.near = len(near)
-        done.match_s = time.perf_counter() - started
-        started = time.perf_counter()
+        chosen = []
         for target, row in near:
             order = [ids[i] for i in np.argsort(-row)
-                     if row[i] >= MATCH_MIN and ids[i] in metas
-                     and passes(target.filters, metas[ids[i]])][:PASSAGES_PER_UPDATE]
-            if order and self._update(target, order, row, ids):
+                     if row[i] >= self.match_min and ids[i] in metas
+                     and passes(target.filters, metas[ids[i]])][:self.passages]
+            if order:
+                chosen.append((target, order, row))
+        done.near = len(chosen)
+        done.match_s = time.perf_counter() - started
+        started = time.perf_counter()
+        for target, order, row in chosen:
+            if self._update(target, order, row, ids):
                 done.updates += 1
         done.answer_s = time.perf_counter() - started
         return done

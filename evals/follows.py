@@ -37,8 +37,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,17 +206,10 @@ class Tuning:
         product = {"match_min": follows.MATCH_MIN, "passages": follows.PASSAGES_PER_UPDATE}
         return product[name] if mine is None else mine
 
-    @contextmanager
-    def applied(self) -> Iterator[None]:
-        """The watcher's module thresholds set to these while inside (it reads them on each
-        look)."""
-        saved = follows.MATCH_MIN, follows.PASSAGES_PER_UPDATE
-        follows.MATCH_MIN = self.value("match_min")
-        follows.PASSAGES_PER_UPDATE = self.value("passages")
-        try:
-            yield
-        finally:
-            follows.MATCH_MIN, follows.PASSAGES_PER_UPDATE = saved
+    def watcher(self, assistant: Assistant, book: FollowBook, every_s: float) -> FollowWatcher:
+        """A watcher over `book` with these thresholds."""
+        return FollowWatcher(assistant, book, every_s=every_s,
+                             match_min=self.value("match_min"), passages=self.value("passages"))
 
 
 @dataclass
@@ -255,7 +247,8 @@ def replay(settings: Settings, articles: Sequence[ArticleEntry],
             path = source.with_name(f"follows-{label.replace('/', '-')}.sqlite")
             shutil.copyfile(source, path)
             books[label] = _TimedBook(path)
-        watchers = {label: FollowWatcher(assistant, book, every_s=every_s)
+        tunings = dict(zip(labels, sweep or [tuning], strict=True))
+        watchers = {label: tunings[label].watcher(assistant, book, every_s)
                     for label, book in books.items()}
         for watcher in watchers.values():
             watcher.check()  # the first look: follow from the (empty) store's head on
@@ -281,8 +274,7 @@ def replay(settings: Settings, articles: Sequence[ArticleEntry],
                                           daemon=True)
         batches = day_batches(articles)
         started = time.perf_counter()
-        with (tuning if not sweep else Tuning()).applied(), \
-                _progress(console, quiet) as progress:
+        with _progress(console, quiet) as progress:
             task = progress.add_task("Replaying", total=len(articles))
             if background is not None:
                 background.start()
@@ -295,9 +287,8 @@ def replay(settings: Settings, articles: Sequence[ArticleEntry],
                 for _, article_id, status in report.articles:
                     if status in ("added", "updated"):
                         committed.setdefault(article_id, now)
-                for setting, label in zip(sweep or (), labels, strict=False):
-                    with setting.applied():
-                        note(label, watchers[label].check())
+                for label in labels if sweep else ():
+                    note(label, watchers[label].check())
                 progress.update(task, advance=len(batch), refresh=True)
                 if failures:
                     break

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import regex
-from datasketch import MinHash
-from datasketch.lsh import _optimal_param
+from datasketch import MinHash, MinHashLSH
 
 NUM_PERM = 128
 SHINGLE_WORDS = 3
@@ -117,14 +116,15 @@ class DuplicateIndex:
     band per article (51 bands here), about 1 GB for 60,000 articles, in every writer.
     Here each article is one row of 128 values, and each band's keys are a sorted array
     searched by bisection (about 70 MB for 60,000 articles): rows added since the last
-    sort are scanned until `_MERGE_EVERY` of them are waiting. The bands are datasketch's own
-    (`_optimal_param`), so an article finds the same candidates."""
+    sort are scanned until `_MERGE_EVERY` of them are waiting. The bands are the ones
+    datasketch's `MinHashLSH` chooses (read off an empty one), so an article finds the same
+    candidates."""
 
     def __init__(self, threshold: float = THRESHOLD) -> None:
         self.threshold = threshold
         # LSH bands tuned a little below the threshold: the Jaccard estimate decides.
-        self._bands, self._rows_per_band = _optimal_param(max(threshold - 0.15, 0.1), NUM_PERM,
-                                                          0.5, 0.5)
+        bands = MinHashLSH(threshold=max(threshold - 0.15, 0.1), num_perm=NUM_PERM)
+        self._bands, self._rows_per_band = bands.b, bands.r
         self._lock = threading.Lock()
         self._reset()
 

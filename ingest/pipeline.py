@@ -540,10 +540,14 @@ class Ingestor:
         return pending, outcomes
 
     def _body_of(self, article_id: str) -> str:
-        """The body of an indexed article (its chunks joined when it is not in memory)."""
+        """The body of an indexed article: from memory, else the store's committed body (put
+        back at its offsets, chunk overlaps once), else its chunks as written so far."""
         found = self._bodies.get_many([article_id])
         if article_id in found:
             return found[article_id]
+        stored = self.store.article_text(article_id)
+        if stored is not None:
+            return stored[1]
         return "\n".join(text for _, text, _ in self.store.chunks_of(article_id))
 
     def _record(self, article: Article, n_chunks: int, minhash: str = "",

@@ -64,6 +64,26 @@ def test_chat_function_passes_history(news_assistant: Assistant, seed_body: str)
     assert "(https://www.toutiao.com/article/7500067747854959156)" in sources
 
 
+def test_a_timeline_reply_goes_back_into_the_history_as_plain_text() -> None:
+    from assistant.types import Citation, TimelineEntry
+    from ui import format_answer
+
+    cited = Citation(n=1, article_id="a", title="Plant", url="https://x.test/a",
+                     source="Coast Daily", published_at="2026-01-12", passage="p", start=0,
+                     end=1, score=0.5)
+    answer = Answer(answer="On January 12, the council voted 7-2 to approve the plant. [1]",
+                    citations=[cited], refused=False, mode="extractive",
+                    timeline=[TimelineEntry(day="2026-01-12", text="On January 12, the council "
+                                            "voted 7-2 to approve the plant.", citations=[1],
+                                            outlets=["Coast Daily", "Harbor Times"])])
+    shown = format_answer(answer.answer, answer)
+    assert "**2026\\-01\\-12**" in shown
+    (message,) = history_from_chat([{"role": "assistant", "content": shown}])
+    assert message.content == ("Timeline, oldest first:\n\n- 2026-01-12 On January 12, the "
+                               "council voted 7-2 to approve the plant. [1] — also reported by "
+                               "Harbor Times")
+
+
 def test_hostile_article_text_is_escaped(tmp_path: Path, embeddings) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "festival.json").write_text(json.dumps(HOSTILE))

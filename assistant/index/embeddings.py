@@ -138,22 +138,26 @@ class LocalEmbeddings(NewsEmbeddings):
         # Sort by token count (characters are a poor proxy once Latin and CJK text mix) and
         # cut into batches that pad little; take the lock per batch so a large ingest never
         # holds the model for long while questions wait.
-        lengths = ([len(e.ids) for e in self._counter.encode_batch(texts)] if len(texts) > 1
-                   else [0])
+        small = self._onnx is not None and len(texts) <= ONNX_MAX_TEXTS
+        # A small call is tokenized once: ONNX Runtime runs on those very encodings.
+        tokens = self._onnx.tokenize(texts) if small and self._onnx is not None else None
+        lengths = ([len(e.ids) for e in tokens] if tokens is not None
+                   else [len(e.ids) for e in self._counter.encode_batch(texts)]
+                   if len(texts) > 1 else [0])
         order = sorted(range(len(texts)), key=lengths.__getitem__)
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        small = self._onnx is not None and len(texts) <= ONNX_MAX_TEXTS
         for start, end in _batches([lengths[i] for i in order], self.batch_size):
             batch = order[start:end]
-            batch_texts = [texts[i] for i in batch]
-            if pooled is None:  # no spans asked for
-                vectors[batch] = (self._onnx.encode(batch_texts) if small
-                                  else self._torch_encode(batch_texts))
+            if tokens is not None and self._onnx is not None:
+                vectors[batch], hidden, encodings = self._onnx.run([tokens[i] for i in batch])
+            elif pooled is None:  # no spans asked for
+                vectors[batch] = self._torch_encode([texts[i] for i in batch])
                 continue
-            if small:
-                vectors[batch], hidden, encodings = self._onnx.states(batch_texts)
             else:
-                vectors[batch], hidden, encodings = self._torch_states(batch_texts)
+                vectors[batch], hidden, encodings = self._torch_states(
+                    [texts[i] for i in batch])
+            if pooled is None:
+                continue
             for row, i in enumerate(batch):
                 if encodings[row] is not None:
                     pooled[i] = _pool(hidden[row], encodings[row], spans[i])

@@ -55,24 +55,34 @@ class OnnxEncoder:
         self._session = ort.InferenceSession(str(path), options,
                                              providers=["CPUExecutionProvider"])
         # A private tokenizer copy, configured once here and never again, so encoding needs
-        # no lock either.
+        # no lock either. It truncates but does not pad: `run` pads each batch itself, so a
+        # caller can sort and batch texts by the token counts of one tokenization.
         self._tokenizer = tokenizer
         self._tokenizer.enable_truncation(max_length=max_tokens)
-        self._tokenizer.enable_padding()
+        self._tokenizer.no_padding()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors, one row per text."""
         return self.states(texts)[0]
 
+    def tokenize(self, texts: Sequence[str]) -> list[Any]:
+        """The tokenizer's encodings of the texts (truncated to the model's limit, unpadded)."""
+        return self._tokenizer.encode_batch(list(texts))
+
     def states(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[Any]]:
         """Unit vectors, the token states they pool (batch x tokens x dimension) and the
         tokenizer's encodings (token offsets) of the texts."""
-        encodings = self._tokenizer.encode_batch(list(texts))
-        feed = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
+        return self.run(self.tokenize(texts))
+
+    def run(self, encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+        """`states` of texts already tokenized by `tokenize`, padded here to the longest."""
+        width = max(len(e.ids) for e in encodings)
+        feed = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in _INPUTS}
+        for row, e in enumerate(encodings):  # BERT pads with id 0, mask 0, type 0
+            n = len(e.ids)
+            feed["input_ids"][row, :n] = e.ids
+            feed["attention_mask"][row, :n] = e.attention_mask
+            feed["token_type_ids"][row, :n] = e.type_ids
         shape = feed["input_ids"].shape
         # ONNX Runtime keeps its arena at the largest run's size: an article's batch of
         # chunks would leave ~350 MB held for good. Runs that large give theirs back; the
@@ -82,7 +92,7 @@ class OnnxEncoder:
         mask = feed["attention_mask"][..., None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
         norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return (pooled / norms).astype(np.float32), hidden, encodings
+        return (pooled / norms).astype(np.float32), hidden, list(encodings)
 
 
 def export_path(model_dir: Path, cache_dir: Path) -> Path:
