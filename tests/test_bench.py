@@ -76,3 +76,16 @@ def test_follows_benchmark_times_real_writes_against_every_follow(tmp_path: Path
         assert result[key]["p95_ms"] >= result[key]["p50_ms"], key
     assert result["ratio"] > 0
     assert "extra with the follows" in follows_bench.table(result)
+
+
+def test_the_archive_check_tells_lost_answers_from_ones_the_store_never_gives() -> None:
+    from bench.archive import Asked, answer_checks
+
+    quiet = Asked(uncited=["q9"])
+    # A question the store never cites is reported, not failed; one the writes took away is.
+    assert answer_checks([quiet], Asked(uncited=["q9", "q9"]), 40) == []
+    (lost,) = answer_checks([quiet], Asked(uncited=["q9", "q3"]), 40)
+    assert lost.startswith("under ingest: 1 answer(s)") and "'q3'" in lost
+    # A store that cites almost nothing with no writes is not serving: the run fails.
+    (empty,) = answer_checks([Asked(uncited=[f"q{i}" for i in range(10)])], Asked(), 40)
+    assert empty.startswith("no writes: 10 of 40 questions")
