@@ -126,7 +126,8 @@ def history_from_chat(history: list[dict[str, Any]]) -> list[Message]:
         text = _text_of(turn.get("content")).split(SOURCES_HEADING)[0]
         text = text.split(UNVERIFIED_NOTE)[0].replace(f" {UNVERIFIED}", "")
         text = re.sub(r"\[(\\\[\d+\\\])\]\(#read/[^)\s]*\)", r"\1", text)  # reader links
-        text = text.replace("**", "")  # a timeline's bold days and heading
+        if role == "assistant":
+            text = text.replace("**", "")  # a timeline's bold days and heading
         text = re.sub(r"\\(.)", r"\1", text).strip()  # undo our Markdown escaping
         if text:
             messages.append(Message(role=role, content=text[:20_000]))

@@ -247,25 +247,26 @@ class FollowBook:
         return update
 
     def stale(self, owner: str, follow_id: str | None = None
-              ) -> list[tuple[str, str, Filters | None]]:
-        """(id, question, filters) of the owner's follows (or of its `follow_id` only) whose
-        answer predates an update."""
-        query = "SELECT id, question, filters FROM follows WHERE owner = ? AND stale = 1"
+              ) -> list[tuple[str, str, Filters | None, int]]:
+        """(id, question, filters, newest update's number) of the owner's follows (or of its
+        `follow_id` only) whose answer predates an update."""
+        query = ("SELECT id, question, filters, (SELECT COALESCE(MAX(n), 0) FROM updates "
+                 "WHERE follow_id = follows.id) FROM follows WHERE owner = ? AND stale = 1")
         args: tuple[str, ...] = (owner,)
         if follow_id is not None:
             query, args = query + " AND id = ?", (owner, follow_id)
         with self._db() as db:
             rows = db.execute(query, args).fetchall()
-        return [(fid, q, Filters.model_validate_json(f) if f else None) for fid, q, f in rows]
+        return [(fid, q, Filters.model_validate_json(f) if f else None, n)
+                for fid, q, f, n in rows]
 
-    def set_answer(self, follow_id: str, answer: Answer | None) -> None:
-        """The follow's answer as of now (no longer stale); None keeps the stored one."""
+    def set_answer(self, follow_id: str, answer: Answer, upto: int) -> None:
+        """The follow's answer, asked after update `upto`: no longer stale, unless a newer
+        update came while it was being asked."""
         with self._db() as db:
-            if answer is None:
-                db.execute("UPDATE follows SET stale = 0 WHERE id = ?", (follow_id,))
-            else:
-                db.execute("UPDATE follows SET answer = ?, stale = 0 WHERE id = ?",
-                           (answer.model_dump_json(), follow_id))
+            db.execute("UPDATE follows SET answer = ?, stale = ((SELECT COALESCE(MAX(n), 0) "
+                       "FROM updates WHERE follow_id = ?) > ?) WHERE id = ?",
+                       (answer.model_dump_json(), follow_id, upto, follow_id))
 
     def version(self) -> int:
         """A number that changes whenever a follow is made or deleted."""

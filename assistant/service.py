@@ -173,10 +173,12 @@ class Assistant:
         returned)."""
         # An update leaves the follow's answer out of date; it is asked again when read, so
         # the watcher's work per write stays with the update itself.
-        for stale_id, question, filters in self.follow_book.stale(owner, follow_id):
+        for stale_id, question, filters, upto in self.follow_book.stale(owner, follow_id):
             answer = self.ask(question, filters=filters)
-            # A refusal now (the store busy, a filter's days gone) keeps the last answer.
-            self.follow_book.set_answer(stale_id, None if answer.refused else answer)
+            # A refusal now (the store busy, a filter's days gone) keeps the last answer, still
+            # stale, to be asked at the next read.
+            if not answer.refused:
+                self.follow_book.set_answer(stale_id, answer, upto)
         return self.follow_book.get(owner, follow_id, mark_read=mark_read)
 
     def sources(self) -> list[Outlet]:
@@ -196,8 +198,9 @@ class Assistant:
         passages retrieved for it."""
         query = self.answerer.standalone(inputs["question"], inputs["history"])
         filters: Filters | None = inputs["filters"]
-        # One look at the commit log per question: every step below sees the same store.
-        index = self.store.keywords()
+        # One look at the commit log per question (one stamp read): every step below uses
+        # the index this look caught up (another question may move it on, never back).
+        index, stamp = self.store.look()
         ask = self._time_ask(query, filters, index)
         k = inputs["k"]
         narrowed = narrow(filters, ask) if ask is not None else filters
@@ -217,7 +220,7 @@ class Assistant:
                                                         max(k, WIDE_CANDIDATES), filters,
                                                         index=index)
             return {**inputs, "query": query, "when": ask, "timeline": timeline,
-                    "index": index,
+                    "index": index, "stamp": stamp,
                     "retrieved": (spread(found, max(k, TIMELINE_PASSAGES)), vector)}
         search = without_time(query, ask) if ask is not None else query
         if asks_for_news(search):
@@ -235,7 +238,7 @@ class Assistant:
             retrieved = self.retriever.retrieve(query, k, filters, recent=ask.recent,
                                                 index=index)
         return {**inputs, "query": query, "retrieved": retrieved, "when": ask, "timeline": None,
-                "index": index}
+                "index": index, "stamp": stamp}
 
     def _timeline_days(self, timeline: TimelineAsk, ask: TimeAsk | None,
                        filters: Filters | None,
@@ -311,10 +314,10 @@ class Assistant:
             yield Answer(answer=text, citations=[], refused=True, mode=self.mode)
             return
         if state["timeline"] is not None and passages:
-            copies = self.store.reported_by([p.article_id for p in passages], state["index"])
+            copies = self.store.reported_by([p.article_id for p in passages], state["stamp"])
             for event in self.answerer.timeline(state["query"], state["timeline"], passages,
                                                 vector, copies):
-                yield (self._with_other_outlets(event, state["index"])
+                yield (self._with_other_outlets(event, state["stamp"])
                        if isinstance(event, Answer) else event)
             return
         for event in self.answerer.stream(state["query"], passages, vector):
@@ -323,16 +326,16 @@ class Assistant:
                     # A question about time is answered with the day its facts are from.
                     yield " " + line
                     event = event.model_copy(update={"answer": f"{event.answer} {line}"})
-                yield self._with_other_outlets(event, state["index"])
+                yield self._with_other_outlets(event, state["stamp"])
             else:
                 yield event
 
-    def _with_other_outlets(self, answer: Answer, index: KeywordIndex) -> Answer:
+    def _with_other_outlets(self, answer: Answer, stamp: str | None) -> Answer:
         """Each citation with the other outlets that ran its story (near-duplicates stored
-        once, `ingest.dedup`), as of the question's look at the store (`index`)."""
+        once, `ingest.dedup`), as of the question's look at the store (`stamp`)."""
         if not answer.citations:
             return answer
-        copies = self.store.reported_by([c.article_id for c in answer.citations], index)
+        copies = self.store.reported_by([c.article_id for c in answer.citations], stamp)
         if not copies:
             return answer
         return answer.model_copy(update={"citations": [

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from conftest import live_server, make_settings, server_env, ui_server
 from starlette.applications import Starlette
@@ -21,7 +22,7 @@ from starlette.routing import Route
 
 from assistant.follows import FollowBook, FollowWatcher
 from assistant.service import Assistant
-from assistant.types import Filters
+from assistant.types import Answer, Filters
 from ingest.pipeline import Ingestor
 
 QUESTION = "What is happening with the Orrin Island night ferry?"
@@ -368,3 +369,22 @@ def test_webhooks_are_sent_on_a_few_threads_however_many_updates(tmp_path: Path,
     time.sleep(1.0)
     assert len(sent) == follows.WEBHOOK_THREADS  # the ones already running, no more
     assistant.close()
+
+
+def test_an_update_made_while_the_answer_is_asked_again_keeps_it_stale(tmp_path: Path) -> None:
+    book = FollowBook(tmp_path / "follows.sqlite")
+    first = Answer(answer="The ferry runs. [1]", citations=[], refused=False, mode="extractive")
+    made = book.create("local", QUESTION, None, None, np.ones(4, dtype=np.float32), first)
+    book.add_update(made.id, "Gales stopped it. [1]", [], ["a"])
+    ((fid, _, _, upto),) = book.stale("local", made.id)
+    assert (fid, upto) == (made.id, 1)
+    # The watcher records update 2 while update 1's answer is being asked: the answer is
+    # stored, and the follow stays stale for update 2.
+    book.add_update(made.id, "It sails again. [1]", [], ["b"])
+    newer = first.model_copy(update={"answer": "Gales stopped the ferry. [1]"})
+    book.set_answer(made.id, newer, upto)
+    kept = book.get("local", made.id)
+    assert kept.answer == newer and kept.answer_stale
+    ((_, _, _, upto),) = book.stale("local", made.id)
+    book.set_answer(made.id, newer, upto)
+    assert not book.get("local", made.id).answer_stale and book.stale("local") == []

@@ -179,3 +179,20 @@ def test_a_question_looks_at_the_commit_log_once(news_store: Settings,
         looks.clear()
         assistant.ask(question)
         assert len(looks) == 1, question
+
+
+def test_a_look_that_cannot_catch_up_gives_no_stamp(news_store: Settings,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a question remembers per look (the other outlets' copies) is keyed by the stamp
+    # its look caught up to; a look whose index could not catch up (its disk failed) has
+    # none, so nothing is served from memory that the store may have changed since.
+    assistant = Assistant(news_store)
+    index, stamp = assistant.store.look()
+    assert stamp is not None and stamp == assistant.store.generation()
+
+    def fails(store: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(index, "follow", fails)
+    assert assistant.store.look() == (index, None)
+    assert not assistant.ask("How large is Japan's debt compared with its GDP?").refused

@@ -78,10 +78,12 @@ def test_a_timeline_reply_goes_back_into_the_history_as_plain_text() -> None:
                                             outlets=["Coast Daily", "Harbor Times"])])
     shown = format_answer(answer.answer, answer)
     assert "**2026\\-01\\-12**" in shown
-    (message,) = history_from_chat([{"role": "assistant", "content": shown}])
+    asked, message = history_from_chat([{"role": "user", "content": "Is 2**10 over 1000?"},
+                                        {"role": "assistant", "content": shown}])
     assert message.content == ("Timeline, oldest first:\n\n- 2026-01-12 On January 12, the "
                                "council voted 7-2 to approve the plant. [1] — also reported by "
                                "Harbor Times")
+    assert asked.content == "Is 2**10 over 1000?"  # what a user typed stays as typed
 
 
 def test_hostile_article_text_is_escaped(tmp_path: Path, embeddings) -> None:

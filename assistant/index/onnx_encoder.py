@@ -97,11 +97,14 @@ class OnnxEncoder:
 
 def export_path(model_dir: Path, cache_dir: Path) -> Path:
     """Where the export of the model in `model_dir` lives: keyed by its weights, how it is
-    exported, torch and ONNX Runtime (which fuses it); versions read from the installed
-    packages' metadata (importing torch takes seconds)."""
+    exported, torch (its version read from the installed package's metadata: importing
+    torch takes seconds) and ONNX Runtime (which fuses it)."""
+    import onnxruntime
+
     weights = model_dir / "model.safetensors"
     stat = weights.stat()
-    versions = ":".join(importlib.metadata.version(p) for p in ("torch", "onnxruntime"))
+    # onnxruntime's own version: its distribution may be named onnxruntime-gpu and the like.
+    versions = f"{importlib.metadata.version('torch')}:{onnxruntime.__version__}"
     key = hashlib.sha256(
         f"{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{_RECIPE}:{versions}".encode()
     ).hexdigest()[:16]
@@ -166,17 +169,24 @@ def export(transformer: Any, path: Path) -> None:
 def _fuse(path: str, config: Any) -> None:
     """Rewrite the export at `path` with ONNX Runtime's BERT fusions (one Attention,
     SkipLayerNormalization and BiasGelu op per layer instead of a dozen small ones): ~8% less
-    time per question's model calls on this machine, the same vectors (to ~2e-7). Left as
-    exported when the fusions do not apply."""
-    from onnxruntime.transformers import optimizer
-
+    time per question's model calls on this machine, the same vectors (to ~2e-7). Written to
+    a file of its own and moved over `path` only when complete; left as exported when the
+    fusions cannot be made (`load` checks either against PyTorch's vectors)."""
+    fd, fused_path = tempfile.mkstemp(dir=Path(path).parent, suffix=".onnx.tmp")
+    os.close(fd)
     try:
+        from onnxruntime.transformers import optimizer
+
         fused = optimizer.optimize_model(path, model_type="bert",
                                          num_heads=config.num_attention_heads,
                                          hidden_size=config.hidden_size)
-        fused.save_model_to_file(path)
+        fused.save_model_to_file(fused_path)
+        os.replace(fused_path, path)
     except Exception as exc:  # the optimizer raises many types; the plain export still works
         log.warning("ONNX export left unfused: %s: %s", type(exc).__name__, exc)
+    finally:
+        if os.path.exists(fused_path):
+            os.unlink(fused_path)
 
 
 def load(model_dir: Path, tokenizer: Any, max_tokens: int, cache_dir: Path, threads: int,

@@ -671,6 +671,11 @@ class NewsStore:
 
     def keywords(self) -> KeywordIndex:
         """The keyword index, caught up with the store's commit log (what readers see)."""
+        return self.look()[0]
+
+    def look(self) -> tuple[KeywordIndex, str | None]:
+        """`keywords()`, and the store stamp the index caught up to: None when it could not
+        catch up (it then answers as it stands)."""
         index = self.keyword_index()
         try:
             index.follow(self)  # each store call it makes is bounded and named on its own
@@ -678,7 +683,8 @@ class NewsStore:
             # Its own disk failed it (full, read-only): it answers as it stands, and catches
             # up at a later question.
             log.warning("the keyword index in %s could not catch up: %s", index.directory, exc)
-        return index
+            return index, None
+        return index, index.stamp
 
     def keyword_index(self) -> KeywordIndex:
         """This store's keyword index as it is (`keywords()` catches it up first)."""
@@ -942,15 +948,15 @@ class NewsStore:
                 zip(got["ids"], got.get("metadatas") or [], strict=True)
                 if meta and meta.get("status") == "duplicate"}
 
-    def reported_by(self, article_ids: Sequence[str], seen: KeywordIndex | None = None
+    def reported_by(self, article_ids: Sequence[str], as_of: str | None = None
                     ) -> dict[str, list[ArticleRecord]]:
         """Per article, the near-duplicates recorded for it (other outlets), oldest first.
 
-        `seen`: the keyword index as a question caught it up; the answer may then come from
-        what was read since that look at the commit log (a write after it changes the
-        stamp and empties the memory), which spares a store call per answer."""
+        `as_of`: the store stamp a question's look caught up to (`look`); the answer may then
+        come from what was read at that stamp (a write changes the stamp, and the memory is
+        emptied), which spares a store call per answer."""
         ids = list(dict.fromkeys(article_ids))
-        stamp = seen.stamp if seen is not None else None
+        stamp = as_of
         if not ids or stamp is None:
             return self._reported_by(ids) if ids else {}
         with self._copies_lock:
