@@ -96,7 +96,7 @@ def test_filters_send_no_id_list_to_chroma(ingestor: Ingestor, embeddings: Any,
         return query(**kwargs)
 
     store.chunks.query = spy  # type: ignore[method-assign]
-    outlets = sorted(store.sources())
+    outlets = sorted(store.keywords().sources())
     filters = Filters(sources=outlets[:2], since="2020-01-01", until="2030-12-31")
     passages, _ = NewsRetriever(store=store, embeddings=embeddings).retrieve(
         "strike wages", filters=filters)

@@ -138,9 +138,10 @@ class LocalEmbeddings(NewsEmbeddings):
         # Sort by token count (characters are a poor proxy once Latin and CJK text mix) and
         # cut into batches that pad little; take the lock per batch so a large ingest never
         # holds the model for long while questions wait.
-        small = self._onnx is not None and len(texts) <= ONNX_MAX_TEXTS
-        # A small call is tokenized once: ONNX Runtime runs on those very encodings.
-        tokens = self._onnx.tokenize(texts) if small and self._onnx is not None else None
+        # A small call runs on ONNX Runtime, tokenized once: the model runs on the very
+        # encodings the batches are sorted by.
+        onnx = self._onnx if len(texts) <= ONNX_MAX_TEXTS else None
+        tokens = onnx.tokenize(texts) if onnx is not None else None
         lengths = ([len(e.ids) for e in tokens] if tokens is not None
                    else [len(e.ids) for e in self._counter.encode_batch(texts)]
                    if len(texts) > 1 else [0])
@@ -148,8 +149,8 @@ class LocalEmbeddings(NewsEmbeddings):
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
         for start, end in _batches([lengths[i] for i in order], self.batch_size):
             batch = order[start:end]
-            if tokens is not None and self._onnx is not None:
-                vectors[batch], hidden, encodings = self._onnx.run([tokens[i] for i in batch])
+            if onnx is not None and tokens is not None:
+                vectors[batch], hidden, encodings = onnx.run([tokens[i] for i in batch])
             elif pooled is None:  # no spans asked for
                 vectors[batch] = self._torch_encode([texts[i] for i in batch])
                 continue

@@ -702,10 +702,6 @@ class NewsStore:
         name = f"{settings.collection}-{settings.chroma_host}-{settings.chroma_port}"
         return settings.cache_dir / "keyword-index" / re.sub(r"[^\w.-]", "_", name)
 
-    def sources(self) -> frozenset[str]:
-        """The outlets of the articles readers see."""
-        return self.keywords().sources()
-
     def _bump_generation(self, seq: int | None = None) -> None:
         meta: dict[str, Any] = {"stamp": uuid.uuid4().hex}
         meta["seq"] = seq if seq is not None else self._head()
@@ -956,12 +952,11 @@ class NewsStore:
         come from what was read at that stamp (a write changes the stamp, and the memory is
         emptied), which spares a store call per answer."""
         ids = list(dict.fromkeys(article_ids))
-        stamp = as_of
-        if not ids or stamp is None:
+        if not ids or as_of is None:
             return self._reported_by(ids) if ids else {}
         with self._copies_lock:
-            if stamp != self._copies_stamp:
-                self._copies, self._copies_stamp = LRU(_ROW_CACHE_SIZE), stamp
+            if as_of != self._copies_stamp:
+                self._copies, self._copies_stamp = LRU(_ROW_CACHE_SIZE), as_of
             copies = self._copies
         found = copies.get_many(ids)
         missing = [aid for aid in ids if aid not in found]
