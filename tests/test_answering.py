@@ -179,9 +179,16 @@ class _CountingEmbeddings:
         self.passage_text = "\n".join(p.text for p in passages)
         self.texts = 0
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def _count(self, texts: list[str]) -> None:
         self.texts += sum(len(t) > 20 and t in self.passage_text for t in texts)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self._count(texts)
         return self.inner.embed(texts)
+
+    def embed_sentences(self, texts: list[str]) -> np.ndarray:
+        self._count(texts)
+        return self.inner.embed_sentences(texts)
 
 
 @pytest.mark.parametrize(("question", "fact", "_file"), SAMPLE_QUESTIONS)

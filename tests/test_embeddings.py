@@ -51,7 +51,7 @@ def test_the_export_is_fused_and_ingest_keeps_its_attention(onnx_model: LocalEmb
     import onnx
 
     assert onnx_model.onnx
-    (exported,) = onnx_cache.glob("*.onnx")
+    (exported,) = [p for p in onnx_cache.glob("*.onnx") if not p.name.endswith("-int8.onnx")]
     ops = {node.op_type for node in onnx.load(str(exported)).graph.node}
     # One fused attention op per layer, not the dozen small ops of the traced attention.
     assert {"Attention", "SkipLayerNormalization"} <= ops and "Softmax" not in ops
@@ -184,3 +184,83 @@ def test_a_span_past_the_token_limit_gets_no_vector(onnx_model: LocalEmbeddings)
     _, pooled = onnx_model.embed_with_spans([text], [spans])
     assert not np.isnan(pooled[0][0]).any()
     assert np.isnan(pooled[0][1]).all()
+
+
+@pytest.fixture(scope="module")
+def quantized_model(onnx_cache: Path, onnx_model: LocalEmbeddings) -> LocalEmbeddings:
+    assert onnx_model.onnx  # the exact export is in place first
+    return LocalEmbeddings(onnx_cache_dir=onnx_cache, onnx_threads=2, quantized_sentences=True)
+
+
+def test_sentence_vectors_come_from_an_int8_copy_close_to_the_exact_ones(
+        quantized_model: LocalEmbeddings, onnx_cache: Path) -> None:
+    assert quantized_model.quantized_sentences
+    assert len(list(onnx_cache.glob("*-int8.onnx"))) == 1
+    texts = TEXTS[:3]
+    approximate, exact = quantized_model.embed_sentences(texts), quantized_model.embed(texts)
+    cosines = (approximate * exact).sum(axis=1)
+    assert cosines.min() >= onnx_encoder.QUANTIZED_MIN_COSINE
+    assert np.abs(approximate - exact).max() > 1e-3  # really the int8 model, not the exact one
+    np.testing.assert_allclose(np.linalg.norm(approximate, axis=1), 1.0, atol=1e-5)
+    # Questions and everything stored stay exact; a large call is never approximated.
+    np.testing.assert_allclose(quantized_model.embed(texts), exact, atol=1e-6)
+    many = [f"Sentence number {i} about the harbour works." for i in range(ONNX_MAX_TEXTS + 1)]
+    np.testing.assert_allclose(quantized_model.embed_sentences(many), quantized_model.embed(many),
+                               atol=1e-5)
+
+
+def test_without_the_setting_sentence_vectors_are_exact(onnx_model: LocalEmbeddings) -> None:
+    assert not onnx_model.quantized_sentences
+    np.testing.assert_array_equal(onnx_model.embed_sentences(TEXTS[:3]),
+                                  onnx_model.embed(TEXTS[:3]))
+    assert Settings(_env_file=None).quantized_sentences  # on by default
+    assert not Settings(_env_file=None, quantized_sentences=False).quantized_sentences
+
+
+def test_a_damaged_int8_copy_is_made_again(tmp_path: Path, onnx_cache: Path,
+                                            quantized_model: LocalEmbeddings) -> None:
+    import shutil
+
+    assert quantized_model.quantized_sentences
+    for path in onnx_cache.iterdir():  # the exact export and its record, copied as they are
+        shutil.copy2(path, tmp_path / path.name)
+    (copy,) = tmp_path.glob("*-int8.onnx")
+    copy.write_bytes(b"half a model")
+    model = LocalEmbeddings(onnx_cache_dir=tmp_path, quantized_sentences=True)
+    assert model.quantized_sentences
+    assert copy.stat().st_size > 1_000_000
+    np.testing.assert_allclose(model.embed_sentences(TEXTS[:2]),
+                               quantized_model.embed_sentences(TEXTS[:2]), atol=1e-6)
+
+
+def test_an_int8_copy_too_far_from_the_exact_model_is_not_used(
+        onnx_cache: Path, quantized_model: LocalEmbeddings, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(onnx_encoder, "QUANTIZED_MIN_COSINE", 0.99999)
+    with caplog.at_level(logging.WARNING, logger="assistant.index.onnx_encoder"):
+        model = LocalEmbeddings(onnx_cache_dir=onnx_cache, quantized_sentences=True)
+        assert not model.quantized_sentences
+    assert "int8 sentence vectors disabled" in caplog.text
+    np.testing.assert_array_equal(model.embed_sentences(TEXTS[:2]), model.embed(TEXTS[:2]))
+
+
+def test_the_answerer_ranks_sentences_with_the_int8_copy(quantized_model: LocalEmbeddings
+                                                        ) -> None:
+    from assistant.answer.extractive import ExtractiveAnswerer
+    from assistant.types import Passage
+
+    text = ("The council approved the harbour budget on Tuesday. The vote was seven to four. "
+            "Work on the new quay starts in May, the mayor said.")
+    passage = Passage(chunk_id="a1:0", article_id="a1", title="Harbour budget passes",
+                      url="https://example.org/harbour", source="Example Times",
+                      published_at="2026-03-03", lang="en", text=text, index=0, start=0,
+                      end=len(text), score=1.0)
+    question = "When does work on the quay start?"
+    answerer = ExtractiveAnswerer(quantized_model, threshold=0.2)
+    sentences, scores, vectors = answerer.score(quantized_model.embed([question])[0], [passage],
+                                                question)
+    texts = [s.text for s in sentences]
+    assert len(texts) == 3
+    np.testing.assert_allclose(vectors, quantized_model.embed_sentences(texts), atol=1e-6)
+    assert np.abs(vectors - quantized_model.embed(texts)).max() > 1e-3
+    assert texts[int(np.argmax(scores))].startswith("Work on the new quay")

@@ -125,7 +125,7 @@ class ExtractiveAnswerer:
         found = self._cache.get_many(keys)
         missing = [i for i, k in enumerate(keys) if k not in found]
         if missing:
-            fresh = self.embeddings.embed([sentences[i].text for i in missing])
+            fresh = self.embeddings.embed_sentences([sentences[i].text for i in missing])
             new = {keys[i]: vector for i, vector in zip(missing, fresh, strict=True)}
             found.update(new)
             self._cache.put_many(new)

@@ -33,6 +33,8 @@ _PROBES = ("Shares fell 3% on Tuesday after the central bank raised rates.",
 
 # How the export is made: a new recipe makes a new file (exported once per machine).
 _RECIPE = "eager-attention, fused"
+# The int8 copy for scoring sentences must stay this close (cosine) to the exact vectors.
+QUANTIZED_MIN_COSINE = 0.98
 # A run over more tokens than this (texts x padded length) returns its memory afterwards.
 _SHRINK_TOKENS = 1024
 
@@ -52,6 +54,7 @@ class OnnxEncoder:
         self._shrink = ort.RunOptions()
         self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         # `run` is thread-safe: concurrent questions need no lock.
+        self.path = path
         self._session = ort.InferenceSession(str(path), options,
                                              providers=["CPUExecutionProvider"])
         # A private tokenizer copy, configured once here and never again, so encoding needs
@@ -225,3 +228,76 @@ def load(model_dir: Path, tokenizer: Any, max_tokens: int, cache_dir: Path, thre
         log.warning("ONNX Runtime disabled: its vectors differ from PyTorch's by %.2g", gap)
         return None
     return encoder
+
+
+def quantized_path(export: Path) -> Path:
+    """Where the int8 copy of an export lives (beside it: the export's key covers the weights
+    and the ONNX Runtime version that quantizes it)."""
+    return export.with_name(f"{export.stem}-int8.onnx")
+
+
+def load_quantized(exact: OnnxEncoder, tokenizer: Any, max_tokens: int, threads: int
+                   ) -> OnnxEncoder | None:
+    """An int8 copy of `exact`'s model (ONNX Runtime's dynamic quantization, weights per
+    output channel), made once per machine beside the export; None (and a log line) when it
+    cannot be made or its vectors for the probe texts are not within `QUANTIZED_MIN_COSINE`
+    of the exact ones.
+
+    Its vectors are approximate (cosine ~0.99 to the exact ones), for work where about 2x
+    faster matters more than the last digits: ranking an answer's candidate sentences.
+    Nothing it computes is stored or compared with stored vectors.
+    """
+    path = quantized_path(exact.path)
+    try:
+        try:
+            if not path.exists():
+                _quantize(exact.path, path)
+            encoder = OnnxEncoder(path, tokenizer, max_tokens, threads)
+        except Exception:
+            # A damaged copy (a crash leaves no half file, a disk error can): made again once.
+            path.unlink(missing_ok=True)
+            _quantize(exact.path, path)
+            encoder = OnnxEncoder(path, tokenizer, max_tokens, threads)
+        cosines = (encoder.encode(_PROBES) * exact.encode(_PROBES)).sum(axis=1)
+    except Exception as exc:  # quantizer and runtime errors come in many types
+        log.warning("int8 sentence vectors disabled, answers use the exact model: %s: %s",
+                    type(exc).__name__, exc)
+        return None
+    if float(cosines.min()) < QUANTIZED_MIN_COSINE:
+        log.warning("int8 sentence vectors disabled: cosine %.3f to the exact model's",
+                    float(cosines.min()))
+        return None
+    return encoder
+
+
+def _quantize(source: Path, path: Path) -> None:
+    """Write the int8 copy of the model at `source` to `path` (atomically)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
+    os.close(fd)
+    # The quantizer advises pre-processing through the root logger: that advice only (a
+    # logger's filter sees its own records, not those its children pass up).
+    root = logging.getLogger()
+    advice = _DropBelow(logging.ERROR)
+    root.addFilter(advice)
+    try:
+        # The fused ops (Attention, SkipLayerNormalization) are outside ONNX's shape
+        # inference: their outputs are float.
+        quantize_dynamic(source, tmp, per_channel=True, weight_type=QuantType.QInt8,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        os.replace(tmp, path)
+    finally:
+        root.removeFilter(advice)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class _DropBelow(logging.Filter):
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level
