@@ -196,6 +196,9 @@ def test_sentence_vectors_come_from_an_int8_copy_close_to_the_exact_ones(
         quantized_model: LocalEmbeddings, onnx_cache: Path) -> None:
     assert quantized_model.quantized_sentences
     assert len(list(onnx_cache.glob("*-int8.onnx"))) == 1
+    # One tokenizer (~8 MB a copy) serves the span pooling and both ONNX encoders.
+    assert quantized_model._quantized.tokenizer is quantized_model._onnx.tokenizer
+    assert quantized_model._onnx.tokenizer is quantized_model._spanner
     texts = TEXTS[:3]
     approximate, exact = quantized_model.embed_sentences(texts), quantized_model.embed(texts)
     cosines = (approximate * exact).sum(axis=1)

@@ -17,6 +17,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant.errors import EmbeddingError
+from assistant.malloc import give_back
 from assistant.settings import Settings
 
 LOCAL_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -94,7 +95,8 @@ class LocalEmbeddings(NewsEmbeddings):
         self._counter = Tokenizer.from_file(str(self._path / "tokenizer.json"))
         self._counter.no_truncation()
         self._counter.no_padding()
-        # Another copy that truncates as the model does: token offsets for pooled spans.
+        # Another copy that truncates as the model does: token offsets for pooled spans, and
+        # the ONNX encoders' tokenizer.
         self._spanner = Tokenizer.from_file(str(self._path / "tokenizer.json"))
         self._spanner.enable_truncation(max_length=self.max_tokens)
         self._spanner.no_padding()
@@ -112,9 +114,9 @@ class LocalEmbeddings(NewsEmbeddings):
         if onnx_cache_dir is not None:
             from assistant.index import onnx_encoder
 
+            # The span tokenizer reads as the model does (~8 MB a copy): the encoder shares it.
             self._onnx = onnx_encoder.load(
-                self._path, Tokenizer.from_file(str(self._path / "tokenizer.json")),
-                self.max_tokens, Path(onnx_cache_dir), onnx_threads,
+                self._path, self._spanner, self.max_tokens, Path(onnx_cache_dir), onnx_threads,
                 transformer=lambda: self._torch_model()[0].auto_model,
                 reference=self._torch_encode)
 
@@ -147,15 +149,13 @@ class LocalEmbeddings(NewsEmbeddings):
             return self._quantized
         with self._quantized_lock:
             if self._quantized is None and self._quantized_wanted:
-                from tokenizers import Tokenizer
-
                 from assistant.index import onnx_encoder
 
-                self._quantized = onnx_encoder.load_quantized(
-                    self._onnx, Tokenizer.from_file(str(self._path / "tokenizer.json")),
-                    self.max_tokens, self._onnx_threads)
+                self._quantized = onnx_encoder.load_quantized(self._onnx, self.max_tokens,
+                                                              self._onnx_threads)
                 # Not made or not close enough: the exact model, without trying again.
                 self._quantized_wanted = self._quantized is not None
+                give_back()  # the model file's parse and the quantizer's work, let go
         return self._quantized
 
     def embed_with_spans(self, texts: Sequence[str],

@@ -57,12 +57,22 @@ class OnnxEncoder:
         self.path = path
         self._session = ort.InferenceSession(str(path), options,
                                              providers=["CPUExecutionProvider"])
-        # A private tokenizer copy, configured once here and never again, so encoding needs
-        # no lock either. It truncates but does not pad: `run` pads each batch itself, so a
-        # caller can sort and batch texts by the token counts of one tokenization.
+        # A tokenizer configured once and never changed after, so encoding needs no lock
+        # either. It truncates but does not pad: `run` pads each batch itself, so a caller can
+        # sort and batch texts by the token counts of one tokenization. Encoders share one
+        # (~8 MB a copy): it is configured only when it is not already, since changing it
+        # while another thread encodes would fail.
         self._tokenizer = tokenizer
-        self._tokenizer.enable_truncation(max_length=max_tokens)
-        self._tokenizer.no_padding()
+        truncation = tokenizer.truncation
+        if (tokenizer.padding is not None or truncation is None
+                or truncation.get("max_length") != max_tokens):
+            tokenizer.enable_truncation(max_length=max_tokens)
+            tokenizer.no_padding()
+
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer, configured as the model reads (truncated, unpadded)."""
+        return self._tokenizer
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors, one row per text."""
@@ -236,8 +246,7 @@ def quantized_path(export: Path) -> Path:
     return export.with_name(f"{export.stem}-int8.onnx")
 
 
-def load_quantized(exact: OnnxEncoder, tokenizer: Any, max_tokens: int, threads: int
-                   ) -> OnnxEncoder | None:
+def load_quantized(exact: OnnxEncoder, max_tokens: int, threads: int) -> OnnxEncoder | None:
     """An int8 copy of `exact`'s model (ONNX Runtime's dynamic quantization, weights per
     output channel), made once per machine beside the export; None (and a log line) when it
     cannot be made or its vectors for the probe texts are not within `QUANTIZED_MIN_COSINE`
@@ -252,12 +261,12 @@ def load_quantized(exact: OnnxEncoder, tokenizer: Any, max_tokens: int, threads:
         try:
             if not path.exists():
                 _quantize(exact.path, path)
-            encoder = OnnxEncoder(path, tokenizer, max_tokens, threads)
+            encoder = OnnxEncoder(path, exact.tokenizer, max_tokens, threads)
         except Exception:
             # A damaged copy (a crash leaves no half file, a disk error can): made again once.
             path.unlink(missing_ok=True)
             _quantize(exact.path, path)
-            encoder = OnnxEncoder(path, tokenizer, max_tokens, threads)
+            encoder = OnnxEncoder(path, exact.tokenizer, max_tokens, threads)
         cosines = (encoder.encode(_PROBES) * exact.encode(_PROBES)).sum(axis=1)
     except Exception as exc:  # quantizer and runtime errors come in many types
         log.warning("int8 sentence vectors disabled, answers use the exact model: %s: %s",
