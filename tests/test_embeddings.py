@@ -51,7 +51,7 @@ def test_the_export_is_fused_and_ingest_keeps_its_attention(onnx_model: LocalEmb
     import onnx
 
     assert onnx_model.onnx
-    (exported,) = [p for p in onnx_cache.glob("*.onnx") if not p.name.endswith("-int8.onnx")]
+    (exported,) = [p for p in onnx_cache.glob("*.onnx") if "-int8-" not in p.name]
     ops = {node.op_type for node in onnx.load(str(exported)).graph.node}
     # One fused attention op per layer, not the dozen small ops of the traced attention.
     assert {"Attention", "SkipLayerNormalization"} <= ops and "Softmax" not in ops
@@ -193,9 +193,9 @@ def quantized_model(onnx_cache: Path, onnx_model: LocalEmbeddings) -> LocalEmbed
 
 
 def test_sentence_vectors_come_from_an_int8_copy_close_to_the_exact_ones(
-        quantized_model: LocalEmbeddings, onnx_cache: Path) -> None:
+        quantized_model: LocalEmbeddings, onnx_model: LocalEmbeddings, onnx_cache: Path) -> None:
     assert quantized_model.quantized_sentences
-    assert len(list(onnx_cache.glob("*-int8.onnx"))) == 1
+    assert len(list(onnx_cache.glob("*-int8-*.onnx"))) == 1
     # One tokenizer (~8 MB a copy) serves the span pooling and both ONNX encoders.
     assert quantized_model._quantized.tokenizer is quantized_model._onnx.tokenizer
     assert quantized_model._onnx.tokenizer is quantized_model._spanner
@@ -206,7 +206,7 @@ def test_sentence_vectors_come_from_an_int8_copy_close_to_the_exact_ones(
     assert np.abs(approximate - exact).max() > 1e-3  # really the int8 model, not the exact one
     np.testing.assert_allclose(np.linalg.norm(approximate, axis=1), 1.0, atol=1e-5)
     # Questions and everything stored stay exact; a large call is never approximated.
-    np.testing.assert_allclose(quantized_model.embed(texts), exact, atol=1e-6)
+    np.testing.assert_allclose(exact, onnx_model.embed(texts), atol=1e-6)
     many = [f"Sentence number {i} about the harbour works." for i in range(ONNX_MAX_TEXTS + 1)]
     np.testing.assert_allclose(quantized_model.embed_sentences(many), quantized_model.embed(many),
                                atol=1e-5)
@@ -227,7 +227,7 @@ def test_a_damaged_int8_copy_is_made_again(tmp_path: Path, onnx_cache: Path,
     assert quantized_model.quantized_sentences
     for path in onnx_cache.iterdir():  # the exact export and its record, copied as they are
         shutil.copy2(path, tmp_path / path.name)
-    (copy,) = tmp_path.glob("*-int8.onnx")
+    (copy,) = tmp_path.glob("*-int8-*.onnx")
     copy.write_bytes(b"half a model")
     model = LocalEmbeddings(onnx_cache_dir=tmp_path, quantized_sentences=True)
     assert model.quantized_sentences
@@ -267,3 +267,28 @@ def test_the_answerer_ranks_sentences_with_the_int8_copy(quantized_model: LocalE
     np.testing.assert_allclose(vectors, quantized_model.embed_sentences(texts), atol=1e-6)
     assert np.abs(vectors - quantized_model.embed(texts)).max() > 1e-3
     assert texts[int(np.argmax(scores))].startswith("Work on the new quay")
+
+
+def test_a_failed_quantization_falls_back_after_one_attempt(
+        tmp_path: Path, onnx_cache: Path, onnx_model: LocalEmbeddings,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import shutil
+
+    assert onnx_model.onnx
+    for path in onnx_cache.iterdir():  # the exact export and its record, no int8 copy
+        if "-int8-" not in path.name:
+            shutil.copy2(path, tmp_path / path.name)
+    calls: list[Path] = []
+
+    def failing(source: Path, path: Path) -> None:
+        calls.append(path)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(onnx_encoder, "_quantize", failing)
+    with caplog.at_level(logging.WARNING, logger="assistant.index.onnx_encoder"):
+        model = LocalEmbeddings(onnx_cache_dir=tmp_path, quantized_sentences=True)
+        assert not model.quantized_sentences
+        assert not model.quantized_sentences  # not tried again
+    assert len(calls) == 1
+    assert "No space left on device" in caplog.text
+    np.testing.assert_array_equal(model.embed_sentences(TEXTS[:2]), model.embed(TEXTS[:2]))

@@ -252,3 +252,29 @@ def test_keyword_scores_are_exact_bm25_whatever_the_chunk_lengths(tmp_path: Path
             assert list(found) == sorted(found, key=lambda c: -found[c])
     finally:
         index.close()
+
+
+def test_each_reader_thread_keeps_a_small_page_cache(tmp_path: Path) -> None:
+    """Every thread that reads the catalog keeps a connection of its own (dozens in a
+    server): each holds a 256 KiB page cache, not SQLite's 2 MB."""
+    import threading
+
+    from assistant.index import lexical
+
+    index = KeywordIndex(tmp_path / "index")
+    try:
+        sizes: list[int] = []
+
+        def read() -> None:
+            sizes.append(index._reader().execute("PRAGMA cache_size").fetchone()[0])
+
+        threads = [threading.Thread(target=read) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        read()
+        assert sizes == [-lexical._READER_CACHE_KIB] * 4
+        assert lexical._READER_CACHE_KIB < 2000
+    finally:
+        index.close()

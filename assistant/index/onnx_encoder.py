@@ -35,6 +35,8 @@ _PROBES = ("Shares fell 3% on Tuesday after the central bank raised rates.",
 _RECIPE = "eager-attention, fused"
 # The int8 copy for scoring sentences must stay this close (cosine) to the exact vectors.
 QUANTIZED_MIN_COSINE = 0.98
+# How the int8 copy is made: a new recipe makes a new file.
+_QUANT_RECIPE = "dynamic, int8 weights per output channel, float default tensors"
 # A run over more tokens than this (texts x padded length) returns its memory afterwards.
 _SHRINK_TOKENS = 1024
 
@@ -241,42 +243,43 @@ def load(model_dir: Path, tokenizer: Any, max_tokens: int, cache_dir: Path, thre
 
 
 def quantized_path(export: Path) -> Path:
-    """Where the int8 copy of an export lives (beside it: the export's key covers the weights
-    and the ONNX Runtime version that quantizes it)."""
-    return export.with_name(f"{export.stem}-int8.onnx")
+    """Where the int8 copy of an export lives: beside it (the export's key covers the weights
+    and the ONNX Runtime version that quantizes it), keyed by how it is quantized and the
+    `onnx` version that writes it."""
+    recipe = f"{_QUANT_RECIPE}:{importlib.metadata.version('onnx')}"
+    return export.with_name(
+        f"{export.stem}-int8-{hashlib.sha256(recipe.encode()).hexdigest()[:8]}.onnx")
 
 
 def load_quantized(exact: OnnxEncoder, max_tokens: int, threads: int) -> OnnxEncoder | None:
     """An int8 copy of `exact`'s model (ONNX Runtime's dynamic quantization, weights per
     output channel), made once per machine beside the export; None (and a log line) when it
     cannot be made or its vectors for the probe texts are not within `QUANTIZED_MIN_COSINE`
-    of the exact ones.
+    of the exact ones. A copy already there that does not open or fails that check is made
+    again, once.
 
     Its vectors are approximate (cosine ~0.99 to the exact ones), for work where about 2x
     faster matters more than the last digits: ranking an answer's candidate sentences.
     Nothing it computes is stored or compared with stored vectors.
     """
     path = quantized_path(exact.path)
-    try:
+    expected = exact.encode(_PROBES)
+    for attempt in ("found", "made") if path.exists() else ("made",):
         try:
-            if not path.exists():
+            if attempt == "made":
+                path.unlink(missing_ok=True)
                 _quantize(exact.path, path)
             encoder = OnnxEncoder(path, exact.tokenizer, max_tokens, threads)
-        except Exception:
-            # A damaged copy (a crash leaves no half file, a disk error can): made again once.
-            path.unlink(missing_ok=True)
-            _quantize(exact.path, path)
-            encoder = OnnxEncoder(path, exact.tokenizer, max_tokens, threads)
-        cosines = (encoder.encode(_PROBES) * exact.encode(_PROBES)).sum(axis=1)
-    except Exception as exc:  # quantizer and runtime errors come in many types
-        log.warning("int8 sentence vectors disabled, answers use the exact model: %s: %s",
-                    type(exc).__name__, exc)
-        return None
-    if float(cosines.min()) < QUANTIZED_MIN_COSINE:
-        log.warning("int8 sentence vectors disabled: cosine %.3f to the exact model's",
-                    float(cosines.min()))
-        return None
-    return encoder
+            cosine = float((encoder.encode(_PROBES) * expected).sum(axis=1).min())
+        except Exception as exc:  # quantizer and runtime errors come in many types
+            problem = f"{type(exc).__name__}: {exc}"
+        else:
+            if cosine >= QUANTIZED_MIN_COSINE:
+                return encoder
+            problem = f"cosine {cosine:.3f} to the exact model's vectors"
+        # A damaged copy (a crash leaves no half file, a disk error can): made again, once.
+    log.warning("int8 sentence vectors disabled, answers use the exact model: %s", problem)
+    return None
 
 
 def _quantize(source: Path, path: Path) -> None:
