@@ -17,7 +17,6 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant.errors import EmbeddingError
-from assistant.malloc import give_back
 from assistant.settings import Settings
 
 LOCAL_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -155,7 +154,6 @@ class LocalEmbeddings(NewsEmbeddings):
                                                               self._onnx_threads)
                 # Not made or not close enough: the exact model, without trying again.
                 self._quantized_wanted = self._quantized is not None
-                give_back()  # the model file's parse and the quantizer's work, let go
         return self._quantized
 
     def embed_with_spans(self, texts: Sequence[str],
@@ -180,7 +178,8 @@ class LocalEmbeddings(NewsEmbeddings):
         # holds the model for long while questions wait.
         # A small call runs on ONNX Runtime, tokenized once: the model runs on the very
         # encodings the batches are sorted by.
-        onnx = encoder or (self._onnx if len(texts) <= ONNX_MAX_TEXTS else None)
+        onnx = encoder if encoder is not None else (
+            self._onnx if len(texts) <= ONNX_MAX_TEXTS else None)
         tokens = onnx.tokenize(texts) if onnx is not None else None
         lengths = ([len(e.ids) for e in tokens] if tokens is not None
                    else [len(e.ids) for e in self._counter.encode_batch(texts)]
