@@ -41,7 +41,7 @@ from rich.console import Console
 
 from assistant.answer.retrieval import DENSE_WEIGHT
 from assistant.index.embeddings import get_embeddings
-from assistant.index.lexical import tokenize
+from assistant.index.lexical import indexed_text, tokenize
 from assistant.settings import Settings
 from assistant.types import chunk_id, split_chunk_id
 from evals.follows import ARTICLES, QUESTIONS, split_questions
@@ -118,7 +118,9 @@ def ceiling(questions: Sequence[tuple[str, str, set[str]]], store: Any, embeddin
     found_vectors = store.chunk_vectors(chunk_ids)
     chunk_ids = [cid for cid in chunk_ids if cid in found_vectors]
     vectors = np.stack([found_vectors[cid] for cid in chunk_ids])
-    chunk_terms = {cid: terms for cid, terms in index.chunk_terms(chunk_ids).items()}
+    # The terms the keyword index made of each chunk (its catalog keeps counts by hash).
+    chunk_terms = {cid: tokenize(indexed_text(meta, text))
+                   for cid, text, meta in store.get_chunks(chunk_ids)}
     df = Counter(t for terms in chunk_terms.values() for t in set(terms))
     n = len(chunk_ids)
     idf = {t: math.log(1.0 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}

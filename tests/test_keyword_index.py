@@ -145,9 +145,9 @@ def _same(index: KeywordIndex, clean: KeywordIndex, words: list[str]) -> None:
     assert sorted(index.chunk_ids()) == sorted(clean.chunk_ids())
     assert index.counts() == clean.counts() and index.num_docs == clean.num_docs
     # The terms kept for exact BM25 are those of the indexed chunks, no more.
-    terms = "SELECT chunk_id, terms FROM terms ORDER BY chunk_id"
+    terms = "SELECT chunk_id, n, tf FROM terms ORDER BY chunk_id"
     assert index._db.execute(terms).fetchall() == clean._db.execute(terms).fetchall()
-    assert sorted(cid for cid, _ in index._db.execute(terms)) == sorted(index.chunk_ids())
+    assert sorted(row[0] for row in index._db.execute(terms)) == sorted(index.chunk_ids())
     # The same chunks match each word (scores may differ by deleted documents that tantivy
     # drops only when it merges segments).
     for word in words:
@@ -204,6 +204,37 @@ def test_a_lost_or_foreign_index_is_rebuilt_by_itself(ingestor: Ingestor,
     fresh.close()
 
 
+def test_a_catalog_of_the_older_format_is_rebuilt_by_itself(ingestor: Ingestor,
+                                                          embeddings: Any) -> None:
+    """A catalog that kept each chunk's terms as text (format 5) has no term counts: the
+    next start empties it and rebuilds, and exact scores come back."""
+    import sqlite3
+
+    assert ingestor.ingest([SAMPLES]).ok
+    settings = ingestor.settings
+    before = ingestor.store.keywords()
+    held, scores = before.counts(), before.search(QUESTION, 10)
+    where = ingestor.store.keyword_dir()
+    ingestor.close()
+    forget_index(where)
+    db = sqlite3.connect(where / "catalog.sqlite3")
+    db.executescript("""
+        DROP TABLE terms;
+        CREATE TABLE terms (chunk_id TEXT PRIMARY KEY, n INTEGER NOT NULL,
+                            terms TEXT NOT NULL) WITHOUT ROWID;
+        UPDATE meta SET value = '5' WHERE key = 'format';""")
+    db.close()
+    store = NewsStore(settings, embeddings)
+    try:
+        index = store.keywords()
+        assert index.cost.rebuilds == 1 and index.counts() == held
+        again = index.search(QUESTION, 10)
+        assert list(again) == list(scores)
+        assert again == pytest.approx(scores, rel=1e-9)
+    finally:
+        store.close()
+
+
 @pytest.mark.slow
 def test_the_cli_rebuilds_the_index_on_demand(ingestor: Ingestor) -> None:
     assert ingestor.ingest([SAMPLES]).ok
@@ -250,6 +281,30 @@ def test_keyword_scores_are_exact_bm25_whatever_the_chunk_lengths(tmp_path: Path
                 assert found.get(cid, 0.0) == pytest.approx(float(expected[i]), rel=1e-4)
             # and in the order of the exact scores
             assert list(found) == sorted(found, key=lambda c: -found[c])
+    finally:
+        index.close()
+
+
+def test_scores_of_given_chunks_are_the_scores_search_gives(tmp_path: Path) -> None:
+    """`scores` (the dense candidates' keyword scores, read from the catalog alone) gives a
+    chunk the same score as `search`, and leaves out chunks that do not match or are not
+    indexed."""
+    from assistant.index.lexical import IndexedArticle, Version, tokenize
+
+    texts = ["The harbour ferry sailed at dawn.", "A ferry strike closed the harbour.",
+             "The council voted on the school budget.", "Flood warnings for the river."]
+    index = KeywordIndex(tmp_path / "index")
+    try:
+        ids = [chunk_id(f"a{i}", f"{i:024d}", 0) for i in range(len(texts))]
+        index.add_indexed([IndexedArticle(Version(f"a{i}", f"{i:024d}", 1, "Outlet",
+                                                  "2026-01-01"), [(ids[i], tokenize(text))])
+                           for i, text in enumerate(texts)])
+        question = "Why did the harbour ferry stop?"
+        found = index.search(question, 10)
+        assert set(found) == set(ids[:2])
+        given = index.scores(question, [*ids, ids[0], chunk_id("zz", "0" * 24, 0)])
+        assert given == found  # the same floats, not just close ones
+        assert index.scores(question, []) == {} and index.scores("", ids) == {}
     finally:
         index.close()
 
