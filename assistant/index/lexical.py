@@ -564,17 +564,18 @@ class KeywordIndex:
         searcher = self._searcher
         hits = searcher.search(query, k, count=False).hits
         ids = [searcher.doc(address)["chunk_id"][0] for score, address in hits if score > 0]
-        return self._exact(self._terms_of(ids), weights) if ids else {}
+        return self._exact(self._terms_of(ids), weights, searcher) if ids else {}
 
-    def _exact(self, rows: Sequence[tuple[str, int, bytes]],
-               weights: dict[str, float]) -> dict[str, float]:
+    def _exact(self, rows: Sequence[tuple[str, int, bytes]], weights: dict[str, float],
+               searcher: tantivy.Searcher | None = None) -> dict[str, float]:
         """BM25 over `weights` of each catalog row (chunk id, length, term counts): the
         exact length, the counts, tantivy's document frequencies and the mean length. One
         pass of array operations over all rows (a loop over terms in Python cost ~8 us a
-        chunk, the largest share of a question's interpreter time under load)."""
+        chunk, the largest share of a question's interpreter time under load). `searcher`:
+        the one the rows' hits came from, so the document frequencies are of the same view."""
         if not rows:
             return {}
-        searcher = self._searcher
+        searcher = searcher or self._searcher
         n_docs = max(int(searcher.num_docs), 1)
         keyed = sorted((term_hash(term), term) for term in weights)
         hashes = np.array([h for h, _ in keyed], dtype=np.uint64)
