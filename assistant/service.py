@@ -31,6 +31,7 @@ from assistant.answer.timeline_ask import TimelineAsk, timeline_question
 from assistant.answer.when import TimeAsk, asks_for_news, dated, narrow, read_time, without_time
 from assistant.errors import QuestionError, StoreError
 from assistant.follows import OPEN_OWNER, Follow, FollowBook, follow_book
+from assistant.gate import WorkGate
 from assistant.index.embeddings import get_embeddings
 from assistant.index.lexical import KeywordIndex
 from assistant.index.store import NewsStore
@@ -67,6 +68,8 @@ class Assistant:
             if self.settings.llm_enabled or local else ExtractiveAnswerer(
                 self.embeddings, threshold=self.settings.refusal_threshold,
                 max_sentences=self.settings.answer_sentences))
+        # Retrieval and the offline answer run in one of a few slots (`assistant.gate`).
+        self.gate = WorkGate(self.settings.answer_slots, self.settings.store_timeout_s)
         self.chain = self._build_chain()
 
     def close(self) -> None:
@@ -196,6 +199,10 @@ class Assistant:
     def _retrieve(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """The inputs with the standalone question, what it says about time, and the
         passages retrieved for it."""
+        with self.gate.slot():
+            return self._retrieved(inputs)
+
+    def _retrieved(self, inputs: dict[str, Any]) -> dict[str, Any]:
         query = self.answerer.standalone(inputs["question"], inputs["history"])
         filters: Filters | None = inputs["filters"]
         # One look at the commit log per question (one stamp read): every step below uses
@@ -290,6 +297,15 @@ class Assistant:
         state: dict[str, Any] = {}
         for piece in inputs:
             state.update(piece)
+        if not self.answerer.made_whole:  # an LLM's text streams as it comes
+            yield from self._answer_events(state)
+            return
+        # Made in a slot, then sent: a slow reader never holds a slot.
+        with self.gate.slot():
+            events = list(self._answer_events(state))
+        yield from events
+
+    def _answer_events(self, state: dict[str, Any]) -> Iterator[str | Answer]:
         passages, vector = state["retrieved"]
         ask: TimeAsk | None = state["when"]
         if ask is not None and ask.strict and not passages:

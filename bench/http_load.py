@@ -45,7 +45,7 @@ class Server:
     log: Path
 
     def peak_rss_mb(self) -> float:
-        """The server process's peak resident set size so far (VmHWM), in MB."""
+        """The server process's peak resident set size so far (VmHWM), in MiB."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         for line in status.splitlines():
             if line.startswith("VmHWM:"):

@@ -429,7 +429,7 @@ def table(results: dict[str, Any]) -> str:
             results["http_answers_per_s"], "http_answers_per_s")
         row("HTTP p50 / p95, ms", f"{http['http_p50_ms']} / {results['http_p95_ms']}")
         row("server start-up to /health, s", results["startup_s"], "startup_s")
-        row("server peak RSS after load, MB", results["peak_rss_mb"])
+        row("server peak RSS after load, MiB", results["peak_rss_mb"])
     if "scale" in results:
         s = results["scale"]
         row(f"scale: retrieve p50 / p95, ms ({s['chunks']:,} chunks)",

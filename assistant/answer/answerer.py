@@ -33,6 +33,10 @@ class Answerer(Protocol):
     """Writes cited answers from retrieved passages."""
 
     mode: Literal["extractive", "llm"]
+    # True when the whole answer is made here, on this process's cores, before its first
+    # piece (the offline answerer): the service makes it in one of its few slots. An LLM's
+    # answer comes from the model's server as it is written, and streams as it comes.
+    made_whole: bool
 
     def standalone(self, question: str, history: Sequence[Message]) -> str:
         """The question made understandable without the conversation (for retrieval)."""

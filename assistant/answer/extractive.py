@@ -77,6 +77,7 @@ class ExtractiveAnswerer:
     `Answerer`, offline)."""
 
     mode: Literal["extractive", "llm"] = "extractive"
+    made_whole = True
 
     def __init__(self, embeddings: NewsEmbeddings, threshold: float, max_sentences: int = 3,
                  max_passages: int = 6) -> None:

@@ -134,6 +134,7 @@ class LLMAnswerer:
     full answer."""
 
     mode: Literal["extractive", "llm"] = "llm"
+    made_whole = False
 
     def __init__(self, settings: Settings, embeddings: NewsEmbeddings | None = None,
                  local: LocalModel | None = None) -> None:

@@ -139,7 +139,8 @@ class LocalEmbeddings(NewsEmbeddings):
         """An answer's candidate sentences through the int8 copy of the model when
         `quantized_sentences` is on: about twice as fast, cosine >= 0.98 to `embed`'s vectors
         (checked on load; ~0.99 measured), the same answers on MultiHop-RAG dev
-        (docs/benchmarks.md). Otherwise, and for large calls, `embed`."""
+        (docs/benchmarks.md); each text alone, so its vector never depends on the others.
+        Otherwise, and for large calls, `embed`."""
         encoder = self._sentence_encoder() if len(texts) <= ONNX_MAX_TEXTS else None
         return self._encode(texts, None, encoder)[0]
 
@@ -186,7 +187,12 @@ class LocalEmbeddings(NewsEmbeddings):
                    if len(texts) > 1 else [0])
         order = sorted(range(len(texts)), key=lengths.__getitem__)
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start, end in _batches([lengths[i] for i in order], self.batch_size):
+        # The int8 copy quantizes each call's activations with one scale for the whole batch,
+        # so a text's vector would depend on the texts beside it (cosine ~0.99 to itself
+        # alone): an answer would then hang on what was asked before, or at the same time,
+        # through the sentence cache. It runs each text alone.
+        per_call = 1 if encoder is not None else self.batch_size
+        for start, end in _batches([lengths[i] for i in order], per_call):
             batch = order[start:end]
             if onnx is not None and tokens is not None:
                 vectors[batch], hidden, encodings = onnx.run([tokens[i] for i in batch])
