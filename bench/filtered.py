@@ -28,7 +28,7 @@ import numpy as np
 
 from assistant.index.embeddings import NewsEmbeddings, get_embeddings
 from assistant.index.lexical import day_number
-from assistant.index.store import POST_FILTER_DEPTH, NewsStore, post_filter_cap
+from assistant.index.store import EXACT_FILTER_MAX, POST_FILTER_DEPTH, NewsStore, post_filter_cap
 from assistant.types import Filters, split_chunk_id
 from bench import scale
 from bench.archive import build_store, scale_dir
@@ -115,12 +115,15 @@ def _timed(store: NewsStore, vector: np.ndarray, k: int, total: int,
     to `depth` (0: the old path, a `where`; None: the planner's own rule)."""
     before = Counter(store.plans)
     store.post_filter_depth = depth
+    if depth == 0:
+        store.exact_filter_max = 0
     try:
         started = time.perf_counter()
         hits = store.nearest(vector, k, total=total, filters=filters)
         ms = (time.perf_counter() - started) * 1000
     finally:
         store.post_filter_depth = None
+        store.exact_filter_max = EXACT_FILTER_MAX
     return ms, list(hits), store.plans - before
 
 

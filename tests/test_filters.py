@@ -126,6 +126,7 @@ def _where_only(store: NewsStore, vector: Any, k: int, filters: Filters,
     """What `nearest` returned before the planner: Chroma's `where` query."""
     with monkeypatch.context() as patch:
         patch.setattr(store, "post_filter_depth", 0)
+        patch.setattr(store, "exact_filter_max", 0)
         return store.nearest(vector, k, filters=filters)
 
 
@@ -138,6 +139,7 @@ def test_the_post_filtered_query_equals_the_where_query(
     assert len(expected) == 4
     spy = _QuerySpy(store, monkeypatch)
     monkeypatch.setattr(store, "post_filter_depth", 10**6)
+    monkeypatch.setattr(store, "exact_filter_max", 0)
     before = Counter(store.plans)
     found = store.nearest(vector, 4, filters=filters)
     assert store.plans - before == Counter(post_filter=1)
@@ -158,11 +160,34 @@ def test_too_few_matches_in_the_unfiltered_query_fall_back_to_the_where_query(
     monkeypatch.setattr(store, "post_filter_oversample", 4 / 30)
     monkeypatch.setattr(store_module, "POST_FILTER_DEPTH", (1, 10**6))
     monkeypatch.setattr(store, "post_filter_depth", 10**6)
+    monkeypatch.setattr(store, "exact_filter_max", 0)
     before = Counter(store.plans)
     found = store.nearest(vector, 3, filters=filters)
     assert store.plans - before == Counter(fallback=1)
     assert spy.wheres == [None, chroma_where(filters)]
     assert list(found) == list(expected) and len(found) == 3
+
+
+@pytest.mark.parametrize("name", sorted(PLANNED))
+def test_few_matching_chunks_are_compared_exactly_without_a_query(
+        name: str, news_assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Their vectors read by id from the catalog's list: the `where` query's answer (exact on a
+    store this small), with no Chroma query at all."""
+    store, filters = news_assistant.store, PLANNED[name]
+    vector = news_assistant.embeddings.embed([CARROW])[0]
+    expected = _where_only(store, vector, 4, filters, monkeypatch)
+    spy = _QuerySpy(store, monkeypatch)
+    monkeypatch.setattr(store, "post_filter_depth", 0)  # the alternative is a `where`
+    before = Counter(store.plans)
+    found = store.nearest(vector, 4, filters=filters)
+    assert store.plans - before == Counter(exact=1)
+    assert spy.wheres == []
+    assert list(found) == list(expected)
+    assert found == pytest.approx(expected, abs=1e-5)
+    # Too many matching chunks for it: the `where` query.
+    monkeypatch.setattr(store, "exact_filter_max", store.keywords().filtered_chunks(filters) - 1)
+    store.nearest(vector, 4, filters=filters)
+    assert store.plans - before == Counter(exact=1, where=1)
 
 
 @pytest.mark.parametrize("filters", [Filters(until="2000-01-01"),

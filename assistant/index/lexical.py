@@ -705,6 +705,16 @@ class KeywordIndex:
             + (f" WHERE {' AND '.join(where)}" if where else ""), args).fetchone()
         return int(row[0])
 
+    def filtered_chunk_ids(self, filters: Filters | None) -> list[str]:
+        """The ids of the chunks the index holds that `filters` let through (the chunks of
+        the article versions readers see)."""
+        where, args = _filter_sql(filters)
+        rows = self._reader().execute(
+            "SELECT article_id, content_hash, n_chunks FROM articles"
+            + (f" WHERE {' AND '.join(where)}" if where else ""), args).fetchall()
+        return [chunk_id(aid, content_hash, i) for aid, content_hash, n in rows
+                for i in range(n)]
+
     def passing(self, article_ids: Iterable[str], filters: Filters | None) -> set[str]:
         """Those of these articles that the index holds and `filters` let through (an
         article the index does not hold, not yet committed, passes no filter)."""

@@ -95,6 +95,14 @@ POST_FILTER_DEPTH = (2_000, 20_000)
 # POST_FILTER_DEPTH, the depths measured.
 POST_FILTER_CAP_OUTLETS = 0.1
 POST_FILTER_CAP_DAYS = 1.0
+# Few matching chunks are compared with the question exactly: their vectors read by id (~35 us
+# a chunk at 1,000,000 chunks, ~6 unfiltered results' cost) from the catalog's list of them,
+# where a `where` took seconds at that size (one day's 5,000 chunks: 2.6-5.6 s) and a
+# post-filter of a small share needs a query deeper than its cap. Chosen when at most
+# EXACT_FILTER_MAX chunks match and it costs less than the post-filter, or a `where` is the
+# alternative (docs/benchmarks.md).
+EXACT_FILTER_MAX = 20_000
+EXACT_FILTER_COST = 6.0
 
 
 def post_filter_cap(chunks: int, filters: Filters | None) -> int:
@@ -292,6 +300,7 @@ class NewsStore:
     # a `where`).
     post_filter_oversample: float = POST_FILTER_OVERSAMPLE
     post_filter_depth: int | None = None
+    exact_filter_max: int = EXACT_FILTER_MAX  # 0: never the exact comparison
 
     def __init__(self, settings: Settings, embeddings: NewsEmbeddings,
                  client: chromadb.ClientAPI | None = None) -> None:
@@ -570,6 +579,8 @@ class NewsStore:
         over the whole collection before its vector search, at a cost that grows with the
         collection and the chunks it lets through, while an unfiltered query costs what it
         returns (`POST_FILTER_*`). So: nothing matches -> no query; the filters let through
+        few chunks (`EXACT_FILTER_MAX`), when that costs less than what follows -> their
+        vectors compared with the question's (`_exact_nearest`, exact); the filters let through
         a share large enough that `ceil(k * oversample / share)` unfiltered results (at
         most `post_filter_cap`) will likely hold k matches -> that query, keeping the hits
         of the articles the catalog passes; fewer than k kept, or a share too small -> the
@@ -597,6 +608,10 @@ class NewsStore:
         depth = math.ceil(needed * self.post_filter_oversample * index.counts()[1] / matching)
         cap = (post_filter_cap(n, filters) if self.post_filter_depth is None
                else self.post_filter_depth)
+        if matching <= self.exact_filter_max and (depth > cap or matching * EXACT_FILTER_COST
+                                                  <= min(max(depth, POST_FILTER_DEPTH[0]), n)):
+            self.plans["exact"] += 1
+            return self._exact_nearest(vector, index.filtered_chunk_ids(filters), k)
         if depth > cap:
             self.plans["where"] += 1
             return None
@@ -610,6 +625,14 @@ class NewsStore:
             return None
         self.plans["post_filter"] += 1
         return dict(kept[:k])
+
+    def _exact_nearest(self, vector: np.ndarray, ids: Sequence[str], k: int
+                       ) -> dict[str, float]:
+        """The k of these chunks most similar to `vector`, compared one by one."""
+        found: dict[str, float] = {}
+        for start in range(0, len(ids), _GET_PAGE):
+            found.update(self.similarities(ids[start:start + _GET_PAGE], vector))
+        return dict(sorted(found.items(), key=lambda item: (-item[1], item[0]))[:k])
 
     def _query(self, vector: np.ndarray, n: int,
                where: dict[str, Any] | None = None) -> dict[str, float]:
