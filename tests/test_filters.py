@@ -159,13 +159,21 @@ def test_too_few_matches_in_the_unfiltered_query_fall_back_to_the_where_query(
     # As deep as k: n = ceil(k * oversample / share), the share of 4 chunks in 30.
     monkeypatch.setattr(store, "post_filter_oversample", 4 / 30)
     monkeypatch.setattr(store_module, "POST_FILTER_DEPTH", (1, 10**6))
-    monkeypatch.setattr(store, "post_filter_depth", 10**6)
+    monkeypatch.setattr(store, "post_filter_depth", 3)  # the cap: no deeper try
     monkeypatch.setattr(store, "exact_filter_max", 0)
     before = Counter(store.plans)
     found = store.nearest(vector, 3, filters=filters)
     assert store.plans - before == Counter(fallback=1)
     assert spy.wheres == [None, chroma_where(filters)]
     assert list(found) == list(expected) and len(found) == 3
+    # With room under the cap, one deeper unfiltered query (as deep as the cap) finds them.
+    monkeypatch.setattr(store, "post_filter_depth", 10**6)
+    spy.wheres.clear()
+    before = Counter(store.plans)
+    found = store.nearest(vector, 3, filters=filters)
+    assert store.plans - before == Counter(deeper=1, post_filter=1)
+    assert spy.wheres == [None, None]
+    assert list(found) == list(expected)
 
 
 @pytest.mark.parametrize("name", sorted(PLANNED))
