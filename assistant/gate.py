@@ -4,7 +4,8 @@ On a machine of few cores, questions beyond a few in flight add no throughput: t
 the cores (each model call runs on several threads) and for the interpreter lock, and every one
 of them gets slower. Measured on 2 cores with 8 clients: 3 at work at a time answered ~12% more
 questions per second than 8 at once, at ~15% less CPU per answer (docs/benchmarks.md). The
-others wait their turn in order of arrival, which also shortens the median wait.
+others wait for a slot (not strictly in order of arrival: a semaphore's waiters are not
+queued), which also shortens the median wait.
 """
 
 from __future__ import annotations

@@ -199,11 +199,12 @@ class Assistant:
     def _retrieve(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """The inputs with the standalone question, what it says about time, and the
         passages retrieved for it."""
-        with self.gate.slot():
-            return self._retrieved(inputs)
-
-    def _retrieved(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        # Outside the slot: in LLM mode a follow-up is rewritten by the model's server.
         query = self.answerer.standalone(inputs["question"], inputs["history"])
+        with self.gate.slot():
+            return self._retrieved(inputs, query)
+
+    def _retrieved(self, inputs: dict[str, Any], query: str) -> dict[str, Any]:
         filters: Filters | None = inputs["filters"]
         # One look at the commit log per question (one stamp read): every step below uses
         # the index this look caught up (another question may move it on, never back).

@@ -20,8 +20,10 @@ QUESTIONS = ["Who is Japan's finance minister?", "What did the finance minister 
 
 def test_a_gate_lets_through_no_more_than_its_slots() -> None:
     gate, lock, inside, most = WorkGate(2, wait_s=30), threading.Lock(), [0], [0]
+    start = threading.Barrier(6)
 
     def work() -> None:
+        start.wait()
         with gate.slot():
             with lock:
                 inside[0] += 1
@@ -114,6 +116,7 @@ def test_a_sentence_vector_does_not_depend_on_the_sentences_beside_it(
     # The int8 copy scales each call's activations as a whole: batched, a sentence's vector
     # moved with its neighbours (cosine ~0.99), and answers with what had been asked before.
     embeddings = news_assistant.embeddings
+    assert embeddings.quantized_sentences  # the int8 copy is what is checked here
     sentence = "The yen fell to its lowest level against the dollar in three decades."
     neighbours = ["Short one.", "Analysts said the central bank would step in if the currency "
                   "kept sliding, and exporters welcomed the weaker yen, which lifts the value of "

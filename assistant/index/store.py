@@ -640,7 +640,9 @@ class NewsStore:
         """The k of these chunks most similar to `vector`, compared one by one."""
         found: dict[str, float] = {}
         for start in range(0, len(ids), _GET_PAGE):
-            found.update(self.similarities(ids[start:start + _GET_PAGE], vector))
+            # Read past the vector cache's fill: one filter's thousands of chunks would push
+            # out the vectors of the chunks questions keep coming back to.
+            found.update(self.similarities(ids[start:start + _GET_PAGE], vector, keep=False))
         return dict(sorted(found.items(), key=lambda item: (-item[1], item[0]))[:k])
 
     def _query(self, vector: np.ndarray, n: int,
@@ -651,8 +653,10 @@ class NewsStore:
                 for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)}
 
     @_chroma_errors
-    def similarities(self, ids: Sequence[str], vector: np.ndarray) -> dict[str, float]:
-        """Cosine similarity of these chunks to `vector` (ids no longer stored are left out)."""
+    def similarities(self, ids: Sequence[str], vector: np.ndarray,
+                     keep: bool = True) -> dict[str, float]:
+        """Cosine similarity of these chunks to `vector` (ids no longer stored are left out);
+        `keep`: the vectors read are cached."""
         found = self._vectors.get_many(ids)
         missing = [cid for cid in ids if cid not in found]
         if missing:
@@ -662,7 +666,8 @@ class NewsStore:
                 emb = np.asarray(emb, dtype=np.float32)
                 fresh[cid] = emb / (float(np.linalg.norm(emb)) or 1.0)
             found.update(fresh)
-            self._vectors.put_many(fresh)
+            if keep:
+                self._vectors.put_many(fresh)
         query = _unit(vector)
         return {cid: float(found[cid] @ query) for cid in ids if cid in found}
 
