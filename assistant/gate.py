@@ -2,10 +2,10 @@
 
 On a machine of few cores, questions beyond a few in flight add no throughput: they contend for
 the cores (each model call runs on several threads) and for the interpreter lock, and every one
-of them gets slower. Measured on 2 cores with 8 clients: 3 at work at a time answered ~12% more
-questions per second than 8 at once, at ~15% less CPU per answer (docs/benchmarks.md). The
-others wait for a slot (not strictly in order of arrival: a semaphore's waiters are not
-queued), which also shortens the median wait.
+of them gets slower. Measured on 2 cores with 8 clients: 3 at work at a time answered 8-15% more
+questions per second than 8 at once while the machine was busy, and no more when it was idle
+(docs/benchmarks.md). The others wait for a slot (not strictly in order of arrival: a
+semaphore's waiters are not queued), which also shortens the median wait.
 """
 
 from __future__ import annotations
