@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -442,11 +442,17 @@ class FollowWatcher:
                 ids: list[str]) -> bool:
         store = self.assistant.store
         score = {ids[i]: float(row[i]) for i in range(len(ids))}
-        passages = store.read(order, score)
-        answer = None
-        for event in self.assistant.answerer.stream(target.question, passages, target.vector):
-            if isinstance(event, Answer):
-                answer = event
+        answerer = self.assistant.answerer
+        # An update is answered in one of the questions' slots, one update at a time: a
+        # write that reaches many follows takes turns with the questions asked meanwhile
+        # instead of crowding them off the cores. An LLM's answer waits on its server, not
+        # on the cores, so it takes none.
+        with self.assistant.gate.slot() if answerer.made_whole else nullcontext():
+            passages = store.read(order, score)
+            answer = None
+            for event in answerer.stream(target.question, passages, target.vector):
+                if isinstance(event, Answer):
+                    answer = event
         if answer is None or answer.refused or not answer.citations:
             return False
         fresh = [c for c in answer.citations if _norm(c.passage) not in target.shown]

@@ -42,6 +42,15 @@ def smollm2_gguf() -> Path:
                    f"{SMOLLM2_PACKAGE}==0.1.2`), or set NEWSDESK_LLM_GGUF to a GGUF file")
 
 
+def usable_cores() -> int:
+    """The cores this process may use: the machine's, narrowed by its CPU affinity and a
+    container's CPU quota (cgroups v1 and v2), as joblib counts them (`os.cpu_count()` sees
+    the whole host inside a container)."""
+    import joblib  # ~0.1 s to import: only when a default needs it
+
+    return max(1, int(joblib.cpu_count()))
+
+
 class Settings(BaseSettings):
     """Every knob of newsdesk: field `x` comes from `NEWSDESK_X` unless an alias says otherwise."""
 
@@ -66,7 +75,7 @@ class Settings(BaseSettings):
         True, description="Encode questions and answer sentences with ONNX Runtime (the "
         "packaged model, exported once into `cache_dir`); large calls (ingest) use PyTorch.")
     onnx_threads: int = Field(
-        default_factory=lambda: min(4, os.cpu_count() or 1), ge=1,
+        default_factory=lambda: min(4, usable_cores()), ge=1,
         description="Threads per ONNX Runtime call (default: the cores, at most 4).")
     quantized_sentences: bool = Field(
         True, description="Rank an answer's candidate sentences with an int8 copy of the model "
@@ -140,7 +149,7 @@ class Settings(BaseSettings):
         4096, ge=512, description="Context of the local model, in tokens: the passages, the "
         "question and the answer must fit.")
     llm_threads: int = Field(
-        default_factory=lambda: max(1, min(4, (os.cpu_count() or 1) // 2)), ge=1,
+        default_factory=lambda: max(1, min(4, usable_cores() // 2)), ge=1,
         description="CPU threads of the local model (default: half the cores, at most 4; "
         "llama.cpp slows down tenfold when its threads outnumber the free cores).")
     llm_chat_template: str = Field(
@@ -162,7 +171,7 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Per request to a Chroma server: a stalled server is an error, "
         "not a hang.")
     answer_slots: int = Field(
-        default_factory=lambda: (os.cpu_count() or 1) + 1, ge=1,
+        default_factory=lambda: usable_cores() + 1, ge=1,
         description="Questions at work at once (retrieval and the offline answer); more wait "
         "their turn. Default: the cores plus one (on 2 cores with 8 clients, 8-15% more answers "
         "per second than all 8 at once while the machine was busy; no gain when it was idle).")

@@ -99,6 +99,26 @@ def test_an_article_that_adds_to_the_story_is_an_update(followed, tmp_path: Path
     assert assistant.follow_book.stale("local") == [] and not read.answer_stale
 
 
+def test_an_update_is_answered_in_a_question_slot(followed, tmp_path: Path) -> None:
+    """A write that reaches many follows takes turns with the questions asked meanwhile."""
+    assistant, watcher, follow_id = followed
+    _ingest(assistant, _write(tmp_path, "storm", STORM))
+    gate = assistant.gate
+    held = [gate._free.acquire(timeout=1) for _ in range(gate.slots)]
+    assert all(held)  # every slot busy with a question
+    checking = threading.Thread(target=watcher.check)
+    checking.start()
+    checking.join(1.0)
+    assert checking.is_alive(), "the update was answered without a slot"
+    assert assistant.follow_book.get("local", follow_id).updates == []
+    gate._free.release()
+    checking.join(30)
+    assert not checking.is_alive()
+    assert len(assistant.follow_book.get("local", follow_id).updates) == 1
+    for _ in range(gate.slots - 1):
+        gate._free.release()
+
+
 def test_unrelated_and_already_told_articles_make_no_update(followed, tmp_path: Path) -> None:
     assistant, watcher, follow_id = followed
     _ingest(assistant, _write(tmp_path, "bakery", BAKERY))

@@ -3,6 +3,8 @@ ahead rather than stall."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +60,16 @@ def test_a_wait_that_runs_out_goes_ahead() -> None:
 def test_a_gate_needs_a_slot() -> None:
     with pytest.raises(ValueError):
         WorkGate(0, wait_s=1)
+
+
+def test_the_default_slots_follow_the_cores_this_process_may_use() -> None:
+    """Inside a container or under `taskset`, `os.cpu_count()` sees the whole host: the
+    default slots (and threads) count the cores the process may actually use."""
+    code = ("from assistant.settings import Settings; s = Settings(_env_file=None); "
+            "print(s.answer_slots, s.onnx_threads, s.llm_threads)")
+    shown = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], check=True,
+                           capture_output=True, text=True).stdout.split()
+    assert shown == ["2", "1", "1"]
 
 
 def _most_at_once(assistant: Assistant) -> int:

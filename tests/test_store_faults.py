@@ -104,3 +104,40 @@ def test_a_core_another_open_store_uses_is_never_stopped(tmp_path: Path, embeddi
     first.count_chunks()
     time.sleep(2)  # past the retirement delay
     assert _works(second.client) and _works(shared)
+
+
+def test_a_slow_call_on_a_store_that_still_answers_keeps_its_client(tmp_path: Path,
+                                                                     embeddings) -> None:
+    """One slow call (at 1M chunks a `where` over tens of thousands of chunks takes seconds)
+    must not reopen the store: a new core loads the whole vector index again while the slow
+    call still holds the old one."""
+    from assistant.errors import StoreTimeoutError
+    from assistant.index.store import NewsStore, _chroma_errors
+
+    store = NewsStore(make_settings(tmp_path / "store", store_timeout_s=0.3), embeddings)
+    client = store.client
+
+    @_chroma_errors
+    def slow_count(store: NewsStore) -> int:
+        time.sleep(1.0)  # the call itself is slow; the core is not stuck
+        return store.chunks.count()
+
+    with pytest.raises(StoreTimeoutError, match="did not answer within"):
+        slow_count(store)
+    assert not store._broken
+    assert store.count_chunks() == 0 and store.client is client
+    time.sleep(1.0)  # the slow call ends on its own, on the same core
+    assert _works(client)
+
+
+def test_a_store_that_does_not_answer_the_check_is_reopened(assistant: Assistant) -> None:
+    client = assistant.store.client
+    from assistant.errors import StoreTimeoutError
+
+    _stall(assistant)  # the check after the timeout runs out too
+    with pytest.raises(StoreTimeoutError, match="did not answer within"):
+        assistant.store.count_chunks()
+    assert assistant.store._broken
+    assistant.store.settings = assistant.store.settings.model_copy(
+        update={"store_timeout_s": 20.0})
+    assert assistant.store.count_chunks() > 0 and assistant.store.client is not client

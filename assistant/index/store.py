@@ -102,6 +102,9 @@ POST_FILTER_CAP_DAYS = 1.0
 # EXACT_FILTER_MAX chunks match and it costs less than the post-filter, or a `where` is the
 # alternative (docs/benchmarks.md).
 EXACT_FILTER_MAX = 20_000
+# After a call runs past its bound, the core must answer a count within this (or the bound,
+# if shorter) for the client to be kept (`NewsStore._after_timeout`).
+PROBE_S = 5.0
 EXACT_FILTER_COST = 6.0
 
 
@@ -207,7 +210,7 @@ def _chroma_errors(method: Callable[P, R], bound: float = 1.0) -> Callable[P, R]
             return bounded(call, bound * store.settings.store_timeout_s, what=method.__name__)
         except StoreError as exc:
             if isinstance(exc, StoreTimeoutError):
-                store._mark_broken()
+                store._after_timeout()
             raise
         except Exception as exc:
             store._mark_broken()
@@ -442,6 +445,23 @@ class NewsStore:
         lock, self.lock = self.lock, None
         if lock is not None:
             lock.release()
+
+    def _after_timeout(self) -> None:
+        """A call ran past its bound: reopen only when the core does not answer a small call
+        either (a stalled disk or lock), not when one call was slow while the core works (a
+        `where` over tens of thousands of chunks at 1,000,000 chunks takes seconds): a new
+        core loads the whole vector index again (2.1 GB at 1M) while the slow call still
+        holds the old one, and reopening cannot make that call faster."""
+        if self.lock is None:
+            return
+        try:
+            bounded(self.chunks.count, min(PROBE_S, self.settings.store_timeout_s),
+                    what="a check that the store still answers")
+        except Exception:
+            self._mark_broken()
+            return
+        log.warning("a store call ran past %g s while the store kept answering: kept the "
+                    "client", self.settings.store_timeout_s)
 
     def _mark_broken(self) -> None:
         if self.lock is not None:  # only the embedded core gets stuck; a server reconnects
