@@ -97,6 +97,9 @@ def build_store(embeddings: NewsEmbeddings, target: int) -> dict[str, Any]:
     """The cached store of at least `target` chunks (built from the MultiHop source store
     when missing); `bench.scale.build`'s info."""
     settings = offline_settings(scale_dir(target), collection=scale.COLLECTION)
+    found = scale.cached(settings, embeddings, target)
+    if found is not None:  # without opening the source store, which a build may hold
+        return found
     source_dir, _ = source_store(embeddings)
     source = NewsStore(offline_settings(source_dir), embeddings)
     try:

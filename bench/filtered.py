@@ -1,6 +1,6 @@
 """Filtered dense queries at archive scale: Chroma's `where` against the filter planner.
 
-    python -m bench.filtered --chunks 10000 100000 [--questions 30] [--k 50]
+    python -m bench.filtered --chunks 10000 100000 [--questions 30] [--k 50] [--cap N]
 
 For each size, on the cached scale store of `bench.archive` (built when missing), MultiHop
 dev questions are asked of `NewsStore.nearest` unfiltered and inside outlet filters (a small,
@@ -10,7 +10,14 @@ Per filter it reports the share of chunks the filter lets through, p50 / p95 ms 
 paths, the paths the planner took, the overlap of the two top-k lists, each one's recall of
 the exact top k (brute force over every visible chunk vector), and how deep an unfiltered
 query must go to hold k matches (what the planner's thresholds are chosen from). It fails
-when a filter matches nothing or a query comes back empty: such a timing measures nothing.
+when a filter matches nothing or a query comes back empty (but for the planner's `short`
+path, which returns the matching chunks it found as deep as its cap, fewer than k): such a
+timing measures nothing. Past the planner's cap it reports how many of a short answer are the
+exact best of the filter by similarity (`short_exact`; the store holds copies of each
+vector, so ids of equal vectors differ), and, for every filter, how many of the 8 passages
+retrieval gives (`NewsRetriever.retrieve`, keyword side included) are the same by both paths.
+`--cap N` pins the planner's deepest query to N, so a smaller store shows what the cap's share
+of a larger one does (2,000 of 100,000 chunks is the 20,000 of 1,000,000).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant.answer.retrieval import NewsRetriever
 from assistant.index.embeddings import NewsEmbeddings, get_embeddings
 from assistant.index.lexical import day_number
 from assistant.index.store import EXACT_FILTER_MAX, POST_FILTER_DEPTH, NewsStore, post_filter_cap
@@ -109,22 +117,35 @@ def questions(n: int) -> list[str]:
         return [json.loads(line)["question"] for line in f][:n]
 
 
+def _pinned(store: NewsStore, depth: int | None) -> None:
+    """Pin the planner's deepest query to `depth` (0: the old path, a `where`; None: the
+    planner's own rule)."""
+    store.post_filter_depth = depth
+    store.exact_filter_max = 0 if depth == 0 else EXACT_FILTER_MAX
+
+
 def _timed(store: NewsStore, vector: np.ndarray, k: int, total: int,
            filters: Filters | None, depth: int | None) -> tuple[float, list[str], Counter[str]]:
-    """(ms, ids, the plans it took) of one `nearest`, the planner's deepest query pinned
-    to `depth` (0: the old path, a `where`; None: the planner's own rule)."""
+    """(ms, ids, the plans it took) of one `nearest`, pinned as `_pinned` says."""
     before = Counter(store.plans)
-    store.post_filter_depth = depth
-    if depth == 0:
-        store.exact_filter_max = 0
+    _pinned(store, depth)
     try:
         started = time.perf_counter()
         hits = store.nearest(vector, k, total=total, filters=filters)
         ms = (time.perf_counter() - started) * 1000
     finally:
-        store.post_filter_depth = None
-        store.exact_filter_max = EXACT_FILTER_MAX
+        _pinned(store, None)
     return ms, list(hits), store.plans - before
+
+
+def _retrieved(retriever: NewsRetriever, question: str, filters: Filters,
+               depth: int | None) -> list[str]:
+    """The chunk ids of the passages retrieval gives, pinned as `_pinned` says."""
+    _pinned(retriever.store, depth)
+    try:
+        return [p.chunk_id for p in retriever.retrieve(question, filters=filters)[0]]
+    finally:
+        _pinned(retriever.store, None)
 
 
 def _ms(values: list[float]) -> dict[str, float]:
@@ -133,7 +154,7 @@ def _ms(values: list[float]) -> dict[str, float]:
 
 
 def measure_size(embeddings: NewsEmbeddings, target: int, n_questions: int,
-                 k: int) -> dict[str, Any]:
+                 k: int, cap: int | None = None) -> dict[str, Any]:
     """Every filter's figures over the cached store of `target` chunks."""
     info = build_store(embeddings, target)
     settings = offline_settings(scale_dir(target), collection=scale.COLLECTION)
@@ -154,19 +175,22 @@ def measure_size(embeddings: NewsEmbeddings, target: int, n_questions: int,
             if len(ids) != k:
                 raise BenchFailure(f"an unfiltered query returned {len(ids)} of {k}")
             unfiltered.append(ms)
-        rows = {name: _measure_filter(store, archive, vectors, k, total, filters)
+        retriever = NewsRetriever(store=store, embeddings=embeddings)
+        rows = {name: _measure_filter(store, archive, vectors, k, total, filters, cap,
+                                      retriever, asked)
                 for name, filters in FILTERS.items()}
         return {"target": target, "chunks": total, "cached_store": info.get("cached", False),
                 "questions": len(asked), "k": k,
                 "planner": {"oversample": store.post_filter_oversample,
-                            "depth": list(POST_FILTER_DEPTH)},
+                            "depth": list(POST_FILTER_DEPTH), "pinned_cap": cap},
                 "unfiltered": _ms(unfiltered), "filters": rows}
     finally:
         store.close()
 
 
 def _measure_filter(store: NewsStore, archive: Archive, vectors: np.ndarray, k: int,
-                    total: int, filters: Filters) -> dict[str, Any]:
+                    total: int, filters: Filters, cap: int | None,
+                    retriever: NewsRetriever, asked: list[str]) -> dict[str, Any]:
     mask = archive.mask(filters)
     matching = int(mask.sum())
     catalog = store.keywords().filtered_chunks(filters)
@@ -180,33 +204,49 @@ def _measure_filter(store: NewsStore, archive: Archive, vectors: np.ndarray, k: 
     recall_old: list[float] = []
     recall_new: list[float] = []
     depth_needed: list[int] = []
+    short_exact: list[float] = []
+    same_passages: list[float] = []
     plans: Counter[str] = Counter()
+    position = {cid: j for j, cid in enumerate(archive.ids)}
     for i, vector in enumerate(vectors):
         unit = vector / (float(np.linalg.norm(vector)) or 1.0)
         sims = archive.vectors @ unit
         order = np.argsort(-sims, kind="stable")
         inside = np.cumsum(mask[order])
         depth_needed.append(int(np.searchsorted(inside, want)) + 1)
-        exact = {archive.ids[j] for j in order[mask[order]][:want]}
+        best = [archive.ids[j] for j in order[mask[order]][:want]]
+        exact = set(best)
         # Alternate which path goes first, so neither gets the other's warm caches.
-        runs = [("old", 0), ("new", None)] if i % 2 == 0 else [("new", None), ("old", 0)]
+        runs = [("old", 0), ("new", cap)] if i % 2 == 0 else [("new", cap), ("old", 0)]
         got: dict[str, list[str]] = {}
         for name, depth in runs:
             ms, ids, took = _timed(store, vector, k, total, filters, depth)
-            if len(ids) != want:
+            short = name == "new" and took["short"] > 0
+            if len(ids) != want and not (short and len(ids) < want):
                 raise BenchFailure(f"{filters.describe()}: the {name} path returned "
                                    f"{len(ids)} of {want}")
             (old_ms if name == "old" else new_ms).append(ms)
             got[name] = ids
             if name == "new":
                 plans += took
+                if short and ids:
+                    # By similarity, not id: the scale store holds copies of each vector.
+                    floor = float(sims[order[mask[order]][len(ids) - 1]]) - 1e-5
+                    short_exact.append(float(np.mean(
+                        [sims[position[cid]] >= floor for cid in ids])))
         overlap.append(len(set(got["old"]) & set(got["new"])) / want)
+        old_passages = _retrieved(retriever, asked[i], filters, 0)
+        new_passages = _retrieved(retriever, asked[i], filters, cap)
+        if not old_passages:
+            raise BenchFailure(f"{filters.describe()}: retrieval gave no passage")
+        same_passages.append(len(set(old_passages) & set(new_passages)) / len(old_passages))
         recall_old.append(len(set(got["old"]) & exact) / want)
         recall_new.append(len(set(got["new"]) & exact) / want)
     share = matching / total
     return {
         "filters": filters.describe(), "matching_chunks": matching,
-        "share": round(share, 4), "planner_cap": post_filter_cap(total, filters),
+        "share": round(share, 4),
+        "planner_cap": cap if cap is not None else post_filter_cap(total, filters),
         "old_where": _ms(old_ms), "planner": _ms(new_ms),
         "speedup_p50": round(percentile(old_ms, 0.5) / max(percentile(new_ms, 0.5), 1e-9), 1),
         "plans": dict(plans),
@@ -214,6 +254,10 @@ def _measure_filter(store: NewsStore, archive: Archive, vectors: np.ndarray, k: 
         "overlap_min": round(float(np.min(overlap)), 3),
         "recall_old": round(float(np.mean(recall_old)), 3),
         "recall_new": round(float(np.mean(recall_new)), 3),
+        # Of the planner's short answers: the share that is the filter's exact best.
+        "short_exact": round(float(np.mean(short_exact)), 3) if short_exact else None,
+        "same_passages": round(float(np.mean(same_passages)), 3),
+        "same_passages_min": round(float(np.min(same_passages)), 3),
         "depth_needed": {"p50": int(percentile(depth_needed, 0.5)),
                          "p95": int(percentile(depth_needed, 0.95)),
                          "max": max(depth_needed)},
@@ -235,8 +279,9 @@ def table(result: dict[str, Any]) -> str:
              f"{result['unfiltered']['p95_ms']} ms (p50 / p95); planner: oversample "
              f"{planner['oversample']:g}, depth {planner['depth'][0]:,} to the cap", "",
              "| filter | share | cap | `where` p50 / p95 ms | planner p50 / p95 ms | paths | "
-             "same top k | recall `where` / planner | depth for k p50 / p95 |",
-             "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
+             "same top k | recall `where` / planner | short ones exact | same passages "
+             "(mean / min) | depth for k p50 / p95 |",
+             "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
     for name, row in result["filters"].items():
         paths = ", ".join(f"{p} {n}" for p, n in sorted(row["plans"].items()))
         lines.append(
@@ -245,6 +290,8 @@ def table(result: dict[str, Any]) -> str:
             f"{row['old_where']['p95_ms']} | {row['planner']['p50_ms']} / "
             f"{row['planner']['p95_ms']} | {paths} | {row['overlap_mean']:.3f} | "
             f"{row['recall_old']:.3f} / {row['recall_new']:.3f} | "
+            f"{'' if row['short_exact'] is None else format(row['short_exact'], '.3f')} | "
+            f"{row['same_passages']:.3f} / {row['same_passages_min']:.3f} | "
             f"{row['depth_needed']['p50']:,} / {row['depth_needed']['p95']:,} |")
     return "\n".join(lines)
 
@@ -255,13 +302,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=30)
     parser.add_argument("--k", type=int, default=50, help="results per query (retrieval "
                         "asks for its `candidates`, 50)")
+    parser.add_argument("--cap", type=int, default=None, help="pin the planner's deepest "
+                        "query (default: its own cap for the store's size)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     embeddings = get_embeddings(offline_settings(ROOT / ".newsdesk-cache" / "unused"))
     results = []
     for target in args.chunks:
         try:
-            result = measure_size(embeddings, target, args.questions, args.k)
+            result = measure_size(embeddings, target, args.questions, args.k, args.cap)
         except BenchFailure as exc:
             print(f"FAILED at {target:,} chunks: {exc}")
             return 1

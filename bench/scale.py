@@ -87,22 +87,34 @@ def _copies(sources: list[SourceArticle], target: int, rng: np.random.Generator,
         copy += 1
 
 
+def cached(settings: Settings, embeddings: NewsEmbeddings, target: int
+           ) -> dict[str, Any] | None:
+    """`build`'s info when a complete build of `target` chunks is in `settings`' store
+    (its keyword index brought to the current format), else None."""
+    marker = settings.data_dir / "bench-scale.json"
+    if not marker.is_file():
+        return None
+    info = json.loads(marker.read_text())
+    if info.get("target") != target or info.get("model") != embeddings.name:
+        return None
+    # A keyword index of an older format is rebuilt here, not in a timed start.
+    store = NewsStore(settings, embeddings)
+    try:
+        rebuilds = store.keywords().cost.rebuilds
+    finally:
+        store.close()
+    return {**info, "cached": True, "index_rebuilt": bool(rebuilds)}
+
+
 def build(settings: Settings, embeddings: NewsEmbeddings, stores: list[NewsStore],
           target: int, seed: int = 0) -> dict[str, Any]:
     """Fill `settings`' store with at least `target` chunks (copies of the sources'
     articles), or reuse it when a complete build of the same size is there. Returns what
     it did."""
+    found = cached(settings, embeddings, target)
+    if found is not None:
+        return found
     marker = settings.data_dir / "bench-scale.json"
-    if marker.is_file():
-        info = json.loads(marker.read_text())
-        if info.get("target") == target and info.get("model") == embeddings.name:
-            # A keyword index of an older format is rebuilt here, not in a timed start.
-            store = NewsStore(settings, embeddings)
-            try:
-                rebuilds = store.keywords().cost.rebuilds
-            finally:
-                store.close()
-            return {**info, "cached": True, "index_rebuilt": bool(rebuilds)}
     shutil.rmtree(settings.data_dir, ignore_errors=True)
     started = time.perf_counter()
     sources = source_articles(stores)

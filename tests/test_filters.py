@@ -161,6 +161,7 @@ def test_too_few_matches_in_the_unfiltered_query_fall_back_to_the_where_query(
     monkeypatch.setattr(store_module, "POST_FILTER_DEPTH", (1, 10**6))
     monkeypatch.setattr(store, "post_filter_depth", 3)  # the cap: no deeper try
     monkeypatch.setattr(store, "exact_filter_max", 0)
+    monkeypatch.setattr(store, "short_filtered", False)
     before = Counter(store.plans)
     found = store.nearest(vector, 3, filters=filters)
     assert store.plans - before == Counter(fallback=1)
@@ -176,6 +177,29 @@ def test_too_few_matches_in_the_unfiltered_query_fall_back_to_the_where_query(
     assert list(found) == list(expected)
 
 
+def test_past_the_cap_the_matching_chunks_found_are_the_where_querys_best(
+        news_assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fewer than k matching chunks among the cap's nearest: those, with no `where` (which
+    costs seconds at 1,000,000 chunks), and they are the `where` query's first ones."""
+    store, filters = news_assistant.store, Filters(sources=["Northern Wire Service"])
+    vector = news_assistant.embeddings.embed([CARROW])[0]
+    expected = list(_where_only(store, vector, 4, filters, monkeypatch))
+    everything = list(store.nearest(vector, 100))
+    ranks = [everything.index(cid) for cid in expected]
+    # A cap that holds some of the matches and not the next one.
+    held = next(i + 1 for i in range(len(ranks) - 1) if ranks[i + 1] > ranks[i] + 1)
+    spy = _QuerySpy(store, monkeypatch)
+    monkeypatch.setattr(store, "post_filter_oversample", 4 / 30)
+    monkeypatch.setattr(store_module, "POST_FILTER_DEPTH", (1, 10**6))
+    monkeypatch.setattr(store, "post_filter_depth", ranks[held - 1] + 1)
+    monkeypatch.setattr(store, "exact_filter_max", 0)
+    before = Counter(store.plans)
+    found = store.nearest(vector, 4, filters=filters)
+    assert store.plans - before in (Counter(short=1), Counter(deeper=1, short=1))
+    assert all(where is None for where in spy.wheres)
+    assert list(found) == expected[:held]
+
+
 @pytest.mark.parametrize("name", sorted(PLANNED))
 def test_few_matching_chunks_are_compared_exactly_without_a_query(
         name: str, news_assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -186,6 +210,14 @@ def test_few_matching_chunks_are_compared_exactly_without_a_query(
     expected = _where_only(store, vector, 4, filters, monkeypatch)
     spy = _QuerySpy(store, monkeypatch)
     monkeypatch.setattr(store, "post_filter_depth", 0)  # the alternative is a `where`
+    # On a store of 30 chunks the `where` costs less than reading the matching vectors.
+    before = Counter(store.plans)
+    store.nearest(vector, 4, filters=filters)
+    assert store.plans - before == Counter(where=1)
+    # Its cost grows with the collection (seconds at 1,000,000 chunks): as it would be there.
+    monkeypatch.setattr(store_module, "WHERE_COST_OUTLETS", 10**5)
+    monkeypatch.setattr(store_module, "WHERE_COST_DAYS", 10**5)
+    spy.wheres.clear()
     before = Counter(store.plans)
     found = store.nearest(vector, 4, filters=filters)
     assert store.plans - before == Counter(exact=1)

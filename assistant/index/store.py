@@ -99,13 +99,30 @@ POST_FILTER_CAP_DAYS = 1.0
 # a chunk at 1,000,000 chunks, ~6 unfiltered results' cost) from the catalog's list of them,
 # where a `where` took seconds at that size (one day's 5,000 chunks: 2.6-5.6 s) and a
 # post-filter of a small share needs a query deeper than its cap. Chosen when at most
-# EXACT_FILTER_MAX chunks match and it costs less than the post-filter, or a `where` is the
-# alternative (docs/benchmarks.md).
+# EXACT_FILTER_MAX chunks match and it costs less than both the post-filter (when the share
+# allows one) and the `where` (docs/benchmarks.md).
 EXACT_FILTER_MAX = 20_000
+EXACT_FILTER_COST = 6.0
+# What a `where` costs, in the same unit (one unfiltered result, ~5.6 us): per chunk of the
+# collection, and per chunk it lets through. Fitted to `python -m bench.filtered` at 10,000
+# and 100,000 chunks and the in-process figures at 1,000,000 (docs/benchmarks.md): outlets
+# 0.23-0.76 us a collection chunk, days 2.5-5.5 us, and ~5 us more per matching chunk. The
+# exact comparison is chosen only when it is cheaper than this too: at 10,000 chunks a
+# `where` on the largest outlet (22 ms) beat reading its 1,827 vectors (48 ms).
+WHERE_COST_OUTLETS = 0.075
+WHERE_COST_DAYS = 0.6
+WHERE_COST_MATCH = 1.0
 # After a call runs past its bound, the core must answer a count within this (or the bound,
 # if shorter) for the client to be kept (`NewsStore._after_timeout`).
 PROBE_S = 5.0
-EXACT_FILTER_COST = 6.0
+
+
+def where_cost(chunks: int, matching: int, filters: Filters | None) -> float:
+    """What a Chroma `where` for `filters` costs in a collection of `chunks`, of which
+    `matching` pass, in unfiltered results (`WHERE_COST_*`)."""
+    dated = filters is not None and bool(filters.since or filters.until)
+    return (chunks * (WHERE_COST_DAYS if dated else WHERE_COST_OUTLETS)
+            + matching * WHERE_COST_MATCH)
 
 
 def post_filter_cap(chunks: int, filters: Filters | None) -> int:
@@ -304,6 +321,8 @@ class NewsStore:
     post_filter_oversample: float = POST_FILTER_OVERSAMPLE
     post_filter_depth: int | None = None
     exact_filter_max: int = EXACT_FILTER_MAX  # 0: never the exact comparison
+    # Past the cap, the matching chunks found that deep (fewer than k), not a `where`.
+    short_filtered: bool = True
 
     def __init__(self, settings: Settings, embeddings: NewsEmbeddings,
                  client: chromadb.ClientAPI | None = None) -> None:
@@ -604,8 +623,8 @@ class NewsStore:
         a share large enough that `ceil(k * oversample / share)` unfiltered results (at
         most `post_filter_cap`) will likely hold k matches -> that query, keeping the hits
         of the articles the catalog passes; fewer than k kept -> once more as deep as the
-        cap, then, still fewer, the `where` query; a share too small -> the `where` query.
-        `plans` counts the paths taken."""
+        cap, then, still fewer, the matching chunks found that deep (`short`); a share too
+        small -> the `where` query. `plans` counts the paths taken."""
         where = chroma_where(filters)
         try:
             found = self._post_filtered(vector, k, n, filters, index)
@@ -629,8 +648,9 @@ class NewsStore:
         depth = math.ceil(needed * self.post_filter_oversample * index.counts()[1] / matching)
         cap = (post_filter_cap(n, filters) if self.post_filter_depth is None
                else self.post_filter_depth)
-        if matching <= self.exact_filter_max and (depth > cap or matching * EXACT_FILTER_COST
-                                                  <= min(max(depth, POST_FILTER_DEPTH[0]), n)):
+        post_cost = min(max(depth, POST_FILTER_DEPTH[0]), n) if depth <= cap else math.inf
+        if (matching <= self.exact_filter_max and matching * EXACT_FILTER_COST
+                <= min(post_cost, where_cost(n, matching, filters))):
             self.plans["exact"] += 1
             return self._exact_nearest(vector, index.filtered_chunk_ids(filters), k)
         if depth > cap:
@@ -646,8 +666,16 @@ class NewsStore:
             if len(kept) >= needed or len(hits) < depth:
                 break
             if depth >= deepest:
-                self.plans["fallback"] += 1
-                return None
+                if not self.short_filtered:
+                    self.plans["fallback"] += 1
+                    return None
+                # Every matching chunk among the `deepest` nearest is in `kept`: they are
+                # the filters' nearest (as exactly as the index searches), and any a `where`
+                # would add is less similar than the last of the `deepest`, too far to be
+                # cited unless it shares the question's words, which the keyword side finds
+                # inside the filters. At 1,000,000 chunks that `where` takes seconds.
+                self.plans["short"] += 1
+                return dict(kept)
             # Topics cluster: once more as deep as the cap, which costs far less than a
             # `where` at scale (at 1,000,000 chunks seconds over tens of thousands of chunks).
             self.plans["deeper"] += 1
