@@ -141,3 +141,24 @@ def test_a_store_that_does_not_answer_the_check_is_reopened(assistant: Assistant
     assistant.store.settings = assistant.store.settings.model_copy(
         update={"store_timeout_s": 20.0})
     assert assistant.store.count_chunks() > 0 and assistant.store.client is not client
+
+
+def test_a_write_past_its_bound_replaces_the_client(tmp_path: Path, embeddings) -> None:
+    """A write that ran out of disk can leave the embedded core's next write hanging: a
+    write past its (longer) bound always gets a fresh client, even if the store answers."""
+    from assistant.errors import StoreTimeoutError
+    from assistant.index.store import NewsStore, _chroma_writes
+
+    store = NewsStore(make_settings(tmp_path / "store", store_timeout_s=0.03), embeddings)
+    client = store.client
+
+    @_chroma_writes
+    def slow_write(store: NewsStore) -> int:
+        time.sleep(1.0)
+        return store.chunks.count()
+
+    with pytest.raises(StoreTimeoutError):
+        slow_write(store)
+    assert store._broken
+    store.settings = store.settings.model_copy(update={"store_timeout_s": 20.0})
+    assert store.count_chunks() == 0 and store.client is not client

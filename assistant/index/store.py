@@ -209,10 +209,13 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _chroma_errors(method: Callable[P, R], bound: float = 1.0) -> Callable[P, R]:
+def _chroma_errors(method: Callable[P, R], bound: float = 1.0,
+                   write: bool = False) -> Callable[P, R]:
     """Run a store method within the store's time bound (`bound` times the setting), and turn
     any failure of Chroma (server down, stall, full disk, missing directory) into a
-    `StoreError` naming the cause."""
+    `StoreError` naming the cause. A read past its bound keeps the client while the store
+    still answers (`NewsStore._after_timeout`); a write past its longer bound never does (a
+    write that ran out of disk leaves the embedded core's next write hanging)."""
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -227,7 +230,10 @@ def _chroma_errors(method: Callable[P, R], bound: float = 1.0) -> Callable[P, R]
             return bounded(call, bound * store.settings.store_timeout_s, what=method.__name__)
         except StoreError as exc:
             if isinstance(exc, StoreTimeoutError):
-                store._after_timeout()
+                if write:
+                    store._mark_broken()
+                else:
+                    store._after_timeout()
             raise
         except Exception as exc:
             store._mark_broken()
@@ -238,7 +244,7 @@ def _chroma_errors(method: Callable[P, R], bound: float = 1.0) -> Callable[P, R]
 
 def _chroma_writes(method: Callable[P, R]) -> Callable[P, R]:
     """`_chroma_errors` with the longer bound of a write (a large batch takes a while)."""
-    return _chroma_errors(method, bound=10.0)
+    return _chroma_errors(method, bound=10.0, write=True)
 
 
 def disk_nearly_full(directory: Path, reserve: int = 4 * 1024 * 1024) -> bool:
