@@ -254,6 +254,34 @@ def memory_mb(pid: int) -> dict[str, float]:
             "file_rss_mb": found.get("RssFile", 0.0)}
 
 
+def memory_by_mapping(pid: int, data_dir: Path) -> dict[str, float]:
+    """Where the resident set is, in MiB (`/proc/<pid>/smaps`): anonymous memory (the Python
+    heap, Chroma's vector index, model weights read into memory), the keyword index's files,
+    the store's other files, shared libraries, and other files."""
+    parts = {"anonymous": 0.0, "keyword_index_files": 0.0, "store_files": 0.0,
+             "libraries": 0.0, "other_files": 0.0}
+    store = str(data_dir.resolve())
+    name = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and len(fields) >= 5 and ":" not in fields[0]:
+            name = fields[5] if len(fields) > 5 else ""
+        elif fields and fields[0] == "Rss:":
+            kib = int(fields[1])
+            if not name.startswith("/"):
+                key = "anonymous"
+            elif name.startswith(store) and "keyword-index" in name:
+                key = "keyword_index_files"
+            elif name.startswith(store):
+                key = "store_files"
+            elif ".so" in name:
+                key = "libraries"
+            else:
+                key = "other_files"
+            parts[key] += kib / 1024
+    return {key: round(value, 1) for key, value in parts.items()}
+
+
 def disk_mb(path: Path) -> float:
     out = subprocess.run(["du", "-sk", str(path)], capture_output=True, text=True, check=True)
     return round(int(out.stdout.split()[0]) / 1024, 1)
@@ -434,6 +462,7 @@ def _serve_and_measure(server: http_load.Server, client: httpx.Client, out: dict
     out["under_ingest"] = {**loaded.figures(), "seconds": round(time.perf_counter() - started,
                                                                  1)}
     out["memory_after_load"] = memory_mb(server.process.pid)
+    out["memory_after_load_by_mapping"] = memory_by_mapping(server.process.pid, data_dir)
     out["disk_mb_after_load"] = disk_mb(data_dir)
 
     out["uncited_without_writes"] = sorted(set(

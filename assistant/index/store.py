@@ -607,9 +607,9 @@ class NewsStore:
         """Ids of the k chunks nearest to `vector`, best first, with cosine similarity: only
         ids and distances come back, which spares Chroma reading text and metadata for
         candidates that never make the answer. `filters` (outlets, published days) apply
-        inside the search, so k still come back when that many match (`_filtered_nearest`
-        says how). `index`: the keyword index as the caller caught it up (default: caught
-        up now)."""
+        inside the search, so k come back when that many match, but for a filter whose
+        matches lie beyond the planner's deepest query (`_filtered_nearest` says how).
+        `index`: the keyword index as the caller caught it up (default: caught up now)."""
         n = self.chunks.count() if total is None else total
         if n == 0 or k <= 0:
             return {}
