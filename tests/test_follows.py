@@ -106,17 +106,21 @@ def test_an_update_is_answered_in_a_question_slot(followed, tmp_path: Path) -> N
     gate = assistant.gate
     held = [gate._free.acquire(timeout=1) for _ in range(gate.slots)]
     assert all(held)  # every slot busy with a question
-    checking = threading.Thread(target=watcher.check)
-    checking.start()
-    checking.join(1.0)
-    assert checking.is_alive(), "the update was answered without a slot"
-    assert assistant.follow_book.get("local", follow_id).updates == []
-    gate._free.release()
-    checking.join(30)
-    assert not checking.is_alive()
-    assert len(assistant.follow_book.get("local", follow_id).updates) == 1
-    for _ in range(gate.slots - 1):
+    released = 0
+    try:
+        checking = threading.Thread(target=watcher.check)
+        checking.start()
+        checking.join(3.0)
+        assert checking.is_alive(), "the update was answered without a slot"
+        assert assistant.follow_book.get("local", follow_id).updates == []
         gate._free.release()
+        released = 1
+        checking.join(30)
+        assert not checking.is_alive()
+        assert len(assistant.follow_book.get("local", follow_id).updates) == 1
+    finally:
+        for _ in range(gate.slots - released):
+            gate._free.release()
 
 
 def test_unrelated_and_already_told_articles_make_no_update(followed, tmp_path: Path) -> None:

@@ -114,23 +114,25 @@ def test_a_slow_call_on_a_store_that_still_answers_keeps_its_client(tmp_path: Pa
     from assistant.errors import StoreTimeoutError
     from assistant.index.store import NewsStore, _chroma_errors
 
-    store = NewsStore(make_settings(tmp_path / "store", store_timeout_s=0.3), embeddings)
+    store = NewsStore(make_settings(tmp_path / "store", store_timeout_s=1.0), embeddings)
     client = store.client
 
     @_chroma_errors
     def slow_count(store: NewsStore) -> int:
-        time.sleep(1.0)  # the call itself is slow; the core is not stuck
+        time.sleep(3.0)  # the call itself is slow; the core is not stuck
         return store.chunks.count()
 
     with pytest.raises(StoreTimeoutError, match="did not answer within"):
         slow_count(store)
     assert not store._broken
     assert store.count_chunks() == 0 and store.client is client
-    time.sleep(1.0)  # the slow call ends on its own, on the same core
+    time.sleep(2.5)  # the slow call ends on its own, on the same core
     assert _works(client)
 
 
 def test_a_store_that_does_not_answer_the_check_is_reopened(assistant: Assistant) -> None:
+    """A regression guard: here the check runs out because of the bound, as a check on a
+    stalled core would."""
     client = assistant.store.client
     from assistant.errors import StoreTimeoutError
 
@@ -149,12 +151,12 @@ def test_a_write_past_its_bound_replaces_the_client(tmp_path: Path, embeddings) 
     from assistant.errors import StoreTimeoutError
     from assistant.index.store import NewsStore, _chroma_writes
 
-    store = NewsStore(make_settings(tmp_path / "store", store_timeout_s=0.03), embeddings)
+    store = NewsStore(make_settings(tmp_path / "store", store_timeout_s=0.2), embeddings)
     client = store.client
 
     @_chroma_writes
     def slow_write(store: NewsStore) -> int:
-        time.sleep(1.0)
+        time.sleep(3.0)  # past 10 x 0.2 s, while the store answers a check at once
         return store.chunks.count()
 
     with pytest.raises(StoreTimeoutError):
@@ -162,3 +164,20 @@ def test_a_write_past_its_bound_replaces_the_client(tmp_path: Path, embeddings) 
     assert store._broken
     store.settings = store.settings.model_copy(update={"store_timeout_s": 20.0})
     assert store.count_chunks() == 0 and store.client is not client
+
+
+def test_a_late_verdict_on_a_replaced_core_spares_its_successor(tmp_path: Path,
+                                                                embeddings) -> None:
+    """In a stall several reads time out together; once one check has replaced the core,
+    the others' verdicts on the old one must not condemn the new client (each reopening
+    loads the whole vector index)."""
+    from assistant.index.store import NewsStore
+
+    store = NewsStore(make_settings(tmp_path / "store", store_timeout_s=5.0), embeddings)
+    old = store.client
+    store._mark_broken(old)
+    assert store.count_chunks() == 0 and store.client is not old and not store._broken
+    store._mark_broken(old)  # a late verdict on the replaced core
+    assert not store._broken
+    store._after_timeout(old, store.chunks)  # not checked again at all
+    assert not store._broken

@@ -92,9 +92,9 @@ class NewsRetriever(BaseRetriever):
                  ) -> tuple[list[Passage], np.ndarray]:
         """The top passages for `query`, best first, and the query's vector. `filters`
         (published dates, outlets) apply inside both the keyword search and the dense query,
-        so k passages come back whenever k chunks match them (but for matches that all lie
-        beyond the dense planner's deepest query and share few of the question's words:
-        `NewsStore._filtered_nearest`). `recent`: newer candidates
+        so k passages come back whenever k chunks match them (but when fewer than k of the
+        matches lie within the dense planner's deepest query and few share the question's
+        words: `NewsStore._filtered_nearest`). `recent`: newer candidates
         rank higher (a question about the latest news). `index`: the keyword index as the
         caller caught it up for this question (default: caught up now)."""
         k = k or self.k

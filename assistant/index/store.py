@@ -90,7 +90,8 @@ POST_FILTER_OVERSAMPLE = 8.0
 POST_FILTER_DEPTH = (2_000, 20_000)
 # The cap, as a share of the collection: an unfiltered query costs ~5.6 us per result
 # (query and catalog), a `where` on outlets ~0.5-1 us per chunk of the collection (one of 210
-# chunks at 100k: 49 ms) and one with a day range ~4-10 us (400-1,000 ms at 100k), so a
+# chunks at 100k: 49 ms) and one with a day range ~4-10 us (400-1,000 ms at 100k; measured
+# before `WHERE_COST_*`, whose later runs found 0.23-0.76 and 2.5-5.5 us), so a
 # deeper query is worth trying while it costs about what the `where` would; within
 # POST_FILTER_DEPTH, the depths measured.
 POST_FILTER_CAP_OUTLETS = 0.1
@@ -221,6 +222,9 @@ def _chroma_errors(method: Callable[P, R], bound: float = 1.0,
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         store: NewsStore = args[0]  # type: ignore[assignment]
 
+        # The client the call starts on (a broken one is replaced first, inside the call).
+        client, chunks = store.client, store.chunks
+
         def call() -> R:
             if store._broken:
                 store._reopen()
@@ -233,7 +237,7 @@ def _chroma_errors(method: Callable[P, R], bound: float = 1.0,
                 if write:
                     store._mark_broken()
                 else:
-                    store._after_timeout()
+                    store._after_timeout(client, chunks)
             raise
         except Exception as exc:
             store._mark_broken()
@@ -343,6 +347,7 @@ class NewsStore:
         # next call opens a fresh client first.
         self._broken = False
         self._open_lock = threading.Lock()
+        self._checking = threading.Lock()  # held while a timed-out read's core is checked
         self._keyword: KeywordIndex | None = None  # opened on first use (readers only)
         if client is None and not settings.chroma_host:
             with _OPEN_LOCK:
@@ -363,8 +368,9 @@ class NewsStore:
         self._copies_lock = threading.Lock()
         # The estimated size of the last write, while it has not completed (`write_problem`).
         self._unfinished = 0
-        # How filtered dense queries ran: "post_filter", "fallback" (post-filtered, too
-        # few kept, then `where`), "where", "empty" (nothing matches: no query).
+        # How filtered dense queries ran: "exact", "post_filter", "deeper" (a second,
+        # deeper unfiltered query), "short" (fewer than k found as deep as the cap),
+        # "fallback" (post-filtered, too few kept, then `where`), "where", "empty".
         self.plans: Counter[str] = Counter()
         try:
             self._check_model()
@@ -471,26 +477,39 @@ class NewsStore:
         if lock is not None:
             lock.release()
 
-    def _after_timeout(self) -> None:
-        """A call ran past its bound: reopen only when the core does not answer a small call
-        either (a stalled disk or lock), not when one call was slow while the core works (a
-        `where` over tens of thousands of chunks at 1,000,000 chunks takes seconds): a new
-        core loads the whole vector index again (2.1 GB at 1M) while the slow call still
-        holds the old one, and reopening cannot make that call faster."""
-        if self.lock is None:
-            return
+    def _after_timeout(self, client: Any, chunks: Any) -> None:
+        """A read on `client` ran past its bound: reopen only when that core then fails a
+        small count and a one-result query too (a stalled disk, lock or index), not when one
+        call was slow while the core works (a `where` over tens of thousands of chunks at
+        1,000,000 chunks takes seconds): a new core loads the whole vector index again (2.1
+        GB at 1M) while the slow call still holds the old one, and reopening cannot make that
+        call faster. One check at a time; the caller's error waits for it (up to `PROBE_S`)."""
+        if self.lock is None or client is not self.client:
+            return  # a server reconnects by itself; a replaced client is not checked again
+        if not self._checking.acquire(blocking=False):
+            return  # another timed-out call is checking this core
         try:
-            bounded(self.chunks.count, min(PROBE_S, self.settings.store_timeout_s),
+            def probe() -> None:
+                chunks.count()
+                chunks.query(query_embeddings=[[1.0] * self.embeddings.dimension],
+                             n_results=1, include=[])
+
+            bounded(probe, min(PROBE_S, self.settings.store_timeout_s),
                     what="a check that the store still answers")
         except Exception:
-            self._mark_broken()
+            self._mark_broken(client)
             return
+        finally:
+            self._checking.release()
         log.warning("a store call ran past %g s while the store kept answering: kept the "
                     "client", self.settings.store_timeout_s)
 
-    def _mark_broken(self) -> None:
-        if self.lock is not None:  # only the embedded core gets stuck; a server reconnects
-            self._broken = True
+    def _mark_broken(self, client: Any = None) -> None:
+        """Open a fresh client before the next call (`client`: only if it is still the one
+        in use, so a late verdict on a replaced core never condemns its successor)."""
+        # No lock: a reopening that hangs on a stalled disk holds `_open_lock`.
+        if self.lock is not None and (client is None or client is self.client):
+            self._broken = True  # only the embedded core gets stuck; a server reconnects
 
     def fault(self, exc: BaseException) -> StoreError:
         """A `StoreError` for a failure of Chroma, naming the cause when it is known."""
@@ -654,7 +673,8 @@ class NewsStore:
         depth = math.ceil(needed * self.post_filter_oversample * index.counts()[1] / matching)
         cap = (post_filter_cap(n, filters) if self.post_filter_depth is None
                else self.post_filter_depth)
-        post_cost = min(max(depth, POST_FILTER_DEPTH[0]), n) if depth <= cap else math.inf
+        first = min(max(depth, POST_FILTER_DEPTH[0]), cap, n)
+        post_cost = first if depth <= cap else math.inf
         if (matching <= self.exact_filter_max and matching * EXACT_FILTER_COST
                 <= min(post_cost, where_cost(n, matching, filters))):
             self.plans["exact"] += 1
@@ -662,7 +682,7 @@ class NewsStore:
         if depth > cap:
             self.plans["where"] += 1
             return None
-        depth = min(max(depth, POST_FILTER_DEPTH[0]), cap, n)
+        depth = first
         deepest = min(cap, n)
         while True:
             hits = self._query(vector, depth)
@@ -672,7 +692,10 @@ class NewsStore:
             if len(kept) >= needed or len(hits) < depth:
                 break
             if depth >= deepest:
-                if not self.short_filtered:
+                # As deep as the whole catalog (a small store): Chroma may hold chunks
+                # readers do not see yet, so some visible ones can lie deeper; the `where`
+                # is cheap at that size.
+                if not self.short_filtered or deepest >= n:
                     self.plans["fallback"] += 1
                     return None
                 # Every matching chunk among the `deepest` nearest is in `kept`: they are
