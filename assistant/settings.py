@@ -76,7 +76,7 @@ class Settings(BaseSettings):
         "packaged model, exported once into `cache_dir`); large calls (ingest) use PyTorch.")
     onnx_threads: int = Field(
         default_factory=lambda: min(4, usable_cores()), ge=1,
-        description="Threads per ONNX Runtime call (default: the cores, at most 4).")
+        description="Threads per ONNX Runtime call (default: the usable cores, at most 4).")
     quantized_sentences: bool = Field(
         True, description="Rank an answer's candidate sentences with an int8 copy of the model "
         "(made once in `cache_dir`, checked against the exact one): about 2x faster answers' "
@@ -150,7 +150,7 @@ class Settings(BaseSettings):
         "question and the answer must fit.")
     llm_threads: int = Field(
         default_factory=lambda: max(1, min(4, usable_cores() // 2)), ge=1,
-        description="CPU threads of the local model (default: half the cores, at most 4; "
+        description="CPU threads of the local model (default: half the usable cores, at most 4; "
         "llama.cpp slows down tenfold when its threads outnumber the free cores).")
     llm_chat_template: str = Field(
         "", description="Chat template of the local model: a llama.cpp template name "
@@ -173,11 +173,14 @@ class Settings(BaseSettings):
     answer_slots: int = Field(
         default_factory=lambda: usable_cores() + 1, ge=1,
         description="Questions at work at once (retrieval and the offline answer); more wait "
-        "their turn. Default: the cores plus one (on 2 cores with 8 clients, 8-15% more answers "
-        "per second than all 8 at once while the machine was busy; no gain when it was idle).")
+        "their turn. Default: the usable cores plus one (on 2 cores with 8 clients, 8-15% more "
+        "answers per second than all 8 at once while the machine was busy; no gain when it "
+        "was idle).")
     store_timeout_s: float = Field(
         20.0, gt=0, description="Bound on one read of the store (a stalled store answers 503 "
-        "instead of hanging a request); writes get ten times as long.")
+        "instead of hanging a request); writes get ten times as long. A read past it is "
+        "checked with a one-result query (up to 5 s) and the store reopened only if that "
+        "fails too.")
     min_free_disk_mb: int = Field(
         32, description="Writes to the embedded store that would leave less free disk than "
         "this are refused with a clear error (Chroma handles a full disk badly); at least "

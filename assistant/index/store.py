@@ -113,8 +113,8 @@ EXACT_FILTER_COST = 6.0
 WHERE_COST_OUTLETS = 0.075
 WHERE_COST_DAYS = 0.6
 WHERE_COST_MATCH = 1.0
-# After a call runs past its bound, the core must answer a count within this (or the bound,
-# if shorter) for the client to be kept (`NewsStore._after_timeout`).
+# After a read runs past its bound, its core must answer a one-result query within this (or
+# the bound, if shorter) for the client to be kept (`NewsStore._after_timeout`).
 PROBE_S = 5.0
 
 
@@ -479,11 +479,11 @@ class NewsStore:
 
     def _after_timeout(self, client: Any, chunks: Any) -> None:
         """A read on `client` ran past its bound: reopen only when that core then fails a
-        one-result query too (a stalled disk, lock or index), not when one
-        call was slow while the core works (a `where` over tens of thousands of chunks at
-        1,000,000 chunks takes seconds): a new core loads the whole vector index again (2.1
-        GB at 1M) while the slow call still holds the old one, and reopening cannot make that
-        call faster. One check at a time; the caller's error waits for it (up to `PROBE_S`)."""
+        one-result query too (a stalled disk, lock or index), not when one call was slow while
+        the core works (a `where` over tens of thousands of chunks takes seconds at 1,000,000
+        chunks): a new core loads the whole vector index again (2.1 GB at 1M) while the slow
+        call still holds the old one, and reopening cannot make that call faster. One check
+        at a time; the caller's error waits for it (up to `PROBE_S`)."""
         if self.lock is None or client is not self.client:
             return  # a server reconnects by itself; a replaced client is not checked again
         if not self._checking.acquire(blocking=False):
