@@ -5,21 +5,41 @@ reader), and how words are counted in any script."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
 import threading
 from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import Stemmer
-from bm25s.stopwords import STOPWORDS_EN_PLUS
 
+
+def _bm25s_stopwords() -> ModuleType:
+    """bm25s's `stopwords` module (tuples of words, no imports), read from its file: the
+    usual import runs `bm25s/__init__`, which imports scipy.sparse, and with it scipy's
+    base, for two word lists (docs/architecture.md)."""
+    package = importlib.util.find_spec("bm25s")  # finds the package without running it
+    if package is None or package.origin is None:
+        raise ImportError("bm25s is not installed (pip install bm25s): its stopword lists")
+    spec = importlib.util.spec_from_file_location(
+        "newsdesk_bm25s_stopwords", Path(package.origin).with_name("stopwords.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_LISTS = _bm25s_stopwords()
 # CJK ideographs (unified, extension A, compatibility): a regex character class.
 CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # The one English stopword list of every rule and of the keyword index: NLTK's (179 words,
-# as bm25s ships it).
-STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
+# as bm25s ships it); and bm25s's Chinese list, for the keyword index.
+STOPWORDS = frozenset(_LISTS.STOPWORDS_EN_PLUS)
+STOPWORDS_CHINESE = frozenset(_LISTS.STOPWORDS_CHINESE)
 _LATIN_WORD = re.compile(r"[^\W_]+")
 _stemmer_local = threading.local()
 

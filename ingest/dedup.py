@@ -1,24 +1,24 @@
 """Near-duplicates: one wire story run by several outlets is one article.
 
 An article's body becomes word 3-gram shingles (a CJK character counts as a word) and a
-128-permutation MinHash (datasketch); an LSH index (numpy arrays) finds the stored articles
-that may share most shingles with it, and the estimated Jaccard similarity decides, unless
-the new article is much longer (a fuller version of a stored excerpt is indexed on its own).
-`THRESHOLD` is measured with `python -m evals.dedup` (docs/evaluation.md). The signature is
-stored with the article record, so the index is rebuilt from the store and never drifts from
-it.
+128-permutation MinHash (datasketch's, computed here: see `signature`); an LSH index (numpy
+arrays) finds the stored articles that may share most shingles with it, and the estimated
+Jaccard similarity decides, unless the new article is much longer (a fuller version of a
+stored excerpt is indexed on its own). `THRESHOLD` is measured with `python -m evals.dedup`
+(docs/evaluation.md). The signature is stored with the article record, so the index is
+rebuilt from the store and never drifts from it.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import regex
-from datasketch import MinHash, MinHashLSH
 
 NUM_PERM = 128
 SHINGLE_WORDS = 3
@@ -34,9 +34,21 @@ _SEED = 1
 _MERGE_EVERY = 2048
 # A CJK character is a word of its own (those scripts do not space their words).
 _WORD = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]|[\p{L}\p{N}]+")
-# Hash functions are the same for every signature: built once (datasketch builds them per
-# MinHash otherwise, which is most of its cost).
-_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=_SEED)
+# The LSH bands (count, hashes per band) that datasketch's `MinHashLSH` chooses for
+# `THRESHOLD` (tests/test_dedup_index.py checks them); other thresholds ask datasketch.
+_BANDS_AT_THRESHOLD = (51, 2)
+
+
+def _affine32_permutations(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch 2's "affine32" permutations h -> a * h + b (mod 2^32, `a` odd), drawn as
+    its `MinHash._init_permutations` draws them."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b
+
+
+_PERM_A, _PERM_B = _affine32_permutations(_SEED)
 
 
 def shingles(text: str) -> set[bytes]:
@@ -48,10 +60,36 @@ def shingles(text: str) -> set[bytes]:
 
 @dataclass(frozen=True)
 class Signature:
-    """A body's MinHash and its length in words."""
+    """A body's MinHash (NUM_PERM uint32 values) and its length in words."""
 
-    minhash: MinHash
+    values: np.ndarray
     words: int
+
+    def similarity(self, other: Signature) -> float:
+        """The estimated Jaccard similarity of the two bodies' shingle sets: the share of
+        equal hash values (datasketch's `MinHash.jaccard`)."""
+        return float(np.count_nonzero(self.values == other.values)) / NUM_PERM
+
+
+def minhash(items: Iterable[bytes]) -> np.ndarray:
+    """The MinHash of a set of byte strings, bit for bit datasketch 2's
+    `MinHash(num_perm=NUM_PERM, seed=1)` with its default "affine32" scheme (its SHA-1
+    32-bit hash, MurmurHash3's 32-bit finalizer, then each affine map's minimum).
+
+    Computed here rather than by datasketch: importing datasketch imports scipy (~31 MiB in
+    every process that ingests), which only its LSH parameter search uses."""
+    digests = b"".join(hashlib.sha1(item).digest()[:4] for item in items)
+    found = np.full(NUM_PERM, np.uint32(0xFFFFFFFF), dtype=np.uint32)
+    if not digests:
+        return found
+    hv = np.frombuffer(digests, dtype="<u4").astype(np.uint32)
+    # The finalizer and the maps wrap around: that is the arithmetic mod 2^32.
+    hv = hv ^ (hv >> np.uint32(16))
+    hv = hv * np.uint32(0x85EBCA6B)
+    hv = hv ^ (hv >> np.uint32(13))
+    hv = hv * np.uint32(0xC2B2AE35)
+    hv = hv ^ (hv >> np.uint32(16))
+    return np.minimum(found, (hv[:, None] * _PERM_A + _PERM_B).min(axis=0))
 
 
 def signature(text: str) -> Signature | None:
@@ -59,15 +97,12 @@ def signature(text: str) -> Signature | None:
     words = len(_WORD.findall(text))
     if words < MIN_WORDS:
         return None
-    found = MinHash(num_perm=NUM_PERM, seed=_SEED, permutations=_TEMPLATE.permutations,
-                    scheme=_TEMPLATE.scheme)
-    found.update_batch(list(shingles(text)))
-    return Signature(found, words)
+    return Signature(minhash(shingles(text)), words)
 
 
 def pack(found: Signature) -> str:
     """A signature as stored in an article record: `<words>:<512 bytes in base64>`."""
-    values = base64.b64encode(found.minhash.hashvalues.astype("<u4").tobytes()).decode("ascii")
+    values = base64.b64encode(found.values.astype("<u4").tobytes()).decode("ascii")
     return f"{found.words}:{values}"
 
 
@@ -79,9 +114,7 @@ def unpack(text: str) -> Signature | None:
         return None
     if len(values) != NUM_PERM or not words.isdigit():
         return None
-    return Signature(MinHash(seed=_SEED, hashvalues=values,
-                             permutations=_TEMPLATE.permutations, scheme=_TEMPLATE.scheme),
-                     int(words))
+    return Signature(values, int(words))
 
 
 # Numbers as written ("48.6", "1,450") and words, for comparing the facts of two copies.
@@ -109,6 +142,19 @@ def changed_numbers(original: str, copy: str) -> list[tuple[str, str]]:
                   if not before[key] & after[key])
 
 
+def lsh_bands(threshold: float) -> tuple[int, int]:
+    """The LSH bands (count, hashes per band) for a similarity threshold: datasketch's
+    `MinHashLSH` choice for a threshold a little below it (the Jaccard estimate decides).
+    For `THRESHOLD` the known answer; datasketch (and scipy) are imported only for another
+    (`evals.dedup` sweeps them)."""
+    if threshold == THRESHOLD:
+        return _BANDS_AT_THRESHOLD
+    from datasketch import MinHashLSH
+
+    bands = MinHashLSH(threshold=max(threshold - 0.15, 0.1), num_perm=NUM_PERM)
+    return bands.b, bands.r
+
+
 class DuplicateIndex:
     """The signatures of stored articles, for finding the one a new article duplicates.
 
@@ -122,9 +168,7 @@ class DuplicateIndex:
 
     def __init__(self, threshold: float = THRESHOLD) -> None:
         self.threshold = threshold
-        # LSH bands tuned a little below the threshold: the Jaccard estimate decides.
-        bands = MinHashLSH(threshold=max(threshold - 0.15, 0.1), num_perm=NUM_PERM)
-        self._bands, self._rows_per_band = bands.b, bands.r
+        self._bands, self._rows_per_band = lsh_bands(threshold)
         self._lock = threading.Lock()
         self._reset()
 
@@ -164,7 +208,7 @@ class DuplicateIndex:
     def find(self, found: Signature, exclude: str = "") -> tuple[str, float] | None:
         """The stored article this one is a copy of: the most similar at or above the
         threshold, unless this one is `LONGER` times as long (a fuller version)."""
-        values = found.minhash.hashvalues.astype(np.uint32)
+        values = found.values
         with self._lock:
             best: tuple[str, float] | None = None
             for row in self._candidates(values):
@@ -207,7 +251,7 @@ class DuplicateIndex:
             self._values = np.resize(self._values, (size, NUM_PERM))
             self._words = np.resize(self._words, size)
         row = self._used
-        self._values[row] = found.minhash.hashvalues.astype(np.uint32)
+        self._values[row] = found.values
         self._words[row] = found.words
         self._ids.append(key)
         self._row_of[key] = row

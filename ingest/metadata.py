@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-import py3langid
+import pycld2
+import regex
 from courlan import normalize_url
 from dateutil import parser as dateparser
 
@@ -20,6 +21,11 @@ MAX_TITLE_CHARS = 160
 NO_TEXT = "no article text"
 _ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
+# Language detection reads a body's start: enough for a language, and a bounded cost.
+_LANG_SAMPLE_CHARS = 2000
+# CLD2 rejects the whole text when it holds a control character, a surrogate or a
+# noncharacter (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF); as spaces they change no language.
+_CLD2_REFUSES = regex.compile(r"[\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]")
 
 
 def canonical_url(url: str) -> str:
@@ -89,8 +95,16 @@ def shorten(text: str, limit: int = 100) -> str:
 
 
 def detect_lang(text: str) -> str:
-    lang, _ = py3langid.classify(text[:2000])
-    return lang
+    """The language of a body as an ISO 639-1 code ("en", "zh"), by CLD2; "" when it cannot
+    tell (too little text, digits only)."""
+    sample = _CLD2_REFUSES.sub(" ", text[:_LANG_SAMPLE_CHARS])
+    try:
+        _, _, found = pycld2.detect(sample)
+    except pycld2.error:  # never seen once the characters it refuses are gone; be safe
+        return ""
+    code = found[0][1]
+    # "zh-Hant" (Traditional Chinese) is Chinese: the primary subtag is what splitting needs.
+    return "" if code == "un" else code.split("-")[0]
 
 
 def to_article(raw: RawArticle) -> Article:

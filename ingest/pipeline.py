@@ -620,7 +620,7 @@ class Ingestor:
         """Whether a near-duplicate record is one of a text with this signature too."""
         stored = unpack(copy.minhash) if copy.minhash else None
         return (text is not None and stored is not None
-                and float(text.minhash.jaccard(stored.minhash)) >= self.duplicates.threshold)
+                and text.similarity(stored) >= self.duplicates.threshold)
 
     def _flush(self, batch: list[_Pending], report: IngestReport,
                replacing: list[_Replacement]) -> None:

@@ -1,13 +1,17 @@
-"""The near-duplicate index: numpy LSH bands that find what datasketch's MinHashLSH finds,
-in a small fraction of its memory."""
+"""The near-duplicate index: datasketch's MinHash computed without datasketch, and numpy LSH
+bands that find what datasketch's MinHashLSH finds, in a small fraction of its memory."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
-from datasketch import MinHashLSH
+import pytest
+from datasketch import MinHash, MinHashLSH
 
 from ingest import dedup
-from ingest.dedup import NUM_PERM, THRESHOLD, DuplicateIndex, signature
+from ingest.dedup import NUM_PERM, THRESHOLD, DuplicateIndex, lsh_bands, minhash, signature
 
 WORDS = ("river council budget ferry harbour tide storm vote school museum rail signal wage "
          "strike bridge engineer flood lantern pier court judge hospital nurse airline pilot "
@@ -29,6 +33,53 @@ def _stories(n: int, seed: int = 3) -> dict[str, str]:
     return bodies
 
 
+def _datasketch(values: np.ndarray) -> MinHash:
+    return MinHash(num_perm=NUM_PERM, seed=1, hashvalues=values, scheme="affine32")
+
+
+@pytest.mark.parametrize("size", [1, 2, 37, 500, 5000])
+def test_minhash_is_datasketch_minhash_bit_for_bit(size: int) -> None:
+    """Signatures already stored (made by datasketch) and new ones compare as equals."""
+    rng = np.random.default_rng(size)
+    items = {bytes(rng.integers(0, 256, size=int(rng.integers(1, 40)), dtype=np.uint8))
+             for _ in range(size)}
+    reference = MinHash(num_perm=NUM_PERM, seed=1)  # datasketch's default scheme
+    reference.update_batch(list(items))
+    assert reference.scheme == "affine32"
+    assert np.array_equal(minhash(items), reference.hashvalues)
+
+
+def test_signature_and_similarity_are_datasketch_s() -> None:
+    bodies = _stories(30)
+    reference = {}
+    for key, body in bodies.items():
+        ref = MinHash(num_perm=NUM_PERM, seed=1)
+        ref.update_batch(list(dedup.shingles(body)))
+        reference[key] = ref
+        assert np.array_equal(signature(body).values, ref.hashvalues)
+    found, copy = signature(bodies["s0"]), signature(bodies["s0-copy"])
+    assert found.similarity(copy) == reference["s0"].jaccard(reference["s0-copy"]) < 1.0
+
+
+@pytest.mark.parametrize("threshold", [THRESHOLD, 0.5, 0.8])
+def test_lsh_bands_are_datasketch_s(threshold: float) -> None:
+    bands = MinHashLSH(threshold=max(threshold - 0.15, 0.1), num_perm=NUM_PERM)
+    assert lsh_bands(threshold) == (bands.b, bands.r)
+
+
+def test_ingest_and_the_server_import_no_scipy() -> None:
+    """datasketch and bm25s import scipy (~40 MiB per process) at their package import:
+    neither is imported by the server's modules or ingest's."""
+    code = ("import sys, ui, ingest.pipeline, ingest.watch, ingest.web; "
+            "from ingest.dedup import DuplicateIndex, signature; DuplicateIndex(); "
+            "signature('word ' * 60); "
+            "bad = sorted(m for m in ('scipy', 'datasketch', 'bm25s') if m in sys.modules); "
+            "print(bad); sys.exit(1 if bad else 0)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False)
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+
+
 def test_the_index_finds_what_datasketch_lsh_finds() -> None:
     signatures = {key: signature(body) for key, body in _stories(300).items()}
     index = DuplicateIndex()
@@ -36,12 +87,13 @@ def test_the_index_finds_what_datasketch_lsh_finds() -> None:
     for key, found in signatures.items():
         assert found is not None
         index.add(key, found)
-        reference.insert(key, found.minhash)
+        reference.insert(key, _datasketch(found.values))
     matched = 0
     for key, found in signatures.items():
         assert found is not None
-        expected = [(other, float(found.minhash.jaccard(signatures[other].minhash)))
-                    for other in reference.query(found.minhash) if other != key]
+        expected = [(other, _datasketch(found.values).jaccard(
+                        _datasketch(signatures[other].values)))
+                    for other in reference.query(_datasketch(found.values)) if other != key]
         expected = [(k, s) for k, s in expected if s >= THRESHOLD
                     and found.words <= dedup.LONGER * signatures[k].words]
         got = index.find(found, exclude=key)

@@ -9,7 +9,7 @@ import pytest
 
 from assistant.index.store import NewsStore
 from assistant.types import make_article_id
-from ingest.metadata import to_article
+from ingest.metadata import detect_lang, to_article
 from ingest.pipeline import Ingestor
 from ingest.readers import read_file
 
@@ -37,6 +37,37 @@ def test_seed_article_metadata_and_clean_body(seed_path: Path) -> None:
     assert "Akira Akazawa" in article.body
     assert article.lang == "en"
 
+
+
+# Our own sentences, one per language; Traditional Chinese is Chinese ("zh-Hant" -> "zh").
+_BY_LANGUAGE = {
+    "en": "The harbour board approved a new ferry timetable after months of complaints.",
+    "zh": "市议会周二投票决定延长图书馆的开放时间，新时间表将于下月起实行。",
+    "fr": "Le conseil municipal a voté mardi la prolongation des horaires de la bibliothèque.",
+    "de": "Der Stadtrat hat am Dienstag beschlossen, die Bibliothek länger zu öffnen.",
+    "es": "El ayuntamiento aprobó el martes ampliar el horario de la biblioteca municipal.",
+    "ja": "市議会は火曜日、図書館の開館時間を延長することを決めた。",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(_BY_LANGUAGE))
+def test_language_of_a_body(lang: str) -> None:
+    assert detect_lang(_BY_LANGUAGE[lang]) == lang
+
+
+def test_language_of_traditional_chinese_is_chinese() -> None:
+    assert detect_lang("市議會週二投票決定延長圖書館的開放時間，新時間表將於下月起實行。") == "zh"
+
+
+def test_language_ignores_characters_the_detector_refuses() -> None:
+    """CLD2 rejects a text holding a control character, a lone surrogate or a noncharacter:
+    the language is still read from the rest."""
+    text = "\x00\x07\x85\ud800\ufdd0\uffff " + _BY_LANGUAGE["en"]
+    assert detect_lang(text) == "en"
+
+
+def test_language_unknown_is_empty() -> None:
+    assert detect_lang("") == "" and detect_lang("12 345 678") == ""
 
 def test_headline_first_line_becomes_title(tmp_path: Path) -> None:
     path = tmp_path / "ferry.txt"

@@ -36,16 +36,15 @@ from typing import Any, Protocol
 
 import numpy as np
 import tantivy
-from bm25s.stopwords import STOPWORDS_CHINESE
 
-from assistant.text import CJK_CHARS, STOPWORDS, jieba_segmenter, stems
+from assistant.text import CJK_CHARS, STOPWORDS, STOPWORDS_CHINESE, jieba_segmenter, stems
 from assistant.types import Filters, Outlet, chunk_id, split_chunk_id
 
 log = logging.getLogger(__name__)
 
 _CJK = re.compile(f"[{CJK_CHARS}]+")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_STOP = STOPWORDS | frozenset(STOPWORDS_CHINESE)
+_STOP = STOPWORDS | STOPWORDS_CHINESE
 
 # Bump when the schema or the terms change: an index of another format is rebuilt.
 INDEX_FORMAT = "6"
