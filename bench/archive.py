@@ -5,9 +5,10 @@ size: build (or reuse) the store of copies of the MultiHop articles (`bench.scal
 start `python ui.py` on it, time questions over HTTP with no writes and while
 `newsdesk-ingest` adds a new article every 10 s, time how soon each new article is
 answerable, read what each write cost the keyword index from `/health`, and the server's
-memory and the store's disk size. The test articles are deleted afterwards, so the cached
-store returns to its built state. Prints a table per size and a comparison, writes JSON, and
-exits non-zero when any check fails.
+memory and the store's disk size; with `--distinct N`, then N different questions
+(headlines) and the memory again, once the caches have filled. The test articles are deleted
+afterwards, so the cached store returns to its built state. Prints a table per size and a
+comparison, writes JSON, and exits non-zero when any check fails.
 """
 
 from __future__ import annotations
@@ -381,7 +382,7 @@ def _ingest_loop(url: str, data_dir: Path, workdir: Path, run_id: str, count: in
 
 def measure_size(target: int, info: dict[str, Any], questions: list[str], workdir: Path,
                  ingest_minutes: float, interval_s: float, n_questions: int,
-                 run_id: str) -> dict[str, Any]:
+                 run_id: str, distinct: list[str] | None = None) -> dict[str, Any]:
     """Serve the built store and measure it; the test articles (the same texts at every
     size of one run) are deleted at the end."""
     data_dir = scale_dir(target)
@@ -393,6 +394,7 @@ def measure_size(target: int, info: dict[str, Any], questions: list[str], workdi
                            "index_rebuilt": info.get("index_rebuilt", False),
                            "failures": failures}
     ingested: list[Ingested] = []
+    distinct = distinct or []
     timeout = max(120.0, info["chunks"] / 1000)
     with http_load.serve(data_dir, workdir, timeout_s=timeout,
                          env={"NEWSDESK_COLLECTION": scale.COLLECTION}) as server, \
@@ -400,7 +402,7 @@ def measure_size(target: int, info: dict[str, Any], questions: list[str], workdi
         out["startup_s"] = round(server.startup_s, 2)
         try:
             _serve_and_measure(server, client, out, questions, n_questions, data_dir, workdir,
-                               run_id, ingest_minutes, interval_s, ingested)
+                               run_id, ingest_minutes, interval_s, ingested, distinct)
         except BenchFailure as exc:
             failures.append(str(exc))
         finally:
@@ -412,7 +414,7 @@ def measure_size(target: int, info: dict[str, Any], questions: list[str], workdi
 def _serve_and_measure(server: http_load.Server, client: httpx.Client, out: dict[str, Any],
                        questions: list[str], n_questions: int, data_dir: Path, workdir: Path,
                        run_id: str, ingest_minutes: float, interval_s: float,
-                       ingested: list[Ingested]) -> None:
+                       ingested: list[Ingested], distinct: list[str]) -> None:
     failures: list[str] = out["failures"]
     found = health(client)
     out["health_chunks"], out["health_articles"] = found.get("chunks"), found.get("articles")
@@ -464,6 +466,16 @@ def _serve_and_measure(server: http_load.Server, client: httpx.Client, out: dict
     out["memory_after_load"] = memory_mb(server.process.pid)
     out["memory_after_load_by_mapping"] = memory_by_mapping(server.process.pid, data_dir)
     out["disk_mb_after_load"] = disk_mb(data_dir)
+    if distinct:
+        # Many different questions after the load: the caches (sentence vectors, rows,
+        # splits) fill toward their bounds, which the repeated dev questions never reach.
+        spread = Asked()
+        ask_all(client, distinct, spread)
+        out["distinct"] = spread.figures()
+        out["memory_after_distinct"] = memory_mb(server.process.pid)
+        if spread.errors:
+            failures.append(f"distinct questions: {len(spread.errors)} failed request(s), "
+                            f"e.g. {spread.errors[0]}")
 
     out["uncited_without_writes"] = sorted(set(
         first.uncited + quiet.uncited + warm.uncited + others.uncited))
@@ -582,6 +594,10 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         ("server RSS / peak after load, MiB (file pages of it)",
          f"{mem.get('rss_mb')} / {mem.get('peak_rss_mb')} ({mem.get('file_rss_mb', '-')})"),
         ("store on disk, MB", str(r.get("disk_mb_after_load"))),
+        *([("then distinct questions: p50 / p95 ms (n)", _latency(r["distinct"])),
+           ("server RSS / peak after them, MiB",
+            f"{r['memory_after_distinct'].get('rss_mb')} / "
+            f"{r['memory_after_distinct'].get('peak_rss_mb')}")] if "distinct" in r else []),
         ("questions never cited with no writes (reported)",
          str(len(r.get("uncited_without_writes", [])))),
         ("checks", "ok" if not r["failures"] else f"FAILED ({len(r['failures'])})"),
@@ -628,6 +644,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds between two ingested articles")
     parser.add_argument("--questions", type=int, default=60,
                         help="questions timed with no writes (MultiHop dev questions)")
+    parser.add_argument("--distinct", type=int, default=0,
+                        help="after the load, this many different questions (MultiHop "
+                             "headlines, asked as written), then RSS again: the caches fill "
+                             "toward their bounds")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where results go")
     return parser.parse_args(argv)
 
@@ -638,6 +658,16 @@ def dev_questions() -> list[str]:
     lines = CORPORA["multihop"].questions.read_text(encoding="utf-8").splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]
     return [r["question"] for r in rows if r.get("type") not in (None, "null")]
+
+
+def headline_questions(count: int) -> list[str]:
+    """`count` different questions: MultiHop-RAG's headlines as written, in a fixed shuffle
+    (the scale stores hold copies of those articles, so each finds passages)."""
+    rows = [json.loads(line) for line in
+            CORPORA["multihop"].articles.read_text(encoding="utf-8").splitlines() if line.strip()]
+    titles = list(dict.fromkeys(r["title"].strip() for r in rows if r.get("title", "").strip()))
+    random.Random(7).shuffle(titles)
+    return titles[:count]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -667,7 +697,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{target:,}: {info['chunks']:,} chunks, built in {info['build_s']} s"
                   f"{' (cached)' if info['cached'] else ''}; serving it ...")
             result = measure_size(target, info, questions, tmp, args.ingest_minutes,
-                                  args.interval, args.questions, run_id)
+                                  args.interval, args.questions, run_id,
+                                  headline_questions(args.distinct))
             report["sizes"].append(result)
             print(table([("figure", "value"), *_rows(result)]))
             for failure in result["failures"]:

@@ -64,8 +64,10 @@ ANCHORED_MAX_WORDS = 15
 # 0.57; "contractor" 0.45 and "product" 0.48 stay unknown.
 PERSON_SIMILARITY = 0.55
 PERSON_MARGIN = 0.15
-SENTENCE_CACHE_SIZE = 50_000
-SPLIT_CACHE_SIZE = 20_000  # chunks
+# The answer path's caches are bounded in memory as a server runs for weeks, whatever it is
+# asked (docs/architecture.md, "Memory"): a sentence vector ~1.9 KB, a split chunk ~2.5 KB.
+SENTENCE_CACHE_SIZE = 10_000
+SPLIT_CACHE_SIZE = 5_000  # chunks
 
 
 # Where an answer's pieces meet: after a citation marker (or the lead's period).

@@ -76,7 +76,7 @@ MERGE = 0.75
 # and scored.
 EMBEDDED_PER_ARTICLE = 2
 STATED_WITHIN_DAYS = 31
-SENTENCE_CACHE_SIZE = 20_000
+SENTENCE_CACHE_SIZE = 5_000  # ~1.9 KB each (docs/architecture.md, "Memory")
 
 
 def spread(passages: Sequence[Passage], limit: int = TIMELINE_PASSAGES,
