@@ -89,3 +89,12 @@ def test_the_archive_check_tells_lost_answers_from_ones_the_store_never_gives() 
     # A store that cites almost nothing with no writes is not serving: the run fails.
     (empty,) = answer_checks([Asked(uncited=[f"q{i}" for i in range(10)])], Asked(), 40)
     assert empty.startswith("no writes: 10 of 40 questions")
+
+
+def test_the_archive_s_distinct_questions_are_different_headlines() -> None:
+    from bench.archive import headline_questions
+
+    found = headline_questions(200)
+    assert len(found) == 200 == len(set(found)) and all(q.strip() for q in found)
+    assert headline_questions(200) == found  # the same questions in every run
+    assert headline_questions(10) == found[:10]

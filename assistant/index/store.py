@@ -70,7 +70,7 @@ _ID_PAGE = 50_000
 # Chunk rows (text and metadata, sentence vectors included: ~4 KB) and chunk vectors kept in
 # memory for retrieval, the most recently used of each.
 _ROW_CACHE_SIZE = 5_000
-_VECTOR_CACHE_SIZE = 10_000  # ~1.9 KB each (docs/architecture.md, "Memory")
+_VECTOR_CACHE_SIZE = 20_000  # ~1.9 KB each (docs/architecture.md, "Memory")
 _GENERATION = "generation"
 _LAYOUT = "layout"
 # 2: chunks carry `day`; a commit log.
