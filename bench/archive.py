@@ -476,6 +476,9 @@ def _serve_and_measure(server: http_load.Server, client: httpx.Client, out: dict
         if spread.errors:
             failures.append(f"distinct questions: {len(spread.errors)} failed request(s), "
                             f"e.g. {spread.errors[0]}")
+        if len(spread.ms) < len(distinct) // 2:  # headlines the store answers, mostly
+            failures.append(f"distinct questions: only {len(spread.ms)} of {len(distinct)} "
+                            "were answered with a citation: the caches were not filled")
 
     out["uncited_without_writes"] = sorted(set(
         first.uncited + quiet.uncited + warm.uncited + others.uncited))
