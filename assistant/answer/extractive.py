@@ -65,7 +65,7 @@ ANCHORED_MAX_WORDS = 15
 PERSON_SIMILARITY = 0.55
 PERSON_MARGIN = 0.15
 # The answer path's caches are bounded in memory as a server runs for weeks, whatever it is
-# asked (docs/architecture.md, "Memory"): a sentence vector ~1.9 KB, a split chunk ~2.5 KB.
+# asked (docs/architecture.md, "Memory"): a sentence vector ~1.9 KB, a split chunk ~2.1 KB.
 SENTENCE_CACHE_SIZE = 10_000
 SPLIT_CACHE_SIZE = 5_000  # chunks
 
